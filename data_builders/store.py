@@ -1,0 +1,145 @@
+"""Save and load a graph directory.
+
+Layout::
+
+    DIR/graph.pt        tensors only (loads with ``weights_only=True``)
+    DIR/ids/<type>.parquet   raw id (str) ↔ index (int64) for every node type
+    DIR/items.parquet   item metadata: index, raw id, title, tags (when the log had them)
+    DIR/meta.json       format version, behaviors, targets, fingerprint
+    DIR/report.json     counts per node and edge type, dropped rows, time range
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pandas as pd
+import torch
+from torch_geometric.data import HeteroData
+
+from data_builders.atomic import atomic_dir, write_json
+from data_builders.errors import DataError
+from graphseq.typing import edge_key, parse_edge_key
+
+FORMAT_VERSION = 1
+EDGE_ATTRS = ("edge_index", "time", "value", "order")
+
+
+def fingerprint(id_maps: dict[str, pd.Index]) -> str:
+    """A short hash of the id maps: checkpoints refuse graphs with other ids."""
+    h = hashlib.sha256()
+    for nt in sorted(id_maps):
+        h.update(nt.encode())
+        h.update("\x00".join(map(str, id_maps[nt])).encode())
+    return h.hexdigest()[:16]
+
+
+def save_graph(
+    out: str | Path,
+    data: HeteroData,
+    id_maps: dict[str, pd.Index],
+    report: dict,
+    items: pd.DataFrame | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write a graph directory atomically (nothing is left behind on error)."""
+    payload = {
+        "format_version": FORMAT_VERSION,
+        "nodes": {nt: int(data[nt].num_nodes) for nt in data.node_types},
+        "edges": {
+            edge_key(et): {k: data[et][k] for k in EDGE_ATTRS if k in data[et]}
+            for et in data.edge_types
+        },
+    }
+    fp = fingerprint(id_maps)
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "behaviors": list(data.behaviors),
+        "targets": list(data.targets),
+        "fingerprint": fp,
+    }
+    if Path(out).exists() and not overwrite:
+        raise DataError(
+            "output directory already exists",
+            file=out,
+            hint="pass --overwrite or choose another --out",
+        )
+    with atomic_dir(out, overwrite=overwrite) as tmp:
+        torch.save(payload, tmp / "graph.pt")
+        (tmp / "ids").mkdir()
+        for nt, idx in id_maps.items():
+            ids = pd.DataFrame({"raw": pd.Series(idx, dtype="string"), "index": range(len(idx))})
+            ids.to_parquet(tmp / "ids" / f"{nt}.parquet", index=False)
+        if items is not None:
+            meta_items = items.copy()
+            meta_items["item"] = meta_items["item"].astype(str)
+            meta_items.insert(0, "index", id_maps["item"].get_indexer(meta_items["item"]))
+            meta_items = meta_items[meta_items["index"] >= 0].sort_values("index")
+            meta_items.to_parquet(tmp / "items.parquet", index=False)
+        write_json(tmp / "meta.json", meta)
+        write_json(tmp / "report.json", report)
+    return Path(out)
+
+
+def _need(path: Path) -> Path:
+    if not path.exists():
+        raise DataError(
+            "missing file in graph directory", file=path, hint="rebuild it with `graphseq build`"
+        )
+    return path
+
+
+def load_graph(path: str | Path) -> HeteroData:
+    """Load a graph directory written by :func:`save_graph` (``weights_only=True``).
+
+    Graph-level attributes: ``behaviors``, ``targets``, ``fingerprint``, ``path``.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise DataError(
+            "graph directory not found", file=path, hint="build it with `graphseq build`"
+        )
+    try:
+        meta = json.loads(_need(path / "meta.json").read_text())
+        payload = torch.load(_need(path / "graph.pt"), weights_only=True, map_location="cpu")
+    except DataError:
+        raise
+    except Exception as e:  # corrupted or truncated files
+        raise DataError(f"cannot read graph directory: {e}", file=path, hint="rebuild it") from None
+    if payload.get("format_version") != FORMAT_VERSION:
+        raise DataError(
+            f"graph format {payload.get('format_version')} is not {FORMAT_VERSION}",
+            file=path / "graph.pt",
+            hint="rebuild it with this graphseq version",
+        )
+    data = HeteroData()
+    for nt, n in payload["nodes"].items():
+        data[nt].num_nodes = n
+    for key, attrs in payload["edges"].items():
+        for k, v in attrs.items():
+            data[parse_edge_key(key)][k] = v
+    data.behaviors = meta["behaviors"]
+    data.targets = meta["targets"]
+    data.fingerprint = meta["fingerprint"]
+    data.path = str(path.resolve())
+    return data
+
+
+def load_id_maps(path: str | Path) -> dict[str, pd.Index]:
+    """``{node_type: Index of raw ids (str)}``, position = node index."""
+    ids = Path(path) / "ids"
+    if not ids.is_dir():
+        _need(ids)
+    out = {}
+    for f in sorted(ids.glob("*.parquet")):
+        df = pd.read_parquet(f)
+        out[f.stem] = pd.Index(df.sort_values("index")["raw"].astype(str).to_numpy(), dtype=object)
+    return out
+
+
+def load_items(path: str | Path) -> pd.DataFrame | None:
+    """Item metadata (index, item, title, tags) or ``None`` when the log had none."""
+    f = Path(path) / "items.parquet"
+    return pd.read_parquet(f) if f.exists() else None

@@ -1,0 +1,5 @@
+import sys
+
+from graphseq.cli import main
+
+sys.exit(main())

@@ -1,0 +1,83 @@
+"""Score a held-out split: leakage check, then batched full ranking (see ``metrics``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from graphseq.graph.context import GraphContext, ItemSide
+from graphseq.graph.events import EventTable
+from graphseq.graph.sequences import pad_from_csr
+from graphseq.graph.splits import Split, check_leakage, scoring_input
+from graphseq.metrics import KS, Evaluator
+from graphseq.models.base import Recommender
+
+
+@dataclass
+class EvalResult:
+    metrics: dict[str, float]
+    per_user: dict[str, Tensor]  # user, target (indices), rank, per-user metrics
+    num_users: int  # evaluated targets
+    repeat_targets_dropped: int  # targets already in the user's seen items (exclude_seen)
+
+
+def seen_pairs(ev: EventTable, hist_ptr: Tensor, hist_idx: Tensor) -> tuple[Tensor, Tensor]:
+    """(row, item) of every target-behavior event in each row's history ("seen" items)."""
+    counts = hist_ptr[1:] - hist_ptr[:-1]
+    rows = torch.repeat_interleave(torch.arange(len(counts)), counts)
+    keep = ev.is_target[hist_idx]
+    return rows[keep], ev.item[hist_idx][keep]
+
+
+@torch.no_grad()
+def evaluate(
+    model: Recommender,
+    ev: EventTable,
+    split: Split,
+    name: str,
+    side: ItemSide,
+    *,
+    batch_size: int = 512,
+    max_len: int = 200,
+    exclude_seen: bool = True,
+    ks: tuple[int, ...] = KS,
+) -> EvalResult:
+    """Full-ranking metrics of ``model`` on split ``name`` ("valid" or "test").
+
+    The scoring graph and histories come from :func:`scoring_input` and pass
+    :func:`check_leakage` first (it raises on any leak). With ``exclude_seen`` the user's
+    earlier target items are removed from the ranking, and targets that are repeats of a
+    seen item are dropped (and counted), never scored in the model's favour.
+    """
+    inp = scoring_input(ev, split, name)
+    check_leakage(ev, split, inp)
+    ctx = GraphContext(ev, inp.graph_mask, side)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    enc = model.encode(ctx)
+    target_item = ev.item[inp.target_idx]
+    users = ev.user[inp.target_idx]
+    rows, items = seen_pairs(ev, inp.hist_ptr, inp.hist_idx)
+    keep = torch.ones(len(users), dtype=torch.bool)
+    if exclude_seen:
+        keep[rows[items == target_item[rows]]] = False
+    kept = torch.nonzero(keep).flatten()
+    evaluator = Evaluator(ev.num_items, ks)
+    for s in range(0, len(kept), batch_size):
+        b = kept[s : s + batch_size]
+        hist = pad_from_csr(ev, inp.hist_ptr, inp.hist_idx, b, max_len).to(device)
+        u = model.user_repr(ctx, enc, users[b].to(device), hist)
+        scores = model.score(u, enc.items).float()  # (B, I)
+        exclude = None
+        if exclude_seen:
+            local = torch.full((len(users),), -1, dtype=torch.long)
+            local[b] = torch.arange(len(b))
+            m = local[rows] >= 0
+            exclude = torch.stack([local[rows[m]], items[m]]).to(device)
+        evaluator.add(scores, target_item[b].to(device), exclude, users[b].to(device))
+    model.train(was_training)
+    per_user = evaluator.per_user()
+    return EvalResult(evaluator.result(), per_user, len(kept), int((~keep).sum()))

@@ -1,0 +1,86 @@
+"""The flat, time-ordered event table behind every split, sequence and view."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+from torch_geometric.data import HeteroData
+
+
+@dataclass
+class EventTable:
+    """All behavior events of a graph, sorted by event order (stable on timestamp, input line).
+
+    Attributes (all (E,) tensors):
+        user, item: node indices (int64).
+        time: int64 seconds.
+        behavior: index into ``behaviors`` (int64).
+        is_target: whether the behavior is a target behavior (bool).
+    """
+
+    user: Tensor
+    item: Tensor
+    time: Tensor
+    behavior: Tensor
+    is_target: Tensor
+    behaviors: list[str]
+    num_users: int
+    num_items: int
+
+    def __len__(self) -> int:
+        return int(self.user.numel())
+
+    @classmethod
+    def from_graph(cls, data: HeteroData) -> EventTable:
+        """Gather the ``(user, <behavior>, item)`` edge types into one table in event order."""
+        behaviors = list(data.behaviors)
+        parts = []
+        for b_idx, b in enumerate(behaviors):
+            store = data["user", b, "item"]
+            n = store.edge_index.size(1)
+            parts.append((store.edge_index, store.time, store.order, torch.full((n,), b_idx)))
+        ei = torch.cat([p[0] for p in parts], 1)
+        time = torch.cat([p[1] for p in parts])
+        order = torch.cat([p[2] for p in parts])
+        beh = torch.cat([p[3] for p in parts])
+        perm = torch.argsort(order, stable=True)
+        target_ids = torch.tensor([behaviors.index(t) for t in data.targets])
+        beh = beh[perm]
+        return cls(
+            user=ei[0, perm].contiguous(),
+            item=ei[1, perm].contiguous(),
+            time=time[perm].contiguous(),
+            behavior=beh,
+            is_target=torch.isin(beh, target_ids),
+            behaviors=behaviors,
+            num_users=int(data["user"].num_nodes),
+            num_items=int(data["item"].num_nodes),
+        )
+
+    def select(self, mask: Tensor) -> EventTable:
+        """The events where ``mask`` is true, order kept."""
+        return EventTable(
+            self.user[mask],
+            self.item[mask],
+            self.time[mask],
+            self.behavior[mask],
+            self.is_target[mask],
+            self.behaviors,
+            self.num_users,
+            self.num_items,
+        )
+
+
+def user_csr(user: Tensor, num_users: int) -> tuple[Tensor, Tensor]:
+    """Group event indices by user, keeping event order.
+
+    Returns ``(indptr (U+1,), perm (E,))``: the events of user ``u`` are
+    ``perm[indptr[u]:indptr[u+1]]``, in event order.
+    """
+    perm = torch.argsort(user, stable=True)
+    counts = torch.bincount(user, minlength=num_users)
+    indptr = torch.zeros(num_users + 1, dtype=torch.int64)
+    indptr[1:] = torch.cumsum(counts, 0)
+    return indptr, perm

@@ -1,0 +1,65 @@
+"""Model registry: the one place where a config becomes constructor arguments."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from graphseq.config import TrainConfig
+from graphseq.graph.context import ItemSide
+from graphseq.models.base import Recommender
+from graphseq.models.graphseq import GraphSeq
+from graphseq.models.mf import MF, LightGCN
+from graphseq.models.pop import Pop
+from graphseq.models.sasrec import SASRec
+
+Builder = Callable[[TrainConfig, int, int, int, ItemSide], Recommender]
+
+
+def _seq_kwargs(c: TrainConfig) -> dict:
+    return dict(
+        dim=c.dim,
+        max_len=c.max_seq_len,
+        num_layers=c.num_layers,
+        num_heads=c.num_heads,
+        dropout=c.dropout,
+        sequence=c.sequence,
+        time_encoding=c.time_encoding,
+        loss=c.loss,
+        num_negatives=c.num_negatives,
+    )
+
+
+MODELS: dict[str, Builder] = {
+    "pop": lambda c, u, i, b, s: Pop(u, i),
+    "mf": lambda c, u, i, b, s: MF(u, i, c.dim),
+    "lightgcn": lambda c, u, i, b, s: LightGCN(u, i, c.dim, c.gnn_layers, edge_dropout=0.0),
+    "sasrec": lambda c, u, i, b, s: SASRec(u, i, b, **_seq_kwargs(c)),
+    "graphseq": lambda c, u, i, b, s: GraphSeq(
+        u,
+        i,
+        b,
+        views=c.views,
+        num_tags=s.num_tags,
+        num_entities=s.num_entities,
+        gnn_layers=c.gnn_layers,
+        fusion=c.fusion,
+        edge_dropout=c.edge_dropout,
+        coarse=c.coarse,
+        num_snapshots=c.num_snapshots,
+        **_seq_kwargs(c),
+    ),
+}
+
+
+def build_model(
+    cfg: TrainConfig, num_users: int, num_items: int, num_behaviors: int, side: ItemSide
+) -> Recommender:
+    """Instantiate ``cfg.model``; an unknown name lists the valid ones."""
+    if cfg.model not in MODELS:
+        raise ValueError(f"unknown model {cfg.model!r}; valid: {', '.join(MODELS)}")
+    return MODELS[cfg.model](cfg, num_users, num_items, num_behaviors, side)
+
+
+def register_model(name: str, builder: Builder) -> None:
+    """Add a model under ``name`` (for users' own models)."""
+    MODELS[name] = builder

@@ -1,0 +1,121 @@
+"""SASRec with full-softmax cross-entropy: the sequence-only baseline and GraphSeq's core.
+
+Kang & McAuley 2018 (https://arxiv.org/abs/1808.09781), trained at every position with CE
+over the catalogue as in gSASRec (https://arxiv.org/abs/2308.07192).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from graphseq.graph.context import GraphContext
+from graphseq.graph.sequences import SeqBatch
+from graphseq.models.base import Encoded, Recommender
+from graphseq.nn.losses import bpr_loss, sample_negatives, sampled_softmax_ce
+from graphseq.nn.sequence import CausalTransformer, GRUSequence, TimeGapEncoding
+
+
+class SASRec(Recommender):
+    """Args:
+        num_users, num_items, num_behaviors: sizes.
+        dim: embedding size (64).  max_len: positions (200).
+        num_layers, num_heads, dropout: Transformer / GRU settings (2, 1, 0.3).
+        sequence: ``transformer`` | ``gru`` | ``none`` (cumulative mean of the inputs).
+        time_encoding: add log time-gap embeddings (True).
+        loss: ``ce`` | ``sampled`` | ``bpr``; num_negatives for the latter two (256).
+    Shapes: ``user_repr`` returns (B, d); items are (I, d).
+    """
+
+    train_mode = "sequences"
+
+    def __init__(
+        self,
+        num_users: int,
+        num_items: int,
+        num_behaviors: int,
+        dim: int = 64,
+        max_len: int = 200,
+        num_layers: int = 2,
+        num_heads: int = 1,
+        dropout: float = 0.3,
+        sequence: str = "transformer",
+        time_encoding: bool = True,
+        loss: str = "ce",
+        num_negatives: int = 256,
+    ) -> None:
+        super().__init__()
+        self.num_users, self.num_items, self.dim, self.max_len = num_users, num_items, dim, max_len
+        self.loss_name, self.num_negatives, self.sequence_name = loss, num_negatives, sequence
+        self.item_emb = nn.Embedding(num_items, dim)
+        self.pos_emb = nn.Embedding(max_len, dim)
+        self.beh_emb = nn.Embedding(num_behaviors + 1, dim)
+        self.time_enc = TimeGapEncoding(dim) if time_encoding else None
+        self.drop = nn.Dropout(dropout)
+        self.in_norm = nn.LayerNorm(dim)
+        if sequence == "transformer":
+            self.seq: nn.Module | None = CausalTransformer(dim, num_layers, num_heads, dropout)
+        elif sequence == "gru":
+            self.seq = GRUSequence(dim, num_layers, dropout)
+        elif sequence == "none":
+            self.seq = None
+        else:
+            raise ValueError(f"unknown sequence {sequence!r}; valid: transformer, gru, none")
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for emb in (self.item_emb, self.pos_emb, self.beh_emb):
+            nn.init.normal_(emb.weight, std=0.02)
+        for m in self.children():
+            if hasattr(m, "reset_parameters") and not isinstance(m, nn.Embedding):
+                m.reset_parameters()
+
+    def item_table(self, ctx: GraphContext) -> Tensor:
+        """(I, d) item representations; GraphSeq adds its graph views here."""
+        return self.item_emb.weight
+
+    def encode(self, ctx: GraphContext) -> Encoded:
+        return Encoded(items=self.item_table(ctx))
+
+    def states(self, ctx: GraphContext, enc: Encoded, seq: SeqBatch, users: Tensor) -> Tensor:
+        """Per-position states of ``users`` (B,); position t depends on events <= t only.
+        Shapes: ``seq`` fields (B, L) → (B, L, d)."""
+        items = F.pad(enc.items, (0, 0, 0, 1))  # pad row for the padding index
+        L = seq.item.size(1)
+        pos = torch.arange(self.max_len - L, self.max_len, device=seq.item.device)
+        x = items[seq.item] + self.pos_emb(pos)[None] + self.beh_emb(seq.behavior)  # (B, L, d)
+        if self.time_enc is not None:
+            x = x + self.time_enc(seq.time, seq.mask)
+        x = self.drop(self.in_norm(x)) * seq.mask[..., None]
+        if self.seq is None:  # cumulative mean: an order-free bag of the history
+            csum = x.cumsum(1)
+            return csum / seq.mask.cumsum(1).clamp(min=1)[..., None]
+        return self.seq(x, seq.mask)
+
+    def user_repr(self, ctx: GraphContext, enc: Encoded, users: Tensor, hist: SeqBatch) -> Tensor:
+        return self.states(ctx, enc, hist, users)[:, -1]
+
+    def loss(self, ctx: GraphContext, batch: Tensor) -> Tensor:
+        dev = self.item_emb.weight.device
+        seq = ctx.user_sequences(batch, self.max_len + 1).to(dev)
+        inp = SeqBatch(
+            *(t[:, :-1] for t in (seq.item, seq.behavior, seq.time, seq.is_target, seq.mask))
+        )
+        label, use = seq.item[:, 1:], seq.is_target[:, 1:] & seq.mask[:, :-1]
+        enc = self.encode(ctx)
+        h = self.states(ctx, enc, inp, batch.to(dev))[use]  # (N, d)
+        return self._objective(h, enc.items, label[use])
+
+    def _objective(self, h: Tensor, items: Tensor, target: Tensor) -> Tensor:
+        if self.loss_name == "ce":
+            return F.cross_entropy(h @ items.T, target)
+        neg = sample_negatives(self.num_negatives, self.num_items, device=h.device)
+        if self.loss_name == "sampled":
+            return sampled_softmax_ce(h, items, target, neg)
+        if self.loss_name == "bpr":
+            return bpr_loss((h * items[target]).sum(-1), h @ items[neg[:1]].T)
+        raise ValueError(f"unknown loss {self.loss_name!r}; valid: ce, sampled, bpr")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.num_users}u, {self.num_items}i, dim={self.dim}, seq={self.sequence_name})"

@@ -1,0 +1,260 @@
+"""Use a trained run: recommend for known users, anonymous histories, similar items, export.
+
+Recommendations see every event the graph holds (the model is deployed after its test):
+the user's whole known history is the sequence, and its target items are excluded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+from torch import Tensor
+
+from data_builders.atomic import atomic_path
+from data_builders.errors import DataError
+from data_builders.store import load_graph, load_id_maps, load_items
+from graphseq.config import load_config
+from graphseq.evaluate import EvalResult, evaluate, seen_pairs
+from graphseq.graph.context import GraphContext, ItemSide
+from graphseq.graph.events import EventTable, user_csr
+from graphseq.graph.sequences import pad_from_csr
+from graphseq.graph.splits import make_split
+from graphseq.models.base import Encoded, Recommender
+from graphseq.models.registry import build_model
+from graphseq.train.run import load_checkpoint
+
+
+@dataclass
+class Run:
+    """A finished run, loaded once: model, graph, id maps and the full-graph encoding."""
+
+    path: Path
+    cfg: object
+    model: Recommender
+    ev: EventTable
+    side: ItemSide
+    id_maps: dict[str, pd.Index]
+    ctx: GraphContext
+    enc: Encoded
+
+    # ---- helpers ---------------------------------------------------------------------------
+    def _item_ids(self, idx: Tensor) -> list[str]:
+        return [str(x) for x in self.id_maps["item"][idx.cpu().numpy()]]
+
+    def _topk(self, scores: Tensor, k: int) -> list[list[dict]]:
+        vals, idx = torch.topk(scores, min(k, scores.size(1)), dim=1)
+        return [
+            [
+                {"item": i, "score": float(v)}
+                for i, v in zip(self._item_ids(ri), rv)
+                if v > float("-inf")
+            ]
+            for ri, rv in zip(idx, vals)
+        ]
+
+    @torch.no_grad()
+    def _score_rows(self, users: Tensor, ptr: Tensor, idx: Tensor, rows: Tensor) -> Tensor:
+        hist = pad_from_csr(self.ev, ptr, idx, rows, self.cfg.max_seq_len)
+        dev = self.enc.items.device
+        u = self.model.user_repr(self.ctx, self.enc, users.to(dev), hist.to(dev))
+        scores = self.model.score(u, self.enc.items).float()
+        if self.cfg.exclude_seen:
+            r, it = seen_pairs(self.ev, _sub_ptr(ptr, rows), _sub_idx(ptr, idx, rows))
+            scores[r.to(dev), it.to(dev)] = float("-inf")
+        return scores
+
+    def _user_index(self, raw: list[str], fallback_popular: bool) -> tuple[list[int], list[str]]:
+        known = self.id_maps["user"].get_indexer([str(u) for u in raw])
+        unknown = [u for u, k in zip(raw, known) if k < 0]
+        if unknown and not fallback_popular:
+            raise DataError(
+                f"unknown user ids: {unknown[:5]}",
+                hint="pass --fallback-popular to get popular items for them",
+            )
+        return list(known), unknown
+
+    # ---- public ----------------------------------------------------------------------------
+    def recommend(
+        self, users: list[str], k: int = 10, fallback_popular: bool = False
+    ) -> dict[str, list[dict]]:
+        """Top-``k`` raw item ids with scores for raw user ids, history excluded."""
+        known, _ = self._user_index(users, fallback_popular)
+        out: dict[str, list[dict]] = {}
+        ptr, idx = self._csr()
+        rows = torch.tensor([u for u in known if u >= 0], dtype=torch.long)
+        recs = self._topk(self._score_rows(rows, ptr, idx, rows), k) if len(rows) else []
+        it = iter(recs)
+        pop = None
+        for raw, u in zip(users, known):
+            if u >= 0:
+                out[str(raw)] = next(it)
+            else:
+                pop = pop if pop is not None else self._popular(k)
+                out[str(raw)] = pop
+        return out
+
+    def recommend_history(self, items: list[str], k: int = 10) -> list[dict]:
+        """Top-``k`` for an anonymous user whose history is ``items`` (oldest first)."""
+        idx = self.id_maps["item"].get_indexer([str(i) for i in items])
+        if (idx < 0).any():
+            raise DataError(f"unknown item ids: {[i for i, x in zip(items, idx) if x < 0][:5]}")
+        ev = self.ev
+        n = len(idx)
+        tmp = EventTable(
+            torch.zeros(n, dtype=torch.long),
+            torch.as_tensor(idx, dtype=torch.long),
+            torch.arange(n),
+            torch.zeros(n, dtype=torch.long),
+            torch.ones(n, dtype=torch.bool),
+            ev.behaviors,
+            1,
+            ev.num_items,
+        )
+        hist = pad_from_csr(
+            tmp, torch.tensor([0, n]), torch.arange(n), torch.tensor([0]), self.cfg.max_seq_len
+        )
+        dev = self.enc.items.device
+        with torch.no_grad():
+            u = self.model.user_repr(
+                self.ctx, self.enc, torch.zeros(1, dtype=torch.long, device=dev), hist.to(dev)
+            )
+            scores = self.model.score(u, self.enc.items).float()
+        scores[0, torch.as_tensor(idx, dtype=torch.long, device=dev)] = float("-inf")
+        return self._topk(scores, k)[0]
+
+    def similar_items(self, items: list[str], k: int = 10) -> dict[str, list[dict]]:
+        """Nearest items by cosine similarity of item representations."""
+        idx = self.id_maps["item"].get_indexer([str(i) for i in items])
+        if (idx < 0).any():
+            raise DataError(f"unknown item ids: {[i for i, x in zip(items, idx) if x < 0][:5]}")
+        emb = torch.nn.functional.normalize(self.enc.items.float(), dim=1)
+        q = torch.as_tensor(idx, dtype=torch.long, device=emb.device)
+        scores = emb[q] @ emb.T
+        scores[torch.arange(len(q)), q] = float("-inf")
+        return dict(zip(map(str, items), self._topk(scores, k)))
+
+    def recommend_all(self, out: str | Path, k: int = 10, batch_size: int = 1024) -> int:
+        """Top-``k`` for every user with events, in batches, to a parquet file (atomic)."""
+        ptr, idx = self._csr()
+        users = torch.nonzero(ptr[1:] > ptr[:-1]).flatten()
+        frames = []
+        for s in range(0, len(users), batch_size):
+            b = users[s : s + batch_size]
+            vals, top = torch.topk(self._score_rows(b, ptr, idx, b), k, dim=1)
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "user": self.id_maps["user"][
+                            b.repeat_interleave(top.size(1)).numpy()
+                        ].astype(str),
+                        "rank": torch.arange(1, top.size(1) + 1).repeat(len(b)).numpy(),
+                        "item": self._item_ids(top.flatten()),
+                        "score": vals.flatten().cpu().numpy(),
+                    }
+                )
+            )
+        with atomic_path(out) as tmp:
+            pd.concat(frames, ignore_index=True).to_parquet(tmp, index=False)
+        return len(users)
+
+    def evaluate(self, split: str = "test") -> EvalResult:
+        """Re-run the protocol's evaluation of ``split`` with the saved best model."""
+        s = make_split(self.ev, self.cfg.split)
+        return evaluate(
+            self.model,
+            self.ev,
+            s,
+            split,
+            self.side,
+            batch_size=self.cfg.eval_batch_size,
+            max_len=self.cfg.max_seq_len,
+            exclude_seen=self.cfg.exclude_seen,
+            ks=self.cfg.ks,
+        )
+
+    def export(self, out: str | Path) -> list[Path]:
+        """``items.parquet`` (raw id, metadata, embedding), ``users.parquet`` (when the model
+        has user embeddings), ``view_weights.parquet`` (GraphSeq's attention over views)."""
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        items = pd.DataFrame({"item": self.id_maps["item"].astype(str)})
+        meta = load_items(self.cfg.graph)
+        if meta is not None:
+            items = items.merge(meta.drop(columns=["index"]), on="item", how="left")
+        items["embedding"] = list(self.enc.items.float().cpu().numpy())
+        files = [out / "items.parquet"]
+        frames = {files[0]: items}
+        if self.enc.users is not None:
+            f = out / "users.parquet"
+            frames[f] = pd.DataFrame(
+                {
+                    "user": self.id_maps["user"].astype(str),
+                    "embedding": list(self.enc.users.float().cpu().numpy()),
+                }
+            )
+            files.append(f)
+        weights = getattr(self.model, "view_weights", lambda: None)()
+        if weights is not None:
+            f = out / "view_weights.parquet"
+            names = ["id", *self.model.views]
+            frames[f] = pd.DataFrame(weights.cpu().numpy(), columns=names).assign(
+                item=items["item"]
+            )
+            files.append(f)
+        for f, df in frames.items():
+            with atomic_path(f) as tmp:
+                df.to_parquet(tmp, index=False)
+        return files
+
+    def _csr(self) -> tuple[Tensor, Tensor]:
+        if "all_csr" not in self.ctx.cache:
+            ptr, perm = user_csr(self.ev.user, self.ev.num_users)
+            self.ctx.cache["all_csr"] = (ptr, perm)
+        return self.ctx.cache["all_csr"]
+
+    def _popular(self, k: int) -> list[dict]:
+        counts = torch.bincount(
+            self.ev.item[self.ev.is_target], minlength=self.ev.num_items
+        ).float()
+        return self._topk(counts[None], k)[0]
+
+
+def _sub_ptr(ptr: Tensor, rows: Tensor) -> Tensor:
+    counts = ptr[rows + 1] - ptr[rows]
+    out = torch.zeros(len(rows) + 1, dtype=torch.long)
+    out[1:] = torch.cumsum(counts, 0)
+    return out
+
+
+def _sub_idx(ptr: Tensor, idx: Tensor, rows: Tensor) -> Tensor:
+    counts = ptr[rows + 1] - ptr[rows]
+    starts = torch.repeat_interleave(ptr[rows], counts)
+    offs = torch.arange(int(counts.sum())) - torch.repeat_interleave(
+        _sub_ptr(ptr, rows)[:-1], counts
+    )
+    return idx[starts + offs]
+
+
+def load_run(path: str | Path, device: str | None = None) -> Run:
+    """Load a finished run directory (its ``checkpoint.pt`` with ``weights_only=True``)."""
+    path = Path(path)
+    if not (path / "config.yaml").exists():
+        raise DataError("not a run directory (no config.yaml)", file=path)
+    cfg = load_config(path / "config.yaml")
+    graph = load_graph(cfg.graph)
+    ckpt = load_checkpoint(path / "checkpoint.pt", graph.fingerprint)
+    ev = EventTable.from_graph(graph)
+    side = ItemSide.from_graph(graph)
+    model = build_model(cfg, ev.num_users, ev.num_items, len(ev.behaviors), side)
+    model.load_state_dict(ckpt["state_dict"])
+    dev = torch.device(
+        device or ("cuda" if cfg.device != "cpu" and torch.cuda.is_available() else "cpu")
+    )
+    model.to(dev).eval()
+    ctx = GraphContext(ev, torch.ones(len(ev), dtype=torch.bool), side)
+    with torch.no_grad():
+        enc = model.encode(ctx)
+    return Run(path, cfg, model, ev, side, load_id_maps(cfg.graph), ctx, enc)

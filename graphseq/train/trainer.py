@@ -1,0 +1,275 @@
+"""One trainer for every model: AdamW, early stopping on valid NDCG@10, resumable runs.
+
+Run directory (DESIGN.md): ``config.yaml``, ``provenance.json``, ``train_log.jsonl``,
+``last.pt`` (resume state), ``checkpoint.pt`` (best model), ``per_user.parquet`` and
+``metrics.json`` (written last).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from data_builders.atomic import write_json
+from data_builders.errors import DataError
+from data_builders.store import load_graph, load_id_maps
+from graphseq.config import TrainConfig, load_config, save_config
+from graphseq.evaluate import EvalResult, evaluate
+from graphseq.graph.context import GraphContext, ItemSide
+from graphseq.graph.events import EventTable
+from graphseq.graph.splits import make_split
+from graphseq.models.registry import build_model
+from graphseq.train import run as rundir
+
+log = logging.getLogger("graphseq")
+MAIN_METRIC = "NDCG@10"
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (e.g. a non-finite loss); the last good checkpoint is kept."""
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise DataError(
+            "device=cuda but no CUDA device is available", hint="use device=auto or cpu"
+        )
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class Trainer:
+    """Train ``cfg.model`` on the graph directory ``cfg.graph`` into run directory ``out``.
+
+    Example::
+
+        cfg = TrainConfig(model="graphseq", graph="g", epochs=50)
+        metrics = Trainer(cfg, "runs/gs").fit()
+    """
+
+    def __init__(self, cfg: TrainConfig, out: str | Path, progress: bool = True) -> None:
+        self.cfg = cfg.replace(graph=str(Path(cfg.graph).resolve()))
+        self.out = Path(out)
+        self.progress = progress
+        self.graph = load_graph(self.cfg.graph)
+        self.id_maps = load_id_maps(self.cfg.graph)
+        self.ev = EventTable.from_graph(self.graph)
+        self.split = make_split(self.ev, self.cfg.split)
+        self.side = ItemSide.from_graph(self.graph)
+        self.device = resolve_device(self.cfg.device)
+        seed_everything(self.cfg.seed)
+        self.model = build_model(
+            self.cfg, self.ev.num_users, self.ev.num_items, len(self.ev.behaviors), self.side
+        )
+        self.model.to(self.device)
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.opt = (
+            torch.optim.AdamW(params, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+            if params
+            else None
+        )
+        self.train_ctx = GraphContext(self.ev, self.split.graph_mask("train"), self.side)
+        self.state: dict[str, Any] = {
+            "epoch": 0,
+            "best": -1.0,
+            "best_epoch": 0,
+            "bad": 0,
+            "train_seconds": 0.0,
+        }
+
+    # ---- batches -----------------------------------------------------------------------------
+    def _batches(self) -> list[torch.Tensor]:
+        vis_mask = self.train_ctx.mask
+        if self.model.train_mode == "pairs":
+            pool = torch.nonzero(vis_mask & self.ev.is_target).flatten()
+        else:
+            counts = torch.bincount(self.ev.user[vis_mask], minlength=self.ev.num_users)
+            pool = torch.nonzero(counts >= 2).flatten()
+        perm = pool[torch.randperm(len(pool))]
+        return list(perm.split(self.cfg.batch_size))
+
+    def _evaluate(self, name: str) -> EvalResult:
+        return evaluate(
+            self.model,
+            self.ev,
+            self.split,
+            name,
+            self.side,
+            batch_size=self.cfg.eval_batch_size,
+            max_len=self.cfg.max_seq_len,
+            exclude_seen=self.cfg.exclude_seen,
+            ks=self.cfg.ks,
+        )
+
+    # ---- state -------------------------------------------------------------------------------
+    def _payload(self) -> dict[str, Any]:
+        return {
+            "state_dict": self.model.state_dict(),
+            "config": self.cfg.to_dict(),
+            "fingerprint": self.graph.fingerprint,
+        }
+
+    def _save_last(self) -> None:
+        rng = {"torch": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        rundir.save_checkpoint(
+            self.out / "last.pt",
+            {
+                **self._payload(),
+                "optimizer": self.opt.state_dict() if self.opt else {},
+                "rng": rng,
+                **{k: v for k, v in self.state.items()},
+            },
+        )
+
+    def _restore(self, ckpt: dict[str, Any]) -> None:
+        self.model.load_state_dict(ckpt["state_dict"])
+        if self.opt and ckpt.get("optimizer"):
+            self.opt.load_state_dict(ckpt["optimizer"])
+        torch.set_rng_state(ckpt["rng"]["torch"])
+        if "cuda" in ckpt["rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
+        self.state = {k: ckpt[k] for k in self.state}
+
+    @classmethod
+    def resume(cls, run: str | Path, progress: bool = True) -> Trainer:
+        """Continue the run in ``run`` from its ``last.pt``."""
+        run = Path(run)
+        cfg = load_config(run / "config.yaml")
+        trainer = cls(cfg, run, progress)
+        last = run / "last.pt"
+        if last.exists():
+            trainer._restore(rundir.load_checkpoint(last, trainer.graph.fingerprint))
+        return trainer
+
+    # ---- loop --------------------------------------------------------------------------------
+    def _train_epoch(self, epoch: int) -> float:
+        self.model.train()
+        total, n = 0.0, 0
+        batches = self._batches()
+        amp = self.cfg.amp and self.device.type == "cuda"
+        bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=not self.progress)
+        for b_idx, batch in enumerate(bar):
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
+                loss = self.model.loss(self.train_ctx, batch)
+            if not torch.isfinite(loss):
+                raise TrainingError(
+                    f"loss is {loss.item()} at epoch {epoch}, batch {b_idx + 1}; "
+                    "the last good checkpoint is kept (try a lower lr)"
+                )
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt.step()
+            total += loss.item() * len(batch)
+            n += len(batch)
+        return total / max(n, 1)
+
+    def fit(self) -> dict[str, Any]:
+        """Train (or continue), early-stop on valid NDCG@10, evaluate the best model on test."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        if not (self.out / "config.yaml").exists():
+            rundir.write_config(self.out, save_config(self.cfg))
+            rundir.write_provenance(self.out, self.graph.fingerprint)
+        can_train = self.opt is not None and self.model.train_mode != "none"
+        epochs = self.cfg.epochs if can_train else 0
+        bar = tqdm(
+            range(self.state["epoch"], epochs), desc=self.cfg.model, disable=not self.progress
+        )
+        for epoch in bar:
+            t0 = time.perf_counter()
+            loss = self._train_epoch(epoch + 1)
+            self.state["train_seconds"] += time.perf_counter() - t0
+            self.state["epoch"] = epoch + 1
+            record: dict[str, Any] = {
+                "epoch": epoch + 1,
+                "loss": loss,
+                "seconds": time.perf_counter() - t0,
+            }
+            if (epoch + 1) % self.cfg.eval_every == 0 or epoch + 1 == epochs:
+                score = self._evaluate("valid").metrics[MAIN_METRIC]
+                record["valid_" + MAIN_METRIC] = score
+                if score > self.state["best"]:
+                    self.state.update(best=score, best_epoch=epoch + 1, bad=0)
+                    rundir.save_checkpoint(
+                        self.out / "checkpoint.pt", {**self._payload(), "epoch": epoch + 1}
+                    )
+                else:
+                    self.state["bad"] += 1
+                bar.set_postfix(
+                    loss=f"{loss:.4f}", valid=f"{score:.4f}", best=f"{self.state['best']:.4f}"
+                )
+            rundir.append_log(self.out, record)
+            self._save_last()
+            if self.state["bad"] >= self.cfg.patience:
+                log.info("early stop at epoch %d (best %d)", epoch + 1, self.state["best_epoch"])
+                break
+        return self._finish()
+
+    def _finish(self) -> dict[str, Any]:
+        ckpt_path = self.out / "checkpoint.pt"
+        if ckpt_path.exists():
+            self.model.load_state_dict(
+                rundir.load_checkpoint(ckpt_path, self.graph.fingerprint)["state_dict"]
+            )
+        else:
+            rundir.save_checkpoint(ckpt_path, {**self._payload(), "epoch": self.state["epoch"]})
+        valid, test = self._evaluate("valid"), self._evaluate("test")
+        rundir.write_per_user(self.out, test.per_user, self.id_maps)
+        epochs = self.state["epoch"]
+        metrics = {
+            "valid": valid.metrics,
+            "test": test.metrics,
+            "epochs": epochs,
+            "best_epoch": self.state["best_epoch"],
+            "train_seconds": round(self.state["train_seconds"], 3),
+            "seconds_per_epoch": round(self.state["train_seconds"] / epochs, 4) if epochs else 0.0,
+            "protocol": {
+                "split": self.cfg.split,
+                "ranking": "full",
+                "exclude_seen": self.cfg.exclude_seen,
+                "ties": "pessimistic",
+                "test_users": test.num_users,
+                "repeat_targets_dropped": test.repeat_targets_dropped,
+            },
+            "model": repr(self.model),
+        }
+        write_json(self.out / "metrics.json", metrics)
+        return metrics
+
+
+def train_seeds(
+    cfg: TrainConfig, out: str | Path, seeds: list[int], progress: bool = True
+) -> dict[str, Any]:
+    """One run per seed in ``out/seed<k>``; ``out/summary.json`` holds mean ± sd of test metrics."""
+    out = Path(out)
+    runs = [Trainer(cfg.replace(seed=s), out / f"seed{s}", progress).fit() for s in seeds]
+    keys = runs[0]["test"].keys()
+    summary = {
+        "seeds": seeds,
+        "test_mean": {k: float(np.mean([r["test"][k] for r in runs])) for k in keys},
+        "test_sd": {
+            k: float(np.std([r["test"][k] for r in runs], ddof=1)) if len(runs) > 1 else 0.0
+            for k in keys
+        },
+        "valid_mean": {k: float(np.mean([r["valid"][k] for r in runs])) for k in keys},
+    }
+    write_json(out / "summary.json", summary)
+    return summary
+
+
+__all__ = ["Trainer", "TrainingError", "train_seeds"]

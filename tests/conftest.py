@@ -1,0 +1,45 @@
+"""Shared fixtures: small synthetic logs and graphs, built once per session."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import torch
+
+from data_builders.build import build_graph
+from data_builders.readers.synthetic import SyntheticSpec, generate
+from data_builders.store import save_graph
+
+ML100K_SCRIPT = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "get_ml100k.sh"
+
+
+@pytest.fixture(autouse=True)
+def _threads():
+    torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session")
+def small_log():
+    return generate(SyntheticSpec(num_users=120, num_items=80, num_tags=8, seed=3))
+
+
+@pytest.fixture(scope="session")
+def small_graph_dir(tmp_path_factory, small_log) -> Path:
+    out = tmp_path_factory.mktemp("graphs") / "small"
+    data, ids, report = build_graph(small_log)
+    save_graph(out, data, ids, report, items=small_log.items)
+    return out
+
+
+@pytest.fixture(scope="session")
+def ml100k_dir(tmp_path_factory) -> Path:
+    """Real MovieLens-100K as RecBole atomic files (from the recbole wheel on PyPI)."""
+    dest = tmp_path_factory.mktemp("ml")
+    if not ML100K_SCRIPT.exists():
+        pytest.skip("shared/datasets/get_ml100k.sh not found")
+    res = subprocess.run(["bash", str(ML100K_SCRIPT), str(dest)], capture_output=True, text=True, timeout=300)
+    if res.returncode != 0:
+        pytest.skip(f"MovieLens-100K unavailable: {res.stderr.strip()[-200:]}")
+    return dest / "ml-100k"
