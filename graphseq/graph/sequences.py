@@ -1,4 +1,8 @@
-"""Per-user time-ordered event sequences, padded on the left (most recent event last)."""
+"""Per-user time-ordered event sequences, left-aligned and padded on the right.
+
+Right padding keeps causal models exact: position ``t`` sees positions ``<= t`` only, so
+padding (after the last event) never changes a state, whatever the batch's length.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +16,9 @@ from graphseq.graph.events import EventTable
 
 @dataclass
 class SeqBatch:
-    """Right-aligned sequences: position ``L-1`` holds each row's most recent event.
-
-    ``item`` uses ``pad_item`` (= num_items) and ``behavior`` uses ``pad_behavior``
-    (= num behaviors) where ``mask`` is false. Shapes: every field (B, L).
+    """Left-aligned sequences: row ``b`` holds its events at positions ``0..length[b]-1``
+    (oldest first); ``item`` uses ``num_items`` and ``behavior`` ``len(behaviors)`` where
+    ``mask`` is false. Shapes: every field (B, L).
     """
 
     item: Tensor
@@ -25,39 +28,47 @@ class SeqBatch:
     mask: Tensor
 
     def to(self, device: torch.device | str) -> SeqBatch:
-        return SeqBatch(
-            *(
-                t.to(device)
-                for t in (self.item, self.behavior, self.time, self.is_target, self.mask)
-            )
-        )
+        fields = (self.item, self.behavior, self.time, self.is_target, self.mask)
+        return SeqBatch(*(t.to(device) for t in fields))
 
     @property
-    def last_time(self) -> Tensor:
-        """(B,) time of each row's most recent event (0 for empty rows)."""
-        return self.time[:, -1]
+    def length(self) -> Tensor:
+        """(B,) number of events per row."""
+        return self.mask.sum(1)
+
+    @property
+    def last(self) -> Tensor:
+        """(B,) position of each row's most recent event (0 for empty rows)."""
+        return (self.length - 1).clamp(min=0)
+
+    def trim(self) -> SeqBatch:
+        """Drop trailing columns that are padding in every row (at least one column stays)."""
+        L = max(int(self.length.max()) if self.mask.numel() else 1, 1)
+        fields = (self.item, self.behavior, self.time, self.is_target, self.mask)
+        return SeqBatch(*(t[:, :L] for t in fields))
 
 
 def pad_from_csr(ev: EventTable, ptr: Tensor, idx: Tensor, rows: Tensor, max_len: int) -> SeqBatch:
-    """The last ``max_len`` events of each CSR row in ``rows``.
+    """The last ``max_len`` events of each CSR row in ``rows``, left-aligned, trimmed.
 
     Args:
         ev: the event table that ``idx`` indexes.
         ptr, idx: CSR (row ``r`` holds events ``idx[ptr[r]:ptr[r+1]]`` in event order).
         rows: (B,) rows to gather.
-        max_len: L, the sequence length.
-    Shapes: returns fields of shape (B, L).
+        max_len: the longest sequence kept (most recent events).
+    Shapes: returns fields of shape (B, L), L = min(max_len, longest row).
     """
     start, end = ptr[rows], ptr[rows + 1]
     length = (end - start).clamp(max=max_len)
-    pos = torch.arange(max_len)
-    # position p of row b holds event end - (L - p) when p >= L - length
-    src = end[:, None] - (max_len - pos)[None, :]  # (B, L)
-    mask = pos[None, :] >= (max_len - length)[:, None]
-    ev_idx = (
-        idx[src.clamp(min=0).clamp(max=max(len(idx) - 1, 0))] if len(idx) else torch.zeros_like(src)
-    )
-    ev_idx = torch.where(mask, ev_idx, torch.zeros_like(ev_idx))
+    L = max(int(length.max()) if len(rows) else 1, 1)
+    pos = torch.arange(L)
+    src = (end - length)[:, None] + pos[None, :]  # (B, L)
+    mask = pos[None, :] < length[:, None]
+    if len(idx):
+        ev_idx = idx[src.clamp(max=len(idx) - 1)]
+        ev_idx = torch.where(mask, ev_idx, torch.zeros_like(ev_idx))
+    else:
+        ev_idx = torch.zeros_like(src)
     item = torch.where(mask, ev.item[ev_idx], ev.num_items)
     behavior = torch.where(mask, ev.behavior[ev_idx], len(ev.behaviors))
     time = torch.where(mask, ev.time[ev_idx], torch.zeros_like(ev_idx))

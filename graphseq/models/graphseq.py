@@ -184,7 +184,7 @@ class GraphSeq(SASRec):
         if not self.coarse:
             return fine
         bounds, h = self._snapshot_states(ctx, enc.items)
-        k = torch.searchsorted(bounds, seq.time, right=True)  # (B, L) boundaries <= event time
+        k = torch.searchsorted(bounds, seq.time.contiguous(), right=True)  # (B, L) boundaries <= event time
         coarse = h[users[:, None], k]  # (B, L, d)
         return self.gate(fine, coarse)
 

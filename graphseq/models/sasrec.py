@@ -82,8 +82,7 @@ class SASRec(Recommender):
         """Per-position states of ``users`` (B,); position t depends on events <= t only.
         Shapes: ``seq`` fields (B, L) → (B, L, d)."""
         items = F.pad(enc.items, (0, 0, 0, 1))  # pad row for the padding index
-        L = seq.item.size(1)
-        pos = torch.arange(self.max_len - L, self.max_len, device=seq.item.device)
+        pos = torch.arange(seq.item.size(1), device=seq.item.device)
         x = items[seq.item] + self.pos_emb(pos)[None] + self.beh_emb(seq.behavior)  # (B, L, d)
         if self.time_enc is not None:
             x = x + self.time_enc(seq.time, seq.mask)
@@ -94,14 +93,14 @@ class SASRec(Recommender):
         return self.seq(x, seq.mask)
 
     def user_repr(self, ctx: GraphContext, enc: Encoded, users: Tensor, hist: SeqBatch) -> Tensor:
-        return self.states(ctx, enc, hist, users)[:, -1]
+        h = self.states(ctx, enc, hist, users)  # (B, L, d)
+        return h[torch.arange(len(h), device=h.device), hist.last]
 
     def loss(self, ctx: GraphContext, batch: Tensor) -> Tensor:
         dev = self.item_emb.weight.device
         seq = ctx.user_sequences(batch, self.max_len + 1).to(dev)
-        inp = SeqBatch(
-            *(t[:, :-1] for t in (seq.item, seq.behavior, seq.time, seq.is_target, seq.mask))
-        )
+        fields = (seq.item, seq.behavior, seq.time, seq.is_target, seq.mask)
+        inp = SeqBatch(*(t[:, :-1] for t in fields))
         label, use = seq.item[:, 1:], seq.is_target[:, 1:] & seq.mask[:, :-1]
         enc = self.encode(ctx)
         h = self.states(ctx, enc, inp, batch.to(dev))[use]  # (N, d)

@@ -86,8 +86,8 @@ class CausalTransformer(nn.Module):
 
 
 class GRUSequence(nn.Module):
-    """GRU over the sequence (GRU4Rec, https://arxiv.org/abs/1511.06939). Left padding is fine:
-    padded steps carry zeros. Shapes: (B, L, d), (B, L) → (B, L, d)."""
+    """GRU over the sequence (GRU4Rec, https://arxiv.org/abs/1511.06939); padding comes after
+    the last event, so it never reaches a real state. Shapes: (B, L, d), (B, L) → (B, L, d)."""
 
     def __init__(self, dim: int, num_layers: int = 1, dropout: float = 0.2) -> None:
         super().__init__()

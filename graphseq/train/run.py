@@ -53,6 +53,20 @@ def append_log(run: Path, record: dict[str, Any]) -> None:
         f.flush()
 
 
+def truncate_log(run: Path, epochs: int) -> None:
+    """Keep the log lines of the first ``epochs`` epochs (resume after a crash)."""
+    f = run / "train_log.jsonl"
+    if not f.exists():
+        return
+    keep = [
+        ln for ln in f.read_text().splitlines() if ln.strip() and json.loads(ln)["epoch"] <= epochs
+    ]
+    if keep:
+        write_text(f, "\n".join(keep) + "\n")
+    else:
+        f.unlink()
+
+
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     torch_save({"checkpoint_version": CHECKPOINT_VERSION, **payload}, path)
 

@@ -93,14 +93,18 @@ class Trainer:
 
     # ---- batches -----------------------------------------------------------------------------
     def _batches(self) -> list[torch.Tensor]:
+        """Shuffled batches; sequence batches group users of similar length (less padding)."""
         vis_mask = self.train_ctx.mask
         if self.model.train_mode == "pairs":
             pool = torch.nonzero(vis_mask & self.ev.is_target).flatten()
-        else:
-            counts = torch.bincount(self.ev.user[vis_mask], minlength=self.ev.num_users)
-            pool = torch.nonzero(counts >= 2).flatten()
-        perm = pool[torch.randperm(len(pool))]
-        return list(perm.split(self.cfg.batch_size))
+            return list(pool[torch.randperm(len(pool))].split(self.cfg.batch_size))
+        counts = torch.bincount(self.ev.user[vis_mask], minlength=self.ev.num_users)
+        pool = torch.nonzero(counts >= 2).flatten()
+        pool = pool[torch.randperm(len(pool))]
+        length = counts[pool].clamp(max=self.cfg.max_seq_len + 1)
+        pool = pool[torch.argsort(length, stable=True)]
+        batches = list(pool.split(self.cfg.batch_size))
+        return [batches[i] for i in torch.randperm(len(batches)).tolist()]
 
     def _evaluate(self, name: str) -> EvalResult:
         return evaluate(
@@ -155,6 +159,7 @@ class Trainer:
         last = run / "last.pt"
         if last.exists():
             trainer._restore(rundir.load_checkpoint(last, trainer.graph.fingerprint))
+        rundir.truncate_log(run, trainer.state["epoch"])  # drop epochs that last.pt lacks
         return trainer
 
     # ---- loop --------------------------------------------------------------------------------
@@ -181,6 +186,12 @@ class Trainer:
 
     def fit(self) -> dict[str, Any]:
         """Train (or continue), early-stop on valid NDCG@10, evaluate the best model on test."""
+        if self.state["epoch"] == 0 and (self.out / "train_log.jsonl").exists():
+            raise DataError(
+                "run directory already holds a run",
+                file=self.out,
+                hint="use --resume RUN or another --out",
+            )
         self.out.mkdir(parents=True, exist_ok=True)
         if not (self.out / "config.yaml").exists():
             rundir.write_config(self.out, save_config(self.cfg))
@@ -213,8 +224,8 @@ class Trainer:
                 bar.set_postfix(
                     loss=f"{loss:.4f}", valid=f"{score:.4f}", best=f"{self.state['best']:.4f}"
                 )
-            rundir.append_log(self.out, record)
             self._save_last()
+            rundir.append_log(self.out, record)
             if self.state["bad"] >= self.cfg.patience:
                 log.info("early stop at epoch %d (best %d)", epoch + 1, self.state["best_epoch"])
                 break
