@@ -29,11 +29,12 @@ from graphseq.nn import LightGCNView, bipartite_adjacency
 RESULTS = Path(__file__).resolve().parent / "results" / "propagation.json"
 
 
-def timeit(fns: dict[str, Callable[[], object]], runs: int, warmup: int) -> dict[str, dict]:
-    """Median / min / max wall time (ms) of each function.
+def timeit(fns: dict[str, Callable[[], object]], runs: int, warmup: int) -> dict[str, list]:
+    """Wall times (ms) of ``runs`` calls of each function, after ``warmup`` calls.
 
-    The functions run interleaved (round-robin, rotating the order every run)
-    so that load from other processes hits all of them alike.
+    The functions run interleaved (round-robin, rotating the order every
+    round) so that load from other processes hits all of them alike; the i-th
+    times of all functions come from the same round.
     """
     names = list(fns)
     for _ in range(warmup):
@@ -45,10 +46,11 @@ def timeit(fns: dict[str, Callable[[], object]], runs: int, warmup: int) -> dict
             start = time.perf_counter()
             fns[name]()
             times[name].append((time.perf_counter() - start) * 1e3)
-    return {
-        name: {"median_ms": statistics.median(t), "min_ms": min(t), "max_ms": max(t)}
-        for name, t in times.items()
-    }
+    return times
+
+
+def summary(times: list[float]) -> dict[str, float]:
+    return {"median_ms": statistics.median(times), "min_ms": min(times), "max_ms": max(times)}
 
 
 def bare_chain(adj: Tensor, x: Tensor, num_layers: int) -> Tensor:
@@ -84,9 +86,8 @@ def main(argv: list[str] | None = None) -> dict:
         [torch.cat([src, dst + args.users]), torch.cat([dst + args.users, src])]
     )
 
-    results: dict[str, dict[str, float]] = {}
     build = lambda: bipartite_adjacency(src, dst, args.users, args.items)  # noqa: E731
-    results.update(timeit({"adjacency_build": build}, args.runs, args.warmup))
+    times = timeit({"adjacency_build": build}, args.runs, args.warmup)
     adj = bipartite_adjacency(src, dst, args.users, args.items)
     x = torch.randn(num_nodes, args.dim, generator=gen, requires_grad=True)
     view = LightGCNView(args.layers)
@@ -127,20 +128,29 @@ def main(argv: list[str] | None = None) -> dict:
                 else fwd_bwd(fn, pyg.embedding.weight if name.startswith("pyg") else x)
                 for name, fn in fns.items()
             }
-            results.update(timeit(wrapped, runs, args.warmup))
+            times.update(timeit(wrapped, runs, args.warmup))
+    results = {name: summary(t) for name, t in times.items()}
 
-    ratios = {}
+    # ratio of medians; for our cases also the median of per-round ratios
+    # (same round, back to back: robust to load from other processes)
+    ratios, paired = {}, {}
     for mode in ("forward", "forward+backward"):
         bare = results[f"bare_spmm/{mode}"]["median_ms"]
         for name in ("LightGCNView", "LightGCNView_symmetric", "pyg_LightGCN"):
-            ratios[f"{name}/bare ({mode})"] = results[f"{name}/{mode}"]["median_ms"] / bare
+            key = f"{name}/bare ({mode})"
+            ratios[key] = results[f"{name}/{mode}"]["median_ms"] / bare
+            if not name.startswith("pyg"):
+                pairs = zip(times[f"{name}/{mode}"], times[f"bare_spmm/{mode}"])
+                paired[key] = statistics.median(a / b for a, b in pairs)
 
     print(f"{'case':<42}{'median ms':>11}{'min ms':>9}{'max ms':>9}")
     for name, r in results.items():
         print(f"{name:<42}{r['median_ms']:>11.2f}{r['min_ms']:>9.2f}{r['max_ms']:>9.2f}")
     print()
+    print(f"{'ratio':<48}{'of medians':>11}{'paired':>9}")
     for name, ratio in ratios.items():
-        print(f"{name:<48}{ratio:>8.2f}x")
+        pair = f"{paired[name]:>8.2f}x" if name in paired else f"{'-':>9}"
+        print(f"{name:<48}{ratio:>10.2f}x{pair}")
     ok = all(ratios[f"LightGCNView/bare ({m})"] <= 1.3 for m in ("forward", "forward+backward"))
     print(f"\nLightGCNView within 1.3x of bare SpMM: {'yes' if ok else 'NO'}")
 
@@ -149,6 +159,7 @@ def main(argv: list[str] | None = None) -> dict:
         "graph": {"nodes": num_nodes, "directed_edges": int(edge_index.size(1)), "nnz": adj._nnz()},
         "results": results,
         "ratios": ratios,
+        "paired_ratios": paired,
         "within_1.3x": ok,
         "versions": {
             "torch": torch.__version__,
