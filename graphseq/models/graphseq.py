@@ -16,7 +16,7 @@ from graphseq.graph.context import GraphContext
 from graphseq.graph.sequences import SeqBatch
 from graphseq.models.base import Encoded
 from graphseq.models.sasrec import SASRec
-from graphseq.nn.adjacency import bipartite_adjacency, drop_edges, union_adjacency
+from graphseq.nn.adjacency import bipartite_adjacency, union_adjacency
 from graphseq.nn.fusion import ViewFusion
 from graphseq.nn.sequence import ScaleGate
 from graphseq.nn.views import LightGCNView
@@ -24,13 +24,13 @@ from graphseq.nn.views import LightGCNView
 VIEWS = ("cooc", "tag", "kg", "behavior")
 
 
-def _cooc_pairs(ctx: GraphContext) -> tuple[Tensor, Tensor]:
-    """Consecutive (item, next item) pairs within each user's visible events."""
+def _cooc_pairs(ctx: GraphContext) -> tuple[Tensor, Tensor, Tensor]:
+    """Consecutive (item, next item, user) triples within each user's visible events."""
     vis = ctx.visible
     perm = torch.argsort(vis.user, stable=True)
     u, i = vis.user[perm], vis.item[perm]
     same = (u[1:] == u[:-1]) & (i[1:] != i[:-1])
-    return i[:-1][same], i[1:][same]
+    return i[:-1][same], i[1:][same], u[1:][same]
 
 
 class GraphSeq(SASRec):
@@ -61,7 +61,6 @@ class GraphSeq(SASRec):
         unknown = set(views) - set(VIEWS)
         if unknown:
             raise ValueError(f"unknown views {sorted(unknown)}; valid: {', '.join(VIEWS)}")
-        # a view whose side graph is absent (no tags, no KG) falls back to the ID embedding
         self.views, self.edge_dropout, self.coarse = views, edge_dropout, coarse
         self.num_snapshots = num_snapshots
         d = self.dim
@@ -82,65 +81,61 @@ class GraphSeq(SASRec):
                 nn.init.normal_(emb.weight, std=0.02)
 
     # ---- item side -------------------------------------------------------------------------
-    def _adj(self, ctx: GraphContext, name: str, build) -> Tensor:
-        """Adjacency ``name``: cached per context at eval, rebuilt with edge dropout in training."""
+    def _edges(self, ctx: GraphContext, view: str) -> tuple[Tensor, Tensor, Tensor | None, int]:
+        """``(a, b, owner, num_nodes)``: the view's undirected edges over its node space
+        (items first), and the user whose events made each edge (``None`` for side graphs)."""
+        key = f"edges_{view}"
+        if key not in ctx.cache:
+            n, side = self.num_items, ctx.side
+            if view == "cooc":
+                a, b, owner = _cooc_pairs(ctx)
+                out = (a, b, owner, n)
+            elif view == "tag":
+                out = (side.item_tag[0], n + side.item_tag[1], None, n + side.num_tags)
+            elif view == "kg":
+                out = (side.kg[0], side.kg[1], None, n + side.num_entities)
+            else:  # behavior: users are placed after the items
+                vis = ctx.visible
+                out = (vis.item, n + vis.user, vis.user, n + self.num_users)
+            ctx.cache[key] = out
+        return ctx.cache[key]
+
+    def _adj(self, ctx: GraphContext, view: str, batch_users: Tensor | None) -> Tensor:
+        """The view's normalised adjacency. Eval: all edges, cached per context. Training:
+        edge dropout, and no edge made by the batch's own users — their targets must not be
+        readable from the graph that scores them (the target-in-graph shortcut)."""
         dev = self.item_emb.weight.device
-        if self.training and self.edge_dropout > 0:
-            return build(self.edge_dropout).to(dev)
-        if name not in ctx.cache:
-            ctx.cache[name] = build(0.0).to(dev)
-        return ctx.cache[name]
+        a, b, owner, n = self._edges(ctx, view)
+        if not self.training:
+            key = f"adj_{view}"
+            if key not in ctx.cache:
+                ctx.cache[key] = union_adjacency([(a, b)], n).to(dev)
+            return ctx.cache[key]
+        keep = torch.rand(a.numel()) >= self.edge_dropout
+        if owner is not None and batch_users is not None:
+            keep &= ~torch.isin(owner, batch_users.cpu())
+        return union_adjacency([(a[keep], b[keep])], n).to(dev)
 
-    def _view(self, ctx: GraphContext, view: str) -> Tensor:
-        n_items = self.num_items
-        items = self.item_emb.weight
-        side = ctx.side
-        if view == "cooc":
-            a, b = _cooc_pairs(ctx)
-
-            def build(p):
-                return union_adjacency([drop_edges(a, b, p) if p else (a, b)], n_items)
-
-            return self.prop(items, self._adj(ctx, "cooc_adj", build), symmetric=True)
+    def _view(self, ctx: GraphContext, view: str, batch_users: Tensor | None = None) -> Tensor:
+        """(I, d) item representations propagated by one view."""
+        parts = [self.item_emb.weight]
         if view == "tag":
-            it = side.item_tag
+            parts.append(self.tag_emb.weight[: ctx.side.num_tags])
+        elif view == "kg":
+            parts.append(self.ent_emb.weight[: ctx.side.num_entities])
+        elif view == "behavior":
+            parts.append(self.user_emb.weight)
+        out = self.prop(torch.cat(parts), self._adj(ctx, view, batch_users), symmetric=True)
+        return out[: self.num_items]
 
-            def build(p):
-                s, t = drop_edges(it[0], it[1], p) if p else (it[0], it[1])
-                return bipartite_adjacency(s, t, n_items, side.num_tags)
-
-            x = torch.cat([items, self.tag_emb.weight])
-            return self.prop(x, self._adj(ctx, "tag_adj", build), symmetric=True)[:n_items]
-        if view == "kg":
-            kg = side.kg
-
-            def build(p):
-                a, b = drop_edges(kg[0], kg[1], p) if p else (kg[0], kg[1])
-                return union_adjacency([(a, b)], n_items + side.num_entities)
-
-            x = torch.cat([items, self.ent_emb.weight[: side.num_entities]])
-            return self.prop(x, self._adj(ctx, "kg_adj", build), symmetric=True)[:n_items]
-        vis = ctx.visible  # behavior: the user–item graph (all visible events)
-
-        def build(p):
-            s, t = drop_edges(vis.user, vis.item, p) if p else (vis.user, vis.item)
-            return bipartite_adjacency(s, t, self.num_users, n_items)
-
-        x = torch.cat([self.user_emb.weight, items])
-        return self.prop(x, self._adj(ctx, "ui_adj", build), symmetric=True)[self.num_users :]
-
-    def item_table(self, ctx: GraphContext) -> Tensor:
-        usable = [
-            v
-            for v in self.views
-            if not (v == "tag" and ctx.side.item_tag is None)
-            and not (v == "kg" and ctx.side.kg is None)
-        ]
-        if not usable:
+    def item_table(self, ctx: GraphContext, batch_users: Tensor | None = None) -> Tensor:
+        if self.fusion is None:
             return self.item_emb.weight
-        xs = [self.item_emb.weight] + [self._view(ctx, v) for v in usable]
-        xs += [self.item_emb.weight] * (1 + len(self.views) - len(xs))  # absent side graphs
-        return self.fusion(torch.stack(xs))  # (I, d)
+        absent = {"tag": ctx.side.item_tag is None, "kg": ctx.side.kg is None}
+        xs = [self.item_emb.weight]
+        for v in self.views:  # a view whose side graph is absent falls back to the ID embedding
+            xs.append(self.item_emb.weight if absent.get(v) else self._view(ctx, v, batch_users))
+        return self.fusion(torch.stack(xs))  # (V, I, d) -> (I, d)
 
     def view_weights(self) -> Tensor | None:
         """(I, V) attention weights of the last item encoding (id first, then ``views``)."""
@@ -184,7 +179,9 @@ class GraphSeq(SASRec):
         if not self.coarse:
             return fine
         bounds, h = self._snapshot_states(ctx, enc.items)
-        k = torch.searchsorted(bounds, seq.time.contiguous(), right=True)  # (B, L) boundaries <= event time
+        k = torch.searchsorted(
+            bounds, seq.time.contiguous(), right=True
+        )  # (B, L) boundaries <= event time
         coarse = h[users[:, None], k]  # (B, L, d)
         return self.gate(fine, coarse)
 

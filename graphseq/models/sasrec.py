@@ -71,8 +71,9 @@ class SASRec(Recommender):
             if hasattr(m, "reset_parameters") and not isinstance(m, nn.Embedding):
                 m.reset_parameters()
 
-    def item_table(self, ctx: GraphContext) -> Tensor:
-        """(I, d) item representations; GraphSeq adds its graph views here."""
+    def item_table(self, ctx: GraphContext, batch_users: Tensor | None = None) -> Tensor:
+        """(I, d) item representations; GraphSeq adds its graph views here (``batch_users``:
+        the users being trained on, whose own edges a graph view must leave out)."""
         return self.item_emb.weight
 
     def encode(self, ctx: GraphContext) -> Encoded:
@@ -102,7 +103,7 @@ class SASRec(Recommender):
         fields = (seq.item, seq.behavior, seq.time, seq.is_target, seq.mask)
         inp = SeqBatch(*(t[:, :-1] for t in fields))
         label, use = seq.item[:, 1:], seq.is_target[:, 1:] & seq.mask[:, :-1]
-        enc = self.encode(ctx)
+        enc = Encoded(items=self.item_table(ctx, batch))
         h = self.states(ctx, enc, inp, batch.to(dev))[use]  # (N, d)
         return self._objective(h, enc.items, label[use])
 
