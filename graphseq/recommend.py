@@ -199,7 +199,7 @@ class Run:
         weights = getattr(self.model, "view_weights", lambda: None)()
         if weights is not None:
             f = out / "view_weights.parquet"
-            names = ["id", *self.model.views]
+            names = list(self.model.views)
             frames[f] = pd.DataFrame(weights.cpu().numpy(), columns=names).assign(
                 item=items["item"]
             )

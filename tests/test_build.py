@@ -115,3 +115,13 @@ def test_cli_build_movielens_100k_recbole(tmp_path, ml100k_dir):
     assert rep["edges"]["user,rate_high,item"] + rep["edges"]["user,rate_low,item"] == 100_000
     assert rep["edges"]["user,rate_high,item"] == 55375
     assert rep["nodes"]["entity"] > 0 and any(k.startswith("item,film.") for k in rep["edges"])
+
+
+def test_to_homogeneous_keeps_every_node_and_edge(small_log):
+    import graphseq
+
+    data, _, report = build_graph(small_log)
+    homo = graphseq.to_homogeneous(data)
+    assert homo.num_nodes == sum(report["nodes"].values())
+    assert homo.edge_index.size(1) == sum(report["edges"].values())
+    assert int(homo.edge_type.max()) == len(data.edge_types) - 1

@@ -92,4 +92,4 @@ def test_export_embeddings_with_raw_ids(run_dir, tmp_path):
     assert items["item"].str.startswith("i").all() and len(items["embedding"].iloc[0]) == 64
     assert "title" in items and "tags" in items
     w = pd.read_parquet(tmp_path / "emb" / "view_weights.parquet")
-    assert {"id", "cooc", "tag"} <= set(w.columns)
+    assert {"cooc", "tag", "kg"} <= set(w.columns)

@@ -103,5 +103,5 @@ def test_graphseq_view_weights_sum_to_one(setup):
     model.eval()
     model.encode(GraphContext(ev, split.graph_mask("train"), side))
     w = model.view_weights()
-    assert w.shape == (ev.num_items, 1 + len(model.views))
+    assert w.shape == (ev.num_items, len(model.views))
     torch.testing.assert_close(w.sum(1), torch.ones(ev.num_items))

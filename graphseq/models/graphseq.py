@@ -68,13 +68,18 @@ class GraphSeq(SASRec):
         self.ent_emb = nn.Embedding(max(num_entities, 1), d) if "kg" in views else None
         self.user_emb = nn.Embedding(num_users, d) if ("behavior" in views or coarse) else None
         self.prop = LightGCNView(gnn_layers)
-        self.fusion = ViewFusion(d, 1 + len(views), fusion) if views else None
+        self.fusion = ViewFusion(d, len(views), fusion) if views else None
+        # item = ID embedding + view_scale * fused views; the scale starts at 0, so training
+        # starts from the sequence model and the views enter as far as they help
+        self.view_scale = nn.Parameter(torch.zeros(d)) if views else None
         self.snap_gru = nn.GRU(d, d, batch_first=True) if coarse else None
         self.gate = ScaleGate(d) if coarse else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         super().reset_parameters()
+        if getattr(self, "view_scale", None) is not None:
+            nn.init.zeros_(self.view_scale)
         for name in ("tag_emb", "ent_emb", "user_emb"):
             emb = getattr(self, name, None)  # absent while SASRec.__init__ runs
             if emb is not None:
@@ -132,13 +137,13 @@ class GraphSeq(SASRec):
         if self.fusion is None:
             return self.item_emb.weight
         absent = {"tag": ctx.side.item_tag is None, "kg": ctx.side.kg is None}
-        xs = [self.item_emb.weight]
+        xs = []
         for v in self.views:  # a view whose side graph is absent falls back to the ID embedding
             xs.append(self.item_emb.weight if absent.get(v) else self._view(ctx, v, batch_users))
-        return self.fusion(torch.stack(xs))  # (V, I, d) -> (I, d)
+        return self.item_emb.weight + self.view_scale * self.fusion(torch.stack(xs))  # (I, d)
 
     def view_weights(self) -> Tensor | None:
-        """(I, V) attention weights of the last item encoding (id first, then ``views``)."""
+        """(I, V) fusion weights over ``views`` from the last item encoding."""
         return None if self.fusion is None else self.fusion.last_weights
 
     # ---- coarse scale ----------------------------------------------------------------------
