@@ -91,7 +91,7 @@ class LightGCN(MF):
 
     def encode(self, ctx: GraphContext) -> Encoded:
         x = torch.cat([self.user_emb.weight, self.item_emb.weight])
-        out = self.view(x, self._adjacency(ctx))
+        out = self.view(x, self._adjacency(ctx), symmetric=True)
         return Encoded(items=out[self.num_users :], users=out[: self.num_users])
 
     def __repr__(self) -> str:
