@@ -29,7 +29,6 @@ RUNS: dict[str, tuple[str, list[str]]] = {
     "lightgcn": ("lightgcn", ["batch_size=2048", "lr=0.005", "epochs=100", "eval_every=5"]),
     "graphseq -tag": ("graphseq", ["views=cooc,kg"]),
     "graphseq -kg": ("graphseq", ["views=cooc,tag"]),
-    "graphseq -cooc": ("graphseq", ["views=tag,kg"]),
     "graphseq -sequence": ("graphseq", ["sequence=none"]),
     "graphseq +coarse": ("graphseq", ["coarse=true"]),
 }

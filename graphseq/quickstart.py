@@ -18,9 +18,9 @@ MODELS = ("pop", "mf", "lightgcn", "sasrec", "graphseq")
 
 def quickstart_configs(graph: str, fast: bool = False) -> dict[str, TrainConfig]:
     """Per-model settings for the synthetic default (sequences ~60 events, so L = 50)."""
-    epochs = 6 if fast else 40
-    seq = dict(max_seq_len=50, epochs=epochs, eval_every=2, patience=5, lr=2e-3, batch_size=128)
-    pairs = dict(epochs=epochs, eval_every=2, patience=5, lr=5e-3, batch_size=1024)
+    epochs = 4 if fast else 20
+    seq = dict(max_seq_len=50, epochs=epochs, eval_every=2, patience=3, lr=3e-3, batch_size=128)
+    pairs = dict(epochs=epochs, eval_every=2, patience=3, lr=5e-3, batch_size=1024)
     base = TrainConfig(graph=graph)
     return {
         "pop": base.replace(model="pop"),

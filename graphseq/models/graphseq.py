@@ -1,8 +1,10 @@
 """GraphSeq: multi-view GNN item representations + multi-scale sequence user states.
 
-Items: ID embedding fused (learned attention) with what LightGCN-style views propagate to
-them — item co-occurrence (consecutive events of users), item–tag–item, item–entity–item (KG),
-and optionally the user–item behavior graph. Users: a causal Transformer over their last
+Items: ID embedding plus a learned, zero-initialised scale times the attention-fused outputs
+of LightGCN-style views — item co-occurrence (consecutive events of users), item–tag–item,
+item–entity–item (KG), and optionally the user–item behavior graph. While training, the
+user-derived views (co-occurrence, behavior) leave out the batch users' own edges, so no
+target can be read from the graph that scores it. Users: a causal Transformer over their last
 events (fine scale), optionally gated with a GRU over their GNN embeddings at graph
 snapshots strictly before each position (coarse scale). Score = dot product.
 """
