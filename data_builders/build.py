@@ -44,34 +44,123 @@ def _relation_name(rel: str) -> str:
     return re.sub(r"[,\s]+", "_", str(rel)).strip("_") or "rel"
 
 
-def _kcore(events: pd.DataFrame, k: int) -> pd.DataFrame:
+def _codes(col: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """``(codes, uniques)`` of a column: int64 codes by first appearance in row order."""
+    codes, uniques = pd.factorize(col, use_na_sentinel=False)
+    return codes.astype(np.int64, copy=False), uniques
+
+
+def _duplicated(cols: list[tuple[np.ndarray, int]]) -> np.ndarray:
+    """Rows equal to an earlier row on every ``(codes, n_codes)`` column (``keep="first"``).
+
+    The columns are packed into one int64 key (re-compressed whenever the product of the
+    code ranges would overflow), so no string is hashed twice and no DataFrame is copied.
+    """
+    key, n = cols[0]
+    for codes, m in cols[1:]:
+        if n * m >= 2**62:
+            key, uniq = pd.factorize(key)
+            n = len(uniq)
+        key, n = key * m + codes, n * m
+    return pd.Series(key, copy=False).duplicated().to_numpy()
+
+
+def _kcore(user: np.ndarray, item: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the rows left when users and items with < ``k`` events are peeled off."""
+    rows = np.arange(len(user))
     while True:
-        uc = events["user"].map(events["user"].value_counts())
-        ic = events["item"].map(events["item"].value_counts())
-        keep = (uc >= k) & (ic >= k)
+        u, i = user[rows], item[rows]
+        keep = (np.bincount(u)[u] >= k) & (np.bincount(i)[i] >= k)
         if keep.all():
-            return events
-        events = events[keep]
+            return rows
+        rows = rows[keep]
 
 
-def _filter(log: CanonicalLog, opts: BuildOptions, dropped: dict[str, int]) -> pd.DataFrame:
+def _first_seen(codes: np.ndarray, n_codes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Renumber codes by first appearance: ``(new codes, old code of each new code)``."""
+    first = pd.unique(codes)
+    remap = np.full(n_codes, -1, dtype=np.int64)
+    remap[first] = np.arange(len(first))
+    return remap[codes], first
+
+
+def _filter(log: CanonicalLog, opts: BuildOptions, dropped: dict[str, int]) -> dict:
+    """Dedup, time window, k-core, then the stable (timestamp, line) order.
+
+    Works on integer codes of the user/item/behavior columns (strings are hashed once, by
+    ``pd.factorize``) and returns the kept events in event order as numpy arrays: ``user``,
+    ``item``, ``behavior`` (codes into the ``*_names`` uniques), ``timestamp``, ``value``.
+    """
     ev = log.events
+    user, user_names = _codes(ev["user"])
+    item, item_names = _codes(ev["item"])
+    beh, beh_names = _codes(ev["behavior"])
+    ts = ev["timestamp"].to_numpy(np.int64)
+    rows: np.ndarray | None = None  # kept rows; None: all, in row order
     if opts.dedup:
-        dup = ev.duplicated(subset=["user", "item", "timestamp", "behavior", "value"])
+        dup = np.zeros(len(ev), dtype=bool)
+        if len(ev):
+            value, value_names = _codes(ev["value"])
+            lo, hi = int(ts.min()), int(ts.max())
+            if hi - lo < 2**40:  # seconds since the first event are already compact codes
+                t_key = (ts - lo, hi - lo + 1)
+            else:
+                t_codes, t_names = _codes(ev["timestamp"])
+                t_key = (t_codes, len(t_names))
+            dup = _duplicated(
+                [
+                    (beh, len(beh_names)),
+                    (value, len(value_names)),
+                    (user, len(user_names)),
+                    (item, len(item_names)),
+                    t_key,
+                ]
+            )
         dropped["duplicate_rows"] = dropped.get("duplicate_rows", 0) + int(dup.sum())
-        ev = ev[~dup]
+        if dup.any():
+            rows = np.flatnonzero(~dup)
     if opts.time_window is not None:
         start, end = opts.time_window
-        keep = (ev["timestamp"] >= start) & (ev["timestamp"] < end)
+        t = _take(ts, rows)
+        keep = (t >= start) & (t < end)
         dropped["outside_time_window"] = int((~keep).sum())
-        ev = ev[keep]
+        rows = np.flatnonzero(keep) if rows is None else rows[keep]
     if opts.kcore > 0:
-        n = len(ev)
-        ev = _kcore(ev, opts.kcore)
-        dropped["kcore"] = n - len(ev)
-    if len(ev) == 0:
+        n = len(ev) if rows is None else len(rows)
+        core = _kcore(_take(user, rows), _take(item, rows), opts.kcore)
+        rows = core if rows is None else rows[core]
+        dropped["kcore"] = n - len(rows)
+    if (len(ev) if rows is None else len(rows)) == 0:
         raise DataError("no events left after filtering", hint="loosen kcore / time_window")
-    return ev.sort_values(["timestamp", "line"], kind="stable").reset_index(drop=True)
+    t, line = _take(ts, rows), _take(ev["line"].to_numpy(np.int64), rows)
+    if not _in_event_order(t, line):
+        order = np.lexsort((line, t))  # stable, like sort_values(kind="stable")
+        rows = order if rows is None else rows[order]
+        t = ts[rows]
+    del line
+    return {
+        "user": _take(user, rows),
+        "item": _take(item, rows),
+        "behavior": _take(beh, rows),
+        "timestamp": t,
+        "value": _take(ev["value"].to_numpy(np.float64), rows).astype(np.float32),
+        "user_names": user_names,
+        "item_names": item_names,
+        "behavior_names": beh_names,
+    }
+
+
+def _take(a: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
+    """``a[rows]``; ``rows=None`` means every row, in row order (no copy)."""
+    return a if rows is None else a[rows]
+
+
+def _in_event_order(t: np.ndarray, line: np.ndarray) -> bool:
+    """Whether rows are already sorted on (timestamp, line), so the stable sort is a no-op."""
+    if not (t[1:] >= t[:-1]).all():
+        return False
+    tie = np.flatnonzero(t[1:] == t[:-1])
+    return bool((line[tie + 1] >= line[tie]).all())
 
 
 def build_graph(
@@ -91,20 +180,23 @@ def build_graph(
     opts = options or BuildOptions()
     dropped = dict(log.dropped)
     ev = _filter(log, opts, dropped)
+    n_events = len(ev["timestamp"])
 
-    users = pd.Index(pd.unique(ev["user"]), dtype=object)
-    item_raw = pd.unique(ev["item"])
+    # ids by first appearance in event order
+    u_idx, u_first = _first_seen(ev.pop("user"), len(ev["user_names"]))
+    users = pd.Index(np.asarray(ev["user_names"].take(u_first), dtype=object), dtype=object)
+    i_idx, i_first = _first_seen(ev.pop("item"), len(ev["item_names"]))
+    item_raw = np.asarray(ev["item_names"].take(i_first), dtype=object)
     if log.items is not None:  # catalogue items with no events still get nodes (cold start)
         extra = pd.Index(log.items["item"].astype(str)).difference(pd.Index(item_raw), sort=False)
         item_raw = np.concatenate([item_raw, np.asarray(extra, dtype=object)])
     items = pd.Index(item_raw, dtype=object)
-    u_idx = torch.from_numpy(users.get_indexer(ev["user"]).astype(np.int64))
-    i_idx = torch.from_numpy(items.get_indexer(ev["item"]).astype(np.int64))
-    time = torch.from_numpy(ev["timestamp"].to_numpy(np.int64, copy=True))
-    value = torch.from_numpy(ev["value"].to_numpy(np.float32, copy=True))
-    order = torch.arange(len(ev), dtype=torch.int64)
+    time, value = ev["timestamp"], ev["value"]
 
-    behaviors = sorted(ev["behavior"].astype(str).unique().tolist())
+    beh_code = ev.pop("behavior")
+    names = [str(b) for b in ev["behavior_names"]]
+    present = np.flatnonzero(np.bincount(beh_code, minlength=len(names)))
+    behaviors = sorted({names[c] for c in present})
     targets = list(log.targets) if log.targets else list(behaviors)
     unknown = [t for t in targets if t not in behaviors]
     if unknown:
@@ -117,12 +209,20 @@ def build_graph(
     data = HeteroData()
     data["user"].num_nodes = len(users)
     data["item"].num_nodes = len(items)
-    beh = ev["behavior"].astype(str).to_numpy()
-    for b in behaviors:
-        m = torch.from_numpy(beh == b)
+    if len(behaviors) == 1:
+        groups = [np.arange(n_events)]
+    else:  # one stable counting sort by behavior: each view's events stay in event order
+        slot = {b: j for j, b in enumerate(behaviors)}
+        b_idx = np.array([slot.get(s, -1) for s in names], dtype=np.int64)[beh_code]
+        by_beh = np.argsort(b_idx, kind="stable")
+        groups = np.split(by_beh, np.cumsum(np.bincount(b_idx, minlength=len(behaviors)))[:-1])
+    del beh_code
+    for b, sel in zip(behaviors, groups):
         store = data["user", _relation_name(b), "item"]
-        store.edge_index = torch.stack([u_idx[m], i_idx[m]])
-        store.time, store.value, store.order = time[m], value[m], order[m]
+        store.edge_index = torch.from_numpy(np.stack([u_idx[sel], i_idx[sel]]))
+        store.time = torch.from_numpy(time[sel])
+        store.value = torch.from_numpy(value[sel])
+        store.order = torch.from_numpy(np.ascontiguousarray(sel, dtype=np.int64))
     id_maps: dict[str, pd.Index] = {"user": users, "item": items}
 
     _add_tags(data, log, users, items, id_maps)
@@ -135,7 +235,7 @@ def build_graph(
     report = {
         "nodes": {nt: int(data[nt].num_nodes) for nt in data.node_types},
         "edges": {edge_key(et): int(data[et].edge_index.size(1)) for et in data.edge_types},
-        "events": int(len(ev)),
+        "events": n_events,
         "behaviors": data.behaviors,
         "targets": data.targets,
         "dropped": dropped,

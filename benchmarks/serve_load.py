@@ -1,0 +1,199 @@
+"""Serve load: requests/s and latency of ``graphseq serve`` under a bounded local load.
+
+Starts ``python -m graphseq serve --run RUN`` on 127.0.0.1 (a free port) in a subprocess,
+waits for ``/health`` (that wait, model loading included, is reported as ``startup_s``),
+sends ``--warmup`` untimed requests, then exactly ``--requests`` requests from
+``--concurrency`` threads (one keep-alive ``httpx.Client`` each):
+``GET /recommend?user=<random known user>&k=K`` by default, or ``/similar`` for random
+items, or ``POST /recommend/history`` with 5 random items. Prints requests/s and
+p50/p90/p99 latency, writes the JSON results and stops the server. Loopback only.
+
+The load generator shares the machine's cores with the server, so on a small machine the
+figures are a lower bound for the server alone.
+
+    python benchmarks/serve_load.py --run runs/gs
+    python benchmarks/serve_load.py --run runs/gs --endpoint similar --requests 1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+RESULTS = Path(__file__).resolve().parent / "results" / "serve_load.json"
+HISTORY_LEN = 5  # items per anonymous history for --endpoint history
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _known_ids(run: Path) -> tuple[list[str], list[str]]:
+    """Raw user and item ids of the run's graph (what the server knows)."""
+    from data_builders.store import load_id_maps
+    from graphseq.config import load_config
+
+    ids = load_id_maps(load_config(run / "config.yaml").graph)
+    return list(ids["user"]), list(ids["item"])
+
+
+def _start_server(run: Path, port: int, log: Path, timeout: float) -> tuple[subprocess.Popen, float]:
+    """Start the server; returns it and the seconds until ``/health`` answered 200."""
+    cmd = [sys.executable, "-m", "graphseq", "serve", "--run", str(run)]
+    cmd += ["--host", "127.0.0.1", "--port", str(port)]
+    t0 = time.perf_counter()
+    with open(log, "wb") as f:
+        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/health"
+    while time.perf_counter() - t0 < timeout:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited ({proc.returncode}): {log.read_text()[-2000:]}")
+        try:
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return proc, time.perf_counter() - t0
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    _stop(proc)
+    raise RuntimeError(f"server did not answer /health within {timeout:.0f} s")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _requests(a: argparse.Namespace, users: list[str], items: list[str], n: int) -> list[tuple]:
+    """``n`` request specs (method, path, params or body) drawn with seed ``a.seed``."""
+    rng = random.Random(a.seed)
+    if a.endpoint == "recommend":
+        return [("GET", "/recommend", {"user": rng.choice(users), "k": a.k}) for _ in range(n)]
+    if a.endpoint == "similar":
+        return [("GET", "/similar", {"item": rng.choice(items), "k": a.k}) for _ in range(n)]
+    return [
+        ("POST", "/recommend/history", {"items": rng.sample(items, HISTORY_LEN), "k": a.k})
+        for _ in range(n)
+    ]
+
+
+def _worker(base: str, reqs: list[tuple]) -> tuple[list[float], int]:
+    """Send ``reqs`` one after another; (latencies in seconds, non-200 or failed count)."""
+    lat, errors = [], 0
+    with httpx.Client(base_url=base, timeout=30.0) as client:
+        for method, path, payload in reqs:
+            t0 = time.perf_counter()
+            try:
+                if method == "GET":
+                    r = client.get(path, params=payload)
+                else:
+                    r = client.post(path, json=payload)
+                ok = r.status_code == 200
+            except httpx.HTTPError:
+                ok = False
+            lat.append(time.perf_counter() - t0)
+            errors += not ok
+    return lat, errors
+
+
+def _load(base: str, reqs: list[tuple], concurrency: int) -> tuple[list[float], int, float]:
+    """Spread ``reqs`` over ``concurrency`` threads; (latencies, errors, wall seconds)."""
+    shards = [reqs[i::concurrency] for i in range(concurrency)]
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        done = list(pool.map(lambda s: _worker(base, s), shards))
+    wall = time.perf_counter() - t0
+    return [x for lat, _ in done for x in lat], sum(e for _, e in done), wall
+
+
+def _pct(xs: list[float], q: float) -> float:
+    """``q``-th percentile (nearest rank) of ``xs``, in milliseconds."""
+    s = sorted(xs)
+    return 1000.0 * s[min(len(s) - 1, max(0, round(q / 100 * len(s)) - 1))]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--run", required=True, type=Path, help="run directory to serve")
+    p.add_argument("--requests", type=int, default=2000, help="timed requests in all")
+    p.add_argument("--concurrency", type=int, default=8, help="client threads")
+    p.add_argument("--warmup", type=int, default=50, help="untimed requests first")
+    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--endpoint", default="recommend", choices=["recommend", "similar", "history"])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--startup-timeout", type=float, default=300.0, help="seconds")
+    p.add_argument("--json-out", type=Path, default=RESULTS)
+    a = p.parse_args(argv)
+
+    run = a.run.resolve()
+    users, items = _known_ids(run)
+    reqs = _requests(a, users, items, a.warmup + a.requests)
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory() as tmp:
+        proc, startup = _start_server(run, port, Path(tmp) / "server.log", a.startup_timeout)
+        try:
+            health = httpx.get(base + "/health").json()
+            _load(base, reqs[: a.warmup], min(a.concurrency, max(a.warmup, 1)))
+            lat, errors, wall = _load(base, reqs[a.warmup :], a.concurrency)
+        finally:
+            _stop(proc)
+
+    res = {
+        "requests": len(lat),
+        "errors": errors,
+        "seconds": round(wall, 3),
+        "requests_per_s": round(len(lat) / wall, 1),
+        "latency_ms": {
+            "p50": round(_pct(lat, 50), 2),
+            "p90": round(_pct(lat, 90), 2),
+            "p99": round(_pct(lat, 99), 2),
+            "mean": round(1000 * statistics.fmean(lat), 2),
+            "max": round(1000 * max(lat), 2),
+        },
+        "startup_s": round(startup, 2),
+        "server": health,
+    }
+    out = {
+        "config": {**{k: str(v) if isinstance(v, Path) else v for k, v in vars(a).items()}},
+        "env": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "loadavg_1m": os.getloadavg()[0],
+        },
+        "results": res,
+    }
+    lm = res["latency_ms"]
+    print(f"{health['model']}: {health['users']} users, {health['items']} items")
+    print(
+        f"{a.endpoint}: {res['requests']} requests, concurrency {a.concurrency}, k={a.k}: "
+        f"{res['requests_per_s']} req/s, p50 {lm['p50']} ms, p90 {lm['p90']} ms, "
+        f"p99 {lm['p99']} ms, errors {errors} (server startup {res['startup_s']} s)"
+    )
+    a.json_out.parent.mkdir(parents=True, exist_ok=True)
+    a.json_out.write_text(json.dumps(out, indent=2) + "\n")
+    print(f"wrote {a.json_out}")
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

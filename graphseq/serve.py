@@ -1,0 +1,122 @@
+"""HTTP API over a trained run (FastAPI): ``graphseq serve --run RUN --port 8000``.
+
+Endpoints (OpenAPI docs at ``/docs``, schema at ``/openapi.json``):
+
+* ``GET /health`` — model, user and item counts.
+* ``GET /recommend?user=ID&k=10[&fallback=true]`` — top-``k`` for a known user, history
+  excluded; an unknown user is a 404 unless ``fallback=true`` (popular items).
+* ``GET /similar?item=ID&k=10`` — nearest items by cosine similarity; unknown item: 404.
+* ``POST /recommend/history`` with ``{"items": [...], "k": 10}`` — an anonymous user whose
+  history is ``items`` (oldest first); unknown items: 404.
+
+The run is loaded once, when the app is created. Model calls are serialised by one lock
+(torch parallelises inside each call); ``k`` is bounded to 1..1000 (422 otherwise).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import FastAPI, HTTPException, Query
+from pydantic import BaseModel, Field
+
+from graphseq import __version__
+from graphseq.recommend import Run, load_run
+
+MAX_K = 1000  # largest k any endpoint returns
+MAX_HISTORY = 10_000  # longest anonymous history accepted (the model keeps max_seq_len)
+
+K = Annotated[int, Query(ge=1, le=MAX_K, description="number of items to return")]
+
+
+class ItemScore(BaseModel):
+    item: str = Field(description="raw item id")
+    score: float = Field(description="model score (cosine similarity for /similar)")
+
+
+class Health(BaseModel):
+    status: str
+    model: str
+    users: int
+    items: int
+
+
+class UserRecs(BaseModel):
+    user: str
+    fallback: bool = Field(description="true when the user is unknown and got popular items")
+    items: list[ItemScore]
+
+
+class SimilarItems(BaseModel):
+    item: str
+    items: list[ItemScore]
+
+
+class HistoryRequest(BaseModel):
+    items: list[str] = Field(
+        min_length=1, max_length=MAX_HISTORY, description="raw item ids, oldest first"
+    )
+    k: int = Field(10, ge=1, le=MAX_K, description="number of items to return")
+
+
+class HistoryRecs(BaseModel):
+    items: list[ItemScore]
+
+
+def _unknown(kind: str, ids: list[str], hint: str = "") -> HTTPException:
+    shown = ", ".join(repr(i) for i in ids[:5]) + (" ..." if len(ids) > 5 else "")
+    return HTTPException(404, f"unknown {kind} id{'s' if len(ids) > 1 else ''}: {shown}{hint}")
+
+
+def create_app(run_dir: str | Path) -> FastAPI:
+    """A FastAPI app serving the run in ``run_dir`` (loaded once, here)."""
+    run: Run = load_run(run_dir)
+    users, items = run.id_maps["user"], run.id_maps["item"]
+    lock = threading.Lock()
+    app = FastAPI(
+        title="graphseq",
+        version=__version__,
+        description=f"Recommendations from the run `{Path(run_dir).name}`: {run.model!r}.",
+    )
+    app.state.run = run
+
+    @app.get("/health", response_model=Health)
+    def health() -> Health:
+        return Health(status="ok", model=repr(run.model), users=len(users), items=len(items))
+
+    @app.get("/recommend", response_model=UserRecs)
+    def recommend(
+        user: Annotated[str, Query(description="raw user id")],
+        k: K = 10,
+        fallback: Annotated[bool, Query(description="popular items for an unknown user")] = False,
+    ) -> UserRecs:
+        known = user in users
+        if not known and not fallback:
+            raise _unknown("user", [user], " (pass fallback=true for popular items)")
+        with lock:
+            recs = run.recommend([user], k=k, fallback_popular=True)[user]
+        return UserRecs(user=user, fallback=not known, items=recs)
+
+    @app.get("/similar", response_model=SimilarItems)
+    def similar(item: Annotated[str, Query(description="raw item id")], k: K = 10) -> SimilarItems:
+        if item not in items:
+            raise _unknown("item", [item])
+        with lock:
+            recs = run.similar_items([item], k=k)[item]
+        return SimilarItems(item=item, items=recs)
+
+    @app.post("/recommend/history", response_model=HistoryRecs)
+    def recommend_history(req: HistoryRequest) -> HistoryRecs:
+        missing = [i for i in req.items if i not in items]
+        if missing:
+            raise _unknown("item", missing)
+        with lock:
+            recs = run.recommend_history(req.items, k=req.k)
+        return HistoryRecs(items=recs)
+
+    return app
+
+
+__all__ = ["create_app"]

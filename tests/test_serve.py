@@ -1,0 +1,176 @@
+"""The HTTP API (graphseq.serve) against the Run API it wraps, on a small trained run."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+pytest.importorskip("fastapi")
+pytest.importorskip("httpx")
+
+from fastapi import FastAPI  # noqa: E402
+
+with warnings.catch_warnings():  # starlette's notice that its httpx-based client is deprecated
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+from graphseq.config import TrainConfig  # noqa: E402
+from graphseq.recommend import load_run  # noqa: E402
+from graphseq.serve import create_app  # noqa: E402
+from graphseq.train.trainer import Trainer  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory, small_graph_dir):
+    torch.set_num_threads(2)
+    out = tmp_path_factory.mktemp("serve") / "gs"
+    cfg = TrainConfig(graph=str(small_graph_dir), model="graphseq", epochs=1, max_seq_len=30)
+    Trainer(cfg, out, progress=False).fit()
+    return out
+
+
+@pytest.fixture(scope="module")
+def run(run_dir):
+    return load_run(run_dir)
+
+
+@pytest.fixture(scope="module")
+def client(run_dir):
+    with TestClient(create_app(run_dir)) as c:
+        yield c
+
+
+def _bought(run, user: str) -> set[str]:
+    """Raw ids of the user's target-behavior items (what recommendations must exclude)."""
+    u = run.id_maps["user"].get_loc(user)
+    ev = run.ev
+    idx = ev.item[(ev.user == u) & ev.is_target].numpy()
+    return set(run.id_maps["item"][idx])
+
+
+def test_health(client, run):
+    r = client.get("/health")
+    assert r.status_code == 200
+    assert r.json() == {
+        "status": "ok",
+        "model": repr(run.model),
+        "users": 120,
+        "items": len(run.id_maps["item"]),
+    }
+    assert r.json()["model"].startswith("GraphSeq(120u")
+
+
+@pytest.mark.parametrize("user", ["u0", "u7", "u119"])
+def test_recommend_equals_run(client, run, user):
+    r = client.get("/recommend", params={"user": user, "k": 10})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["user"] == user and body["fallback"] is False
+    assert body["items"] == run.recommend([user], k=10)[user]
+    scores = [x["score"] for x in body["items"]]
+    assert len(scores) == 10 and scores == sorted(scores, reverse=True)
+
+
+def test_recommend_excludes_history(client, run):
+    user = "u3"
+    bought = _bought(run, user)
+    assert bought
+    r = client.get("/recommend", params={"user": user, "k": 1000})
+    got = [x["item"] for x in r.json()["items"]]
+    assert not bought & set(got)
+    assert len(got) == len(set(got)) == len(run.id_maps["item"]) - len(bought)
+
+
+def test_unknown_user(client, run):
+    r = client.get("/recommend", params={"user": "nobody"})
+    assert r.status_code == 404
+    assert "unknown user id: 'nobody'" in r.json()["detail"]
+    assert "fallback=true" in r.json()["detail"]
+
+    r = client.get("/recommend", params={"user": "nobody", "k": 5, "fallback": "true"})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["fallback"] is True
+    assert body["items"] == run.recommend(["nobody"], k=5, fallback_popular=True)["nobody"]
+    counts = torch.bincount(run.ev.item[run.ev.is_target], minlength=run.ev.num_items)
+    top = run.id_maps["item"][int(torch.argmax(counts))]
+    assert body["items"][0] == {"item": top, "score": float(counts.max())}
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"user": "u0", "k": 0}, {"user": "u0", "k": 1001}, {"user": "u0", "k": "ten"}, {"k": 5}],
+)
+def test_recommend_validation(client, params):
+    assert client.get("/recommend", params=params).status_code == 422
+
+
+def test_k_upper_bound_is_allowed(client, run):
+    r = client.get("/similar", params={"item": "i0", "k": 1000})
+    assert r.status_code == 200
+    assert len(r.json()["items"]) == len(run.id_maps["item"]) - 1  # all but the query item
+
+
+def test_similar(client, run):
+    r = client.get("/similar", params={"item": "i5", "k": 8})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["item"] == "i5"
+    assert body["items"] == run.similar_items(["i5"], k=8)["i5"]
+    assert "i5" not in {x["item"] for x in body["items"]}
+    scores = [x["score"] for x in body["items"]]
+    assert scores == sorted(scores, reverse=True)
+    assert all(-1.0 - 1e-5 <= s <= 1.0 + 1e-5 for s in scores)
+
+    r = client.get("/similar", params={"item": "nope"})
+    assert r.status_code == 404 and "unknown item id: 'nope'" in r.json()["detail"]
+    assert client.get("/similar", params={"item": "i5", "k": 0}).status_code == 422
+
+
+def test_recommend_history(client, run):
+    hist = ["i3", "i10", "i3", "i42"]
+    r = client.post("/recommend/history", json={"items": hist, "k": 7})
+    assert r.status_code == 200
+    got = r.json()["items"]
+    assert got == run.recommend_history(hist, k=7)
+    assert len(got) == 7 and not {x["item"] for x in got} & set(hist)
+
+    r = client.post("/recommend/history", json={"items": hist, "k": 1000})
+    assert len(r.json()["items"]) == len(run.id_maps["item"]) - len(set(hist))
+
+    default_k = client.post("/recommend/history", json={"items": hist}).json()["items"]
+    assert len(default_k) == 10
+
+
+def test_recommend_history_errors(client):
+    r = client.post("/recommend/history", json={"items": ["i1", "zz", "yy"]})
+    assert r.status_code == 404
+    assert r.json()["detail"] == "unknown item ids: 'zz', 'yy'"
+    assert client.post("/recommend/history", json={"items": []}).status_code == 422
+    assert client.post("/recommend/history", json={"items": ["i1"], "k": 0}).status_code == 422
+    assert client.post("/recommend/history", json={"k": 3}).status_code == 422
+
+
+def test_openapi(client):
+    spec = client.get("/openapi.json").json()
+    assert {"/health", "/recommend", "/similar", "/recommend/history"} <= set(spec["paths"])
+    assert "post" in spec["paths"]["/recommend/history"]
+    k = next(p for p in spec["paths"]["/recommend"]["get"]["parameters"] if p["name"] == "k")
+    assert k["schema"]["minimum"] == 1 and k["schema"]["maximum"] == 1000
+    assert client.get("/docs").status_code == 200
+
+
+def test_cli_serve(monkeypatch, run_dir):
+    """``graphseq serve`` hands uvicorn the app for --run with --host/--port."""
+    import uvicorn
+
+    from graphseq.cli import main
+
+    seen = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(app=app, **kw))
+    assert main(["serve", "--run", str(run_dir), "--host", "127.0.0.1", "--port", "8123"]) == 0
+    assert isinstance(seen["app"], FastAPI)
+    assert (seen["host"], seen["port"]) == ("127.0.0.1", 8123)
+    assert main(["serve", "--run", str(run_dir / "missing")]) == 2  # one-line error, exit 2
