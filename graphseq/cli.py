@@ -79,7 +79,7 @@ def cmd_train(a: argparse.Namespace) -> int:
     from graphseq.train.trainer import Trainer, train_seeds
 
     if a.resume:
-        metrics = Trainer.resume(a.resume).fit()
+        trainer = Trainer.resume(a.resume)
     else:
         if not (a.graph and a.out):
             raise DataError("train needs --graph DIR and --out RUN (or --resume RUN)")
@@ -95,7 +95,10 @@ def cmd_train(a: argparse.Namespace) -> int:
                 f"{cfg.model}: test NDCG@10 {m:.4f} ± {s:.4f} over seeds {a.seeds}", file=sys.stderr
             )
             return 0
-        metrics = Trainer(cfg, a.out).fit()
+        trainer = Trainer(cfg, a.out)
+    metrics = trainer.fit()
+    if not trainer.is_main:  # distributed: rank 0 reports
+        return 0
     if a.json:
         print(json.dumps(metrics))
     else:

@@ -23,6 +23,7 @@ class TrainConfig:
     seed: int = 0  # seeds torch, numpy and python
     device: str = "auto"  # auto (CUDA when present) | cpu | cuda
     amp: bool = False  # bfloat16 autocast on CUDA only
+    distributed: bool = False  # DDP under torchrun (gloo on CPU, nccl on CUDA)
     epochs: int = 200  # upper bound; early stopping usually ends sooner
     patience: int = 8  # evaluations without a better valid NDCG@10 before stopping
     eval_every: int = 2  # epochs between validation runs

@@ -40,6 +40,10 @@ class Recommender(nn.Module):
     def loss(self, ctx: GraphContext, batch: Tensor) -> Tensor:
         raise NotImplementedError
 
+    def forward(self, ctx: GraphContext, batch: Tensor) -> Tensor:
+        """The training loss (what ``DistributedDataParallel`` calls)."""
+        return self.loss(ctx, batch)
+
     def reset_parameters(self) -> None:
         for m in self.children():
             if hasattr(m, "reset_parameters"):

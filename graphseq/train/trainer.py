@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from data_builders.atomic import write_json
@@ -27,6 +28,8 @@ from graphseq.graph.events import EventTable
 from graphseq.graph.splits import make_split
 from graphseq.models.registry import build_model
 from graphseq.train import run as rundir
+from graphseq.train.distributed import setup as dist_setup
+from graphseq.train.distributed import shard, teardown
 
 log = logging.getLogger("graphseq")
 MAIN_METRIC = "NDCG@10"
@@ -70,12 +73,23 @@ class Trainer:
         self.ev = EventTable.from_graph(self.graph)
         self.split = make_split(self.ev, self.cfg.split)
         self.side = ItemSide.from_graph(self.graph)
-        self.device = resolve_device(self.cfg.device)
+        self.rank, self.world = 0, 1
+        if self.cfg.distributed:
+            self.rank, self.world, self.device = dist_setup(self.cfg.device)
+        else:
+            self.device = resolve_device(self.cfg.device)
+        self.is_main = self.rank == 0
+        self.progress = progress and self.is_main
         seed_everything(self.cfg.seed)
         self.model = build_model(
             self.cfg, self.ev.num_users, self.ev.num_items, len(self.ev.behaviors), self.side
         )
         self.model.to(self.device)
+        self.ddp = (
+            DistributedDataParallel(self.model, find_unused_parameters=True)
+            if self.world > 1 and any(p.requires_grad for p in self.model.parameters())
+            else None
+        )
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.opt = (
             torch.optim.AdamW(params, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
@@ -92,19 +106,24 @@ class Trainer:
         }
 
     # ---- batches -----------------------------------------------------------------------------
-    def _batches(self) -> list[torch.Tensor]:
-        """Shuffled batches; sequence batches group users of similar length (less padding)."""
+    def _batches(self, epoch: int) -> list[torch.Tensor]:
+        """This rank's batches for ``epoch``: shuffled by a generator seeded with (seed, epoch),
+        so a resumed or distributed run sees the same global batches; sequence batches group
+        users of similar length (less padding)."""
+        g = torch.Generator().manual_seed(self.cfg.seed * 100_003 + epoch)
         vis_mask = self.train_ctx.mask
         if self.model.train_mode == "pairs":
             pool = torch.nonzero(vis_mask & self.ev.is_target).flatten()
-            return list(pool[torch.randperm(len(pool))].split(self.cfg.batch_size))
-        counts = torch.bincount(self.ev.user[vis_mask], minlength=self.ev.num_users)
-        pool = torch.nonzero(counts >= 2).flatten()
-        pool = pool[torch.randperm(len(pool))]
-        length = counts[pool].clamp(max=self.cfg.max_seq_len + 1)
-        pool = pool[torch.argsort(length, stable=True)]
-        batches = list(pool.split(self.cfg.batch_size))
-        return [batches[i] for i in torch.randperm(len(batches)).tolist()]
+            batches = list(pool[torch.randperm(len(pool), generator=g)].split(self.cfg.batch_size))
+        else:
+            counts = torch.bincount(self.ev.user[vis_mask], minlength=self.ev.num_users)
+            pool = torch.nonzero(counts >= 2).flatten()
+            pool = pool[torch.randperm(len(pool), generator=g)]
+            length = counts[pool].clamp(max=self.cfg.max_seq_len + 1)
+            pool = pool[torch.argsort(length, stable=True)]
+            chunks = list(pool.split(self.cfg.batch_size))
+            batches = [chunks[i] for i in torch.randperm(len(chunks), generator=g).tolist()]
+        return shard(batches, self.rank, self.world)
 
     def _evaluate(self, name: str) -> EvalResult:
         return evaluate(
@@ -166,12 +185,16 @@ class Trainer:
     def _train_epoch(self, epoch: int) -> float:
         self.model.train()
         total, n = 0.0, 0
-        batches = self._batches()
+        batches = self._batches(epoch)
         amp = self.cfg.amp and self.device.type == "cuda"
         bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=not self.progress)
         for b_idx, batch in enumerate(bar):
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
-                loss = self.model.loss(self.train_ctx, batch)
+                loss = (
+                    self.ddp(self.train_ctx, batch)
+                    if self.ddp
+                    else self.model.loss(self.train_ctx, batch)
+                )
             if not torch.isfinite(loss):
                 raise TrainingError(
                     f"loss is {loss.item()} at epoch {epoch}, batch {b_idx + 1}; "
@@ -186,14 +209,14 @@ class Trainer:
 
     def fit(self) -> dict[str, Any]:
         """Train (or continue), early-stop on valid NDCG@10, evaluate the best model on test."""
-        if self.state["epoch"] == 0 and (self.out / "train_log.jsonl").exists():
+        if self.is_main and self.state["epoch"] == 0 and (self.out / "train_log.jsonl").exists():
             raise DataError(
                 "run directory already holds a run",
                 file=self.out,
                 hint="use --resume RUN or another --out",
             )
         self.out.mkdir(parents=True, exist_ok=True)
-        if not (self.out / "config.yaml").exists():
+        if self.is_main and not (self.out / "config.yaml").exists():
             rundir.write_config(self.out, save_config(self.cfg))
             rundir.write_provenance(self.out, self.graph.fingerprint)
         can_train = self.opt is not None and self.model.train_mode != "none"
@@ -216,22 +239,28 @@ class Trainer:
                 record["valid_" + MAIN_METRIC] = score
                 if score > self.state["best"]:
                     self.state.update(best=score, best_epoch=epoch + 1, bad=0)
-                    rundir.save_checkpoint(
-                        self.out / "checkpoint.pt", {**self._payload(), "epoch": epoch + 1}
-                    )
+                    if self.is_main:
+                        rundir.save_checkpoint(
+                            self.out / "checkpoint.pt", {**self._payload(), "epoch": epoch + 1}
+                        )
                 else:
                     self.state["bad"] += 1
                 bar.set_postfix(
                     loss=f"{loss:.4f}", valid=f"{score:.4f}", best=f"{self.state['best']:.4f}"
                 )
-            self._save_last()
-            rundir.append_log(self.out, record)
+            if self.is_main:
+                self._save_last()
+                rundir.append_log(self.out, record)
             if self.state["bad"] >= self.cfg.patience:
                 log.info("early stop at epoch %d (best %d)", epoch + 1, self.state["best_epoch"])
                 break
         return self._finish()
 
     def _finish(self) -> dict[str, Any]:
+        if self.world > 1:  # rank 0 alone evaluates the best checkpoint and writes the results
+            teardown()
+            if not self.is_main:
+                return {}
         ckpt_path = self.out / "checkpoint.pt"
         if ckpt_path.exists():
             self.model.load_state_dict(
