@@ -52,7 +52,9 @@ def _known_ids(run: Path) -> tuple[list[str], list[str]]:
     return list(ids["user"]), list(ids["item"])
 
 
-def _start_server(run: Path, port: int, log: Path, timeout: float) -> tuple[subprocess.Popen, float]:
+def _start_server(
+    run: Path, port: int, log: Path, timeout: float
+) -> tuple[subprocess.Popen, float]:
     """Start the server; returns it and the seconds until ``/health`` answered 200."""
     cmd = [sys.executable, "-m", "graphseq", "serve", "--run", str(run)]
     cmd += ["--host", "127.0.0.1", "--port", str(port)]

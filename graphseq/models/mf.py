@@ -27,32 +27,34 @@ class MF(Recommender):
     def __init__(self, num_users: int, num_items: int, dim: int = 64, reg: float = 1e-4) -> None:
         super().__init__()
         self.num_users, self.num_items, self.dim, self.reg = num_users, num_items, dim, reg
-        self.user_emb = nn.Embedding(num_users, dim)
-        self.item_emb = nn.Embedding(num_items, dim)
+        self.emb = nn.Embedding(num_users + num_items, dim)  # users first, then items
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        nn.init.normal_(self.user_emb.weight, std=0.1)
-        nn.init.normal_(self.item_emb.weight, std=0.1)
+        nn.init.normal_(self.emb.weight, std=0.1)
+
+    def _propagate(self, ctx: GraphContext) -> Tensor:
+        """(U + I, d) final node embeddings (MF: the embeddings themselves)."""
+        return self.emb.weight
 
     def encode(self, ctx: GraphContext) -> Encoded:
-        return Encoded(items=self.item_emb.weight, users=self.user_emb.weight)
+        out = self._propagate(ctx)
+        return Encoded(items=out[self.num_users :], users=out[: self.num_users])
 
     def user_repr(self, ctx: GraphContext, enc: Encoded, users: Tensor, hist: SeqBatch) -> Tensor:
         return enc.users[users]
 
     def loss(self, ctx: GraphContext, batch: Tensor) -> Tensor:
         ev = ctx.events
-        dev = self.user_emb.weight.device
-        u, i = ev.user[batch].to(dev), ev.item[batch].to(dev)
-        j = sample_negatives(len(batch), self.num_items, device=dev)
-        enc = self.encode(ctx)
-        eu, ei, ej = enc.users[u], enc.items[i], enc.items[j]
-        reg = (
-            self.user_emb(u).pow(2).sum()
-            + self.item_emb(i).pow(2).sum()
-            + self.item_emb(j).pow(2).sum()
-        ) / len(batch)
+        dev = self.emb.weight.device
+        n = len(batch)
+        u = ev.user[batch].to(dev)
+        i = ev.item[batch].to(dev) + self.num_users
+        j = sample_negatives(n, self.num_items, device=dev) + self.num_users
+        idx = torch.cat([u, i, j])  # (3B,) rows of the [users | items] table
+        out = self._propagate(ctx)[idx]  # one gather, one scatter in backward
+        eu, ei, ej = out[:n], out[n : 2 * n], out[2 * n :]
+        reg = self.emb.weight[idx].pow(2).sum() / n  # L2 on the batch's ego embeddings
         return bpr_loss((eu * ei).sum(-1), (eu * ej).sum(-1)) + self.reg * reg
 
     def __repr__(self) -> str:
@@ -78,7 +80,7 @@ class LightGCN(MF):
         self.num_layers = num_layers
 
     def _adjacency(self, ctx: GraphContext) -> Tensor:
-        dev = self.user_emb.weight.device
+        dev = self.emb.weight.device
         vis = ctx.visible
         if self.training and self.edge_dropout > 0:
             src, dst = drop_edges(vis.user, vis.item, self.edge_dropout)
@@ -89,10 +91,8 @@ class LightGCN(MF):
             ).to(dev)
         return ctx.cache["ui_adj"]
 
-    def encode(self, ctx: GraphContext) -> Encoded:
-        x = torch.cat([self.user_emb.weight, self.item_emb.weight])
-        out = self.view(x, self._adjacency(ctx), symmetric=True)
-        return Encoded(items=out[self.num_users :], users=out[: self.num_users])
+    def _propagate(self, ctx: GraphContext) -> Tensor:
+        return self.view(self.emb.weight, self._adjacency(ctx), symmetric=True)
 
     def __repr__(self) -> str:
         return f"LightGCN({self.num_users}u, {self.num_items}i, dim={self.dim}, layers={self.num_layers})"
