@@ -9,7 +9,9 @@ items, or ``POST /recommend/history`` with 5 random items. Prints requests/s and
 p50/p90/p99 latency, writes the JSON results and stops the server. Loopback only.
 
 The load generator shares the machine's cores with the server, so on a small machine the
-figures are a lower bound for the server alone.
+figures are a lower bound for the server alone. ``--server-threads N`` sets the server's
+``OMP_NUM_THREADS`` (torch intra-op threads; default: torch's own choice, as
+``graphseq serve`` runs); one thread is faster on a small, busy machine.
 
     python benchmarks/serve_load.py --run runs/gs
     python benchmarks/serve_load.py --run runs/gs --endpoint similar --requests 1000
@@ -141,6 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--endpoint", default="recommend", choices=["recommend", "similar", "history"])
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--server-threads", type=int, default=0, help="server OMP_NUM_THREADS (0: torch default)"
+    )
     p.add_argument("--startup-timeout", type=float, default=300.0, help="seconds")
     p.add_argument("--json-out", type=Path, default=RESULTS)
     a = p.parse_args(argv)
@@ -151,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory() as tmp:
-        proc, startup = _start_server(run, port, Path(tmp) / "server.log", a.startup_timeout)
+        log = Path(tmp) / "server.log"
+        proc, startup = _start_server(run, port, log, a.startup_timeout, a.server_threads)
         try:
             health = httpx.get(base + "/health").json()
             _load(base, reqs[: a.warmup], min(a.concurrency, max(a.warmup, 1)))

@@ -202,3 +202,30 @@ def test_parquet_bad_id_names_row(tmp_path: Path) -> None:
     df.to_parquet(tmp_path / "e.parquet")
     with pytest.raises(DataError, match=r"e\.parquet:3: column 'user'"):
         read_log("csv", tmp_path / "e.parquet", Schema.from_dict(SCHEMA))
+
+
+def test_large_file_is_streamed_in_chunks(tmp_path: Path, monkeypatch) -> None:
+    """A big log (written line by line by a generator) is parsed in bounded chunks, and an
+    error on its very last line still names that physical line."""
+    import data_builders.readers._table as table
+
+    monkeypatch.setattr(table, "CHUNK_ROWS", 5_000)
+    n = 120_000
+    f = tmp_path / "big.csv"
+    with open(f, "w") as out:
+        out.write("user,item,ts\n")
+        out.writelines(f"u{k % 977},i{k % 331},{1_600_000_000 + k}\n" for k in range(n - 1))
+        out.write("u1,i1,not-a-time\n")
+    sizes: list[int] = []
+    real = table.iter_table
+
+    def spy(*args, **kwargs):
+        for chunk, lines in real(*args, **kwargs):
+            sizes.append(len(chunk))
+            yield chunk, lines
+
+    monkeypatch.setattr(table, "iter_table", spy)
+    with pytest.raises(DataError) as err:
+        read_log("csv", f, Schema(user="user", item="item", timestamp="ts"))
+    assert f"big.csv:{n + 1}" in str(err.value) and "ts" in str(err.value)
+    assert sizes and max(sizes) <= 5_000 and len(sizes) >= n // 5_000 - 1

@@ -48,6 +48,10 @@ def test_notebook_is_stripped(name):
 def test_notebook_runs(name, tmp_path, monkeypatch):
     monkeypatch.delenv("GRAPHSEQ_DATA", raising=False)  # 02 uses its small synthetic default
     monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel's inline (Agg) backend
+    # one torch thread: on a small machine busy with other jobs, two threads spin-wait and
+    # an epoch takes ~15x longer
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("MKL_NUM_THREADS", "1")
     nb = _run(name, tmp_path)
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert all(c.execution_count is not None for c in code)

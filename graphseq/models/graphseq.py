@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from graphseq.graph.context import GraphContext
 from graphseq.graph.sequences import SeqBatch
+from graphseq.graph.snapshots import snapshot_boundaries
 from graphseq.models.base import Encoded
 from graphseq.models.sasrec import SASRec
 from graphseq.nn.adjacency import bipartite_adjacency, union_adjacency
@@ -158,13 +159,7 @@ class GraphSeq(SASRec):
         vis = ctx.visible
         dev = items.device
         if "snap_bounds" not in ctx.cache:
-            q = torch.linspace(0, 1, self.num_snapshots + 1)[1:].double()
-            bounds = (
-                torch.quantile(vis.time.double(), q).long()
-                if len(vis)
-                else torch.zeros(0, dtype=torch.long)
-            )
-            bounds = torch.unique(bounds)
+            bounds = snapshot_boundaries(vis.time, self.num_snapshots, "count")
             ctx.cache["snap_bounds"] = bounds
             ctx.cache["snap_adjs"] = [
                 bipartite_adjacency(
