@@ -55,14 +55,17 @@ def _known_ids(run: Path) -> tuple[list[str], list[str]]:
 
 
 def _start_server(
-    run: Path, port: int, log: Path, timeout: float
+    run: Path, port: int, log: Path, timeout: float, threads: int = 0
 ) -> tuple[subprocess.Popen, float]:
     """Start the server; returns it and the seconds until ``/health`` answered 200."""
     cmd = [sys.executable, "-m", "graphseq", "serve", "--run", str(run)]
     cmd += ["--host", "127.0.0.1", "--port", str(port)]
+    env = dict(os.environ)
+    if threads > 0:
+        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
     t0 = time.perf_counter()
     with open(log, "wb") as f:
-        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}/health"
     while time.perf_counter() - t0 < timeout:
         if proc.poll() is not None:
