@@ -27,12 +27,12 @@ RUNS: dict[str, tuple[str, list[str]]] = {
     "pop": ("pop", []),
     "mf": ("mf", ["batch_size=2048", "lr=0.005", "epochs=100", "eval_every=5"]),
     "lightgcn": ("lightgcn", ["batch_size=2048", "lr=0.005", "epochs=100", "eval_every=5"]),
-    "graphseq -tag": ("graphseq", ["views=cooc,kg"]),
-    "graphseq -kg": ("graphseq", ["views=cooc,tag"]),
-    "graphseq -sequence": ("graphseq", ["sequence=none"]),
-    "graphseq +coarse": ("graphseq", ["coarse=true"]),
+    "graphseq -coarse": ("graphseq", ["coarse=false"]),
+    "graphseq -coarse -tag": ("graphseq", ["coarse=false", "views=cooc,kg"]),
+    "graphseq -coarse -kg": ("graphseq", ["coarse=false", "views=cooc,tag"]),
+    "graphseq -coarse -sequence": ("graphseq", ["coarse=false", "sequence=none"]),
 }
-SEEDED = ("graphseq", "sasrec")
+SEEDED = ("graphseq", "sasrec", "graphseq -coarse")
 
 
 def _train(graph: Path, out: Path, model: str, sets: list[str], seed: int) -> dict:
@@ -98,13 +98,13 @@ def main() -> None:
             for r in results
             if r[0] == name
         ]
-        per_user[name] = pd.concat(frames, axis=1).mean(1)
+        per_user[name] = pd.concat(frames, axis=1).mean(axis=1)
     table = pd.DataFrame(rows)
     print(table.to_string(index=False, float_format=lambda x: f"{x:.4f}"))
     tests = {}
     if "graphseq" in per_user:
         for other in per_user:
-            if other != "graphseq" and not other.startswith("graphseq "):
+            if other != "graphseq":
                 tests[f"graphseq vs {other}"] = paired_bootstrap(
                     per_user["graphseq"], per_user[other]
                 )

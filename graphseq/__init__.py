@@ -21,37 +21,21 @@ __all__ = [
 ]
 
 
+_LAZY = {  # public name -> module that defines it
+    "build_graph": "data_builders.build",
+    "load_graph": "data_builders.store",
+    "read_log": "data_builders.readers",
+    "TrainConfig": "graphseq.config",
+    "Trainer": "graphseq.train.trainer",
+    "MODELS": "graphseq.models.registry",
+    "load_run": "graphseq.recommend",
+    "to_homogeneous": "graphseq.graph.convert",
+}
+
+
 def __getattr__(name: str):  # lazy: `import graphseq` stays cheap for the CLI
-    if name == "build_graph":
-        from data_builders.build import build_graph
+    if name not in _LAZY:
+        raise AttributeError(f"module 'graphseq' has no attribute {name!r}")
+    import importlib
 
-        return build_graph
-    if name == "load_graph":
-        from data_builders.store import load_graph
-
-        return load_graph
-    if name == "read_log":
-        from data_builders.readers import read_log
-
-        return read_log
-    if name == "TrainConfig":
-        from graphseq.config import TrainConfig
-
-        return TrainConfig
-    if name == "Trainer":
-        from graphseq.train.trainer import Trainer
-
-        return Trainer
-    if name == "MODELS":
-        from graphseq.models.registry import MODELS
-
-        return MODELS
-    if name == "load_run":
-        from graphseq.recommend import load_run
-
-        return load_run
-    if name == "to_homogeneous":
-        from graphseq.graph.convert import to_homogeneous
-
-        return to_homogeneous
-    raise AttributeError(f"module 'graphseq' has no attribute {name!r}")
+    return getattr(importlib.import_module(_LAZY[name]), name)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from graphseq.config import TrainConfig
 from graphseq.graph.context import GraphContext, ItemSide
 from graphseq.graph.events import EventTable
 from graphseq.graph.sequences import pad_from_csr
@@ -81,3 +82,13 @@ def evaluate(
     model.train(was_training)
     per_user = evaluator.per_user()
     return EvalResult(evaluator.result(), per_user, len(kept), int((~keep).sum()))
+
+
+def evaluate_with(
+    cfg: TrainConfig, model: Recommender, ev: EventTable, split: Split, name: str, side: ItemSide
+) -> EvalResult:
+    """:func:`evaluate` with the evaluation settings of ``cfg``."""
+    return evaluate(
+        model, ev, split, name, side, batch_size=cfg.eval_batch_size, max_len=cfg.max_seq_len,
+        exclude_seen=cfg.exclude_seen, ks=cfg.ks,
+    )  # fmt: skip

@@ -17,7 +17,7 @@ from data_builders.atomic import atomic_path
 from data_builders.errors import DataError
 from data_builders.store import load_graph, load_id_maps, load_items
 from graphseq.config import load_config
-from graphseq.evaluate import EvalResult, evaluate, seen_pairs
+from graphseq.evaluate import EvalResult, evaluate_with, seen_pairs
 from graphseq.graph.context import GraphContext, ItemSide
 from graphseq.graph.events import EventTable, user_csr
 from graphseq.graph.sequences import pad_from_csr
@@ -162,17 +162,8 @@ class Run:
 
     def evaluate(self, split: str = "test") -> EvalResult:
         """Re-run the protocol's evaluation of ``split`` with the saved best model."""
-        s = make_split(self.ev, self.cfg.split)
-        return evaluate(
-            self.model,
-            self.ev,
-            s,
-            split,
-            self.side,
-            batch_size=self.cfg.eval_batch_size,
-            max_len=self.cfg.max_seq_len,
-            exclude_seen=self.cfg.exclude_seen,
-            ks=self.cfg.ks,
+        return evaluate_with(
+            self.cfg, self.model, self.ev, make_split(self.ev, self.cfg.split), split, self.side
         )
 
     def export(self, out: str | Path) -> list[Path]:

@@ -22,7 +22,7 @@ from data_builders.atomic import write_json
 from data_builders.errors import DataError
 from data_builders.store import load_graph, load_id_maps
 from graphseq.config import TrainConfig, load_config, save_config
-from graphseq.evaluate import EvalResult, evaluate
+from graphseq.evaluate import EvalResult, evaluate_with
 from graphseq.graph.context import GraphContext, ItemSide
 from graphseq.graph.events import EventTable
 from graphseq.graph.splits import make_split
@@ -126,17 +126,7 @@ class Trainer:
         return shard(batches, self.rank, self.world)
 
     def _evaluate(self, name: str) -> EvalResult:
-        return evaluate(
-            self.model,
-            self.ev,
-            self.split,
-            name,
-            self.side,
-            batch_size=self.cfg.eval_batch_size,
-            max_len=self.cfg.max_seq_len,
-            exclude_seen=self.cfg.exclude_seen,
-            ks=self.cfg.ks,
-        )
+        return evaluate_with(self.cfg, self.model, self.ev, self.split, name, self.side)
 
     # ---- state -------------------------------------------------------------------------------
     def _payload(self) -> dict[str, Any]:
