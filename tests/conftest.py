@@ -39,7 +39,9 @@ def ml100k_dir(tmp_path_factory) -> Path:
     dest = tmp_path_factory.mktemp("ml")
     if not ML100K_SCRIPT.exists():
         pytest.skip("shared/datasets/get_ml100k.sh not found")
-    res = subprocess.run(["bash", str(ML100K_SCRIPT), str(dest)], capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        ["bash", str(ML100K_SCRIPT), str(dest)], capture_output=True, text=True, timeout=300
+    )
     if res.returncode != 0:
         pytest.skip(f"MovieLens-100K unavailable: {res.stderr.strip()[-200:]}")
     return dest / "ml-100k"

@@ -19,7 +19,9 @@ def test_views_partition_events_and_reverse_edges(small_log):
     data, ids, report = build_graph(small_log)
     beh = [("user", b, "item") for b in data.behaviors]
     assert sorted(data.behaviors) == ["buy", "cart", "click"] and data.targets == ["buy"]
-    assert sum(data[et].edge_index.size(1) for et in beh) == report["events"] == len(small_log.events)
+    assert (
+        sum(data[et].edge_index.size(1) for et in beh) == report["events"] == len(small_log.events)
+    )
     for et in beh:
         store = data[et]
         assert store.time.dtype == torch.int64 and store.order.dtype == torch.int64
@@ -33,7 +35,12 @@ def test_views_partition_events_and_reverse_edges(small_log):
     et = ("user", "buy", "item")
     u = ids["user"][data[et].edge_index[0].numpy()]
     i = ids["item"][data[et].edge_index[1].numpy()]
-    raw = set(zip(small_log.events.query("behavior == 'buy'")["user"], small_log.events.query("behavior == 'buy'")["item"]))
+    raw = set(
+        zip(
+            small_log.events.query("behavior == 'buy'")["user"],
+            small_log.events.query("behavior == 'buy'")["item"],
+        )
+    )
     assert set(zip(u, i)) == raw
 
 
@@ -82,12 +89,23 @@ def test_kcore_and_time_window(small_log):
 
 
 def _cli(*args, **kw):
-    return subprocess.run([sys.executable, "-m", "graphseq", *args], capture_output=True, text=True, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "graphseq", *args], capture_output=True, text=True, **kw
+    )
 
 
 def test_cli_build_synthetic(tmp_path):
     write_synthetic(tmp_path / "data", SyntheticSpec(num_users=50, num_items=40), progress=False)
-    res = _cli("build", "--format", "synthetic", "--input", str(tmp_path / "data"), "--out", str(tmp_path / "g"), "--json")
+    res = _cli(
+        "build",
+        "--format",
+        "synthetic",
+        "--input",
+        str(tmp_path / "data"),
+        "--out",
+        str(tmp_path / "g"),
+        "--json",
+    )
     assert res.returncode == 0, res.stderr
     report = json.loads(res.stdout)
     assert report["nodes"]["user"] == 50 and report["targets"] == ["buy"]
@@ -99,7 +117,17 @@ def test_cli_build_bad_input_exits_2_with_one_line(tmp_path):
     bad.write_text("user_id,item_id,timestamp\nu1,i1,100\nu2,i2,yesterday\n")
     schema = tmp_path / "schema.yaml"
     schema.write_text("user: user_id\nitem: item_id\ntimestamp: timestamp\n")
-    res = _cli("build", "--format", "csv", "--input", str(bad), "--schema", str(schema), "--out", str(tmp_path / "g"))
+    res = _cli(
+        "build",
+        "--format",
+        "csv",
+        "--input",
+        str(bad),
+        "--schema",
+        str(schema),
+        "--out",
+        str(tmp_path / "g"),
+    )
     assert res.returncode == 2
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and "events.csv:3" in lines[0] and "timestamp" in lines[0]
@@ -107,10 +135,21 @@ def test_cli_build_bad_input_exits_2_with_one_line(tmp_path):
 
 
 def test_cli_build_movielens_100k_recbole(tmp_path, ml100k_dir):
-    res = _cli("build", "--format", "recbole", "--input", str(ml100k_dir), "--out", str(tmp_path / "g"), "--json")
+    res = _cli(
+        "build",
+        "--format",
+        "recbole",
+        "--input",
+        str(ml100k_dir),
+        "--out",
+        str(tmp_path / "g"),
+        "--json",
+    )
     assert res.returncode == 0, res.stderr
     rep = json.loads(res.stdout)
-    assert rep["nodes"]["user"] == 943 and rep["nodes"]["item"] == 1682 and rep["nodes"]["tag"] == 19
+    assert (
+        rep["nodes"]["user"] == 943 and rep["nodes"]["item"] == 1682 and rep["nodes"]["tag"] == 19
+    )
     assert rep["events"] == 100_000
     assert rep["edges"]["user,rate_high,item"] + rep["edges"]["user,rate_low,item"] == 100_000
     assert rep["edges"]["user,rate_high,item"] == 55375

@@ -15,19 +15,37 @@ from graphseq.train.trainer import Trainer
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "graphseq", *map(str, args)], capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "graphseq", *map(str, args)], capture_output=True, text=True
+    )
 
 
 @pytest.fixture(scope="module")
 def run_dir(small_graph_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "gs"
-    cfg = TrainConfig(graph=str(small_graph_dir), model="graphseq", epochs=2, max_seq_len=30, eval_every=1)
+    cfg = TrainConfig(
+        graph=str(small_graph_dir), model="graphseq", epochs=2, max_seq_len=30, eval_every=1
+    )
     Trainer(cfg, out, progress=False).fit()
     return out
 
 
 def test_train_json_and_set_parsing(small_graph_dir, tmp_path):
-    res = _cli("train", "--graph", small_graph_dir, "--model", "mf", "--out", tmp_path / "r", "--set", "epochs=2", "lr=0.01", "--set", "seed=1", "--json")
+    res = _cli(
+        "train",
+        "--graph",
+        small_graph_dir,
+        "--model",
+        "mf",
+        "--out",
+        tmp_path / "r",
+        "--set",
+        "epochs=2",
+        "lr=0.01",
+        "--set",
+        "seed=1",
+        "--json",
+    )
     assert res.returncode == 0, res.stderr
     m = json.loads(res.stdout)  # stdout is exactly one JSON document
     assert m["epochs"] == 2 and m["protocol"]["ranking"] == "full"
@@ -37,7 +55,11 @@ def test_train_json_and_set_parsing(small_graph_dir, tmp_path):
 
 def test_unknown_config_key_lists_valid_keys(small_graph_dir, tmp_path):
     res = _cli("train", "--graph", small_graph_dir, "--out", tmp_path / "r", "--set", "epoch=2")
-    assert res.returncode == 2 and "unknown config key 'epoch'" in res.stderr and "epochs" in res.stderr
+    assert (
+        res.returncode == 2
+        and "unknown config key 'epoch'" in res.stderr
+        and "epochs" in res.stderr
+    )
     assert len(res.stderr.strip().splitlines()) == 1 and not (tmp_path / "r").exists()
     bad = tmp_path / "c.yaml"
     bad.write_text("lr: fast\n")
@@ -69,7 +91,17 @@ def test_recommend_users_json_excludes_history(run_dir):
 def test_recommend_unknown_user_and_fallback(run_dir):
     res = _cli("recommend", "--run", run_dir, "--users", "nobody", "--json")
     assert res.returncode == 2 and "unknown user ids" in res.stderr and res.stdout == ""
-    res = _cli("recommend", "--run", run_dir, "--users", "nobody", "-k", "3", "--fallback-popular", "--json")
+    res = _cli(
+        "recommend",
+        "--run",
+        run_dir,
+        "--users",
+        "nobody",
+        "-k",
+        "3",
+        "--fallback-popular",
+        "--json",
+    )
     assert res.returncode == 0 and len(json.loads(res.stdout)["nobody"]) == 3
 
 
@@ -79,7 +111,9 @@ def test_similar_items_history_and_all(run_dir, tmp_path):
     assert len(sim) == 4 and "i3" not in {r["item"] for r in sim}
     recs = run.recommend_history(["i1", "i2", "i3"], k=5)
     assert len(recs) == 5 and not {"i1", "i2", "i3"} & {r["item"] for r in recs}
-    res = _cli("recommend", "--run", run_dir, "--all", "--out", tmp_path / "recs.parquet", "-k", "3")
+    res = _cli(
+        "recommend", "--run", run_dir, "--all", "--out", tmp_path / "recs.parquet", "-k", "3"
+    )
     assert res.returncode == 0, res.stderr
     df = pd.read_parquet(tmp_path / "recs.parquet")
     assert df.groupby("user").size().eq(3).all() and df["rank"].between(1, 3).all()

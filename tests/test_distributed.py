@@ -13,13 +13,29 @@ import pytest
 from graphseq.config import TrainConfig
 from graphseq.train.trainer import Trainer
 
-SETS = ["model=sasrec", "epochs=4", "max_seq_len=30", "batch_size=32", "eval_every=1", "dropout=0.1"]
+SETS = [
+    "model=sasrec",
+    "epochs=4",
+    "max_seq_len=30",
+    "batch_size=32",
+    "eval_every=1",
+    "dropout=0.1",
+]
 
 
 def test_two_process_gloo_matches_single_process(small_graph_dir, tmp_path):
     single = []
     for seed in (0, 1, 2):
-        cfg = TrainConfig(graph=str(small_graph_dir), model="sasrec", epochs=4, max_seq_len=30, batch_size=32, eval_every=1, dropout=0.1, seed=seed)
+        cfg = TrainConfig(
+            graph=str(small_graph_dir),
+            model="sasrec",
+            epochs=4,
+            max_seq_len=30,
+            batch_size=32,
+            eval_every=1,
+            dropout=0.1,
+            seed=seed,
+        )
         single.append(Trainer(cfg, tmp_path / f"s{seed}", progress=False).fit()["test"]["NDCG@10"])
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",

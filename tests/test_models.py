@@ -20,7 +20,12 @@ CONFIGS = {
     "sasrec": {"max_seq_len": 20},
     "sasrec_gru": {"max_seq_len": 20, "sequence": "gru"},
     "graphseq": {"max_seq_len": 20},
-    "graphseq_coarse": {"max_seq_len": 20, "coarse": True, "views": ("cooc", "tag", "behavior"), "fusion": "concat"},
+    "graphseq_coarse": {
+        "max_seq_len": 20,
+        "coarse": True,
+        "views": ("cooc", "tag", "behavior"),
+        "fusion": "concat",
+    },
     "graphseq_noseq": {"max_seq_len": 20, "sequence": "none", "fusion": "mean"},
 }
 
@@ -87,7 +92,9 @@ def test_states_are_causal(setup, name):
     users = torch.arange(4)
     seq = ctx.user_sequences(users, 20)
     t = 9
-    changed = type(seq)(*(x.clone() for x in (seq.item, seq.behavior, seq.time, seq.is_target, seq.mask)))
+    changed = type(seq)(
+        *(x.clone() for x in (seq.item, seq.behavior, seq.time, seq.is_target, seq.mask))
+    )
     changed.item[:, t + 1 :] = (changed.item[:, t + 1 :] + 7) % ev.num_items
     changed.time[:, t + 1 :] += 10_000
     with torch.no_grad():

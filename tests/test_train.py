@@ -36,10 +36,22 @@ def test_graphseq_beats_pop_on_planted_data(small_graph_dir, tmp_path):
 def test_run_directory_contract(small_graph_dir, tmp_path):
     run = tmp_path / "run"
     m = _fit(small_graph_dir, run, model="sasrec", epochs=3, **SEQ)
-    for f in ["config.yaml", "provenance.json", "train_log.jsonl", "last.pt", "checkpoint.pt", "per_user.parquet", "metrics.json"]:
+    for f in [
+        "config.yaml",
+        "provenance.json",
+        "train_log.jsonl",
+        "last.pt",
+        "checkpoint.pt",
+        "per_user.parquet",
+        "metrics.json",
+    ]:
         assert (run / f).exists(), f
     assert set(m) >= {"valid", "test", "epochs", "train_seconds", "seconds_per_epoch", "protocol"}
-    assert m["protocol"] == m["protocol"] | {"split": "leave_last_out", "ranking": "full", "exclude_seen": True}
+    assert m["protocol"] == m["protocol"] | {
+        "split": "leave_last_out",
+        "ranking": "full",
+        "exclude_seen": True,
+    }
     assert len((run / "train_log.jsonl").read_text().splitlines()) == 3
     for f in ["last.pt", "checkpoint.pt"]:
         ck = torch.load(run / f, weights_only=True)
@@ -86,7 +98,9 @@ def test_nan_loss_stops_with_epoch_and_batch(small_graph_dir, tmp_path, monkeypa
     monkeypatch.setattr(tr.model, "loss", loss)
     with pytest.raises(TrainingError, match=r"epoch 2, batch 1"):
         tr.fit()
-    assert (tmp_path / "r" / "checkpoint.pt").exists() and not (tmp_path / "r" / "metrics.json").exists()
+    assert (tmp_path / "r" / "checkpoint.pt").exists() and not (
+        tmp_path / "r" / "metrics.json"
+    ).exists()
 
 
 def test_pickled_checkpoint_is_refused(tmp_path):
@@ -108,14 +122,30 @@ def test_checkpoint_from_other_graph_is_refused(small_graph_dir, tmp_path):
 
 def _train_cmd(graph, out, *extra):
     sets = ["model=sasrec", "epochs=6", "max_seq_len=30", "batch_size=16", "eval_every=1", "seed=3"]
-    return [sys.executable, "-m", "graphseq", "train", "--graph", str(graph), "--out", str(out), "--set", *sets, *extra]
+    return [
+        sys.executable,
+        "-m",
+        "graphseq",
+        "train",
+        "--graph",
+        str(graph),
+        "--out",
+        str(out),
+        "--set",
+        *sets,
+        *extra,
+    ]
 
 
 def test_sigkill_then_resume_matches_uninterrupted(small_graph_dir, tmp_path):
-    ref = subprocess.run(_train_cmd(small_graph_dir, tmp_path / "ref"), capture_output=True, text=True)
+    ref = subprocess.run(
+        _train_cmd(small_graph_dir, tmp_path / "ref"), capture_output=True, text=True
+    )
     assert ref.returncode == 0, ref.stderr
     run = tmp_path / "killed"
-    proc = subprocess.Popen(_train_cmd(small_graph_dir, run), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        _train_cmd(small_graph_dir, run), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     log = run / "train_log.jsonl"
     deadline = time.time() + 120
     while time.time() < deadline and not (log.exists() and len(log.read_text().splitlines()) >= 2):
@@ -123,7 +153,11 @@ def test_sigkill_then_resume_matches_uninterrupted(small_graph_dir, tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not (run / "metrics.json").exists()
-    res = subprocess.run([sys.executable, "-m", "graphseq", "train", "--resume", str(run)], capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, "-m", "graphseq", "train", "--resume", str(run)],
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode == 0, res.stderr
     a = json.loads((tmp_path / "ref" / "metrics.json").read_text())
     b = json.loads((run / "metrics.json").read_text())
