@@ -180,7 +180,12 @@ class GraphSeq(SASRec):
         fine = super().states(ctx, enc, seq, users)  # (B, L, d)
         if not self.coarse:
             return fine
-        bounds, h = self._snapshot_states(ctx, enc.items)
+        if self.training:
+            bounds, h = self._snapshot_states(ctx, enc.items)
+        else:  # fixed weights: one snapshot pass per scoring context (evaluation, serving)
+            if "snap_states" not in ctx.cache:
+                ctx.cache["snap_states"] = self._snapshot_states(ctx, enc.items)
+            bounds, h = ctx.cache["snap_states"]
         k = torch.searchsorted(
             bounds, seq.time.contiguous(), right=True
         )  # (B, L) boundaries <= event time
