@@ -37,6 +37,7 @@ class TrainConfig:
     dropout: float = 0.3  # embedding and Transformer dropout (ML-100K likes it strong)
     max_seq_len: int = 200  # events per user sequence (most recent kept)
     loss: str = "ce"  # ce (full softmax) | sampled (sampled softmax, logQ) | bpr
+    head: str = "dot"  # dot | mlp (MLP on the user state, still one matmul over items)
     num_negatives: int = 256  # negatives for sampled softmax / bpr
     negatives: str = "uniform"  # uniform | popularity
     gnn_layers: int = 2  # LightGCN propagation depth of every view
@@ -45,7 +46,9 @@ class TrainConfig:
     edge_dropout: float = 0.1  # share of view edges dropped at each training step
     sequence: str = "transformer"  # transformer | gru | none
     time_encoding: bool = True  # embed log time gaps between events
-    coarse: bool = True  # coarse scale (GRU over graph snapshots): +0.002 valid NDCG@10 on ML-100K, 3 seeds
+    coarse: bool = (
+        True  # coarse scale (GRU over graph snapshots): +0.002 valid NDCG@10 on ML-100K, 3 seeds
+    )
     num_snapshots: int = 8  # graph snapshots for the coarse scale
     exclude_seen: bool = True  # drop the user's earlier target items from the ranking
     ks: tuple[int, ...] = (5, 10, 20)  # cut-offs for the metrics

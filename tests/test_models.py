@@ -112,3 +112,16 @@ def test_graphseq_view_weights_sum_to_one(setup):
     w = model.view_weights()
     assert w.shape == (ev.num_items, len(model.views))
     torch.testing.assert_close(w.sum(1), torch.ones(ev.num_items))
+
+
+def test_mlp_head_trains_and_scores(setup):
+    ev, split, side = setup
+    cfg = TrainConfig(model="sasrec", head="mlp", max_seq_len=20, dropout=0.0)
+    model = build_model(cfg, ev.num_users, ev.num_items, len(ev.behaviors), side)
+    ctx = GraphContext(ev, split.graph_mask("train"), side)
+    loss = model.loss(ctx, torch.arange(8))
+    loss.backward()
+    assert model.head.mlp[0].weight.grad.abs().sum() > 0
+    u = torch.randn(3, cfg.dim)
+    items = model.encode(ctx).items
+    torch.testing.assert_close(model.score(u, items), (u + model.head.mlp(u)) @ items.T)

@@ -26,6 +26,7 @@ def _seq_kwargs(c: TrainConfig) -> dict:
         time_encoding=c.time_encoding,
         loss=c.loss,
         num_negatives=c.num_negatives,
+        head=c.head,
     )
 
 

@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from graphseq.graph.context import GraphContext
 from graphseq.graph.sequences import SeqBatch
 from graphseq.models.base import Encoded, Recommender
+from graphseq.nn.heads import DotHead, MLPHead
 from graphseq.nn.losses import bpr_loss, sample_negatives, sampled_softmax_ce
 from graphseq.nn.sequence import CausalTransformer, GRUSequence, TimeGapEncoding
 
@@ -25,6 +26,7 @@ class SASRec(Recommender):
         sequence: ``transformer`` | ``gru`` | ``none`` (cumulative mean of the inputs).
         time_encoding: add log time-gap embeddings (True).
         loss: ``ce`` | ``sampled`` | ``bpr``; num_negatives for the latter two (256).
+        head: ``dot`` (default) | ``mlp`` (an MLP on the user state before the dot product).
     Shapes: ``user_repr`` returns (B, d); items are (I, d).
     """
 
@@ -44,6 +46,7 @@ class SASRec(Recommender):
         time_encoding: bool = True,
         loss: str = "ce",
         num_negatives: int = 256,
+        head: str = "dot",
     ) -> None:
         super().__init__()
         self.num_users, self.num_items, self.dim, self.max_len = num_users, num_items, dim, max_len
@@ -62,7 +65,14 @@ class SASRec(Recommender):
             self.seq = None
         else:
             raise ValueError(f"unknown sequence {sequence!r}; valid: transformer, gru, none")
+        if head not in ("dot", "mlp"):
+            raise ValueError(f"unknown head {head!r}; valid: dot, mlp")
+        self.head = MLPHead(dim) if head == "mlp" else DotHead()
         self.reset_parameters()
+
+    def score(self, users: Tensor, items: Tensor) -> Tensor:
+        """(B, d), (I, d) → (B, I): one matmul ranks the catalogue (the MLP head acts on users)."""
+        return self.head(users, items)
 
     def reset_parameters(self) -> None:
         for emb in (self.item_emb, self.pos_emb, self.beh_emb):
@@ -104,7 +114,7 @@ class SASRec(Recommender):
         inp = SeqBatch(*(t[:, :-1] for t in fields))
         label, use = seq.item[:, 1:], seq.is_target[:, 1:] & seq.mask[:, :-1]
         enc = Encoded(items=self.item_table(ctx, batch))
-        h = self.states(ctx, enc, inp, batch.to(dev))[use]  # (N, d)
+        h = self.head.transform(self.states(ctx, enc, inp, batch.to(dev))[use])  # (N, d)
         return self._objective(h, enc.items, label[use])
 
     def _objective(self, h: Tensor, items: Tensor, target: Tensor) -> Tensor:

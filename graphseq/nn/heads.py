@@ -11,8 +11,12 @@ class DotHead(nn.Module):
     def reset_parameters(self) -> None:
         pass
 
+    def transform(self, users: Tensor) -> Tensor:
+        """The user side as scored (identity here). Shapes: (B, d) → (B, d)."""
+        return users
+
     def forward(self, users: Tensor, items: Tensor) -> Tensor:
-        return users @ items.T
+        return self.transform(users) @ items.T
 
     def __repr__(self) -> str:
         return "DotHead()"
@@ -32,8 +36,12 @@ class MLPHead(nn.Module):
             if isinstance(m, nn.Linear):
                 m.reset_parameters()
 
+    def transform(self, users: Tensor) -> Tensor:
+        """Residual MLP on the user side. Shapes: (B, d) → (B, d)."""
+        return users + self.mlp(users)
+
     def forward(self, users: Tensor, items: Tensor) -> Tensor:
-        return (users + self.mlp(users)) @ items.T
+        return self.transform(users) @ items.T
 
     def __repr__(self) -> str:
         return f"MLPHead({self.mlp[0].in_features})"
