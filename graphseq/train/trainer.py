@@ -67,7 +67,6 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, out: str | Path, progress: bool = True) -> None:
         self.cfg = cfg.replace(graph=str(Path(cfg.graph).resolve()))
         self.out = Path(out)
-        self.progress = progress
         self.graph = load_graph(self.cfg.graph)
         self.id_maps = load_id_maps(self.cfg.graph)
         self.ev = EventTable.from_graph(self.graph)
@@ -85,12 +84,12 @@ class Trainer:
             self.cfg, self.ev.num_users, self.ev.num_items, len(self.ev.behaviors), self.side
         )
         self.model.to(self.device)
+        params = [p for p in self.model.parameters() if p.requires_grad]
         self.ddp = (
             DistributedDataParallel(self.model, find_unused_parameters=True)
-            if self.world > 1 and any(p.requires_grad for p in self.model.parameters())
+            if self.world > 1 and params
             else None
         )
-        params = [p for p in self.model.parameters() if p.requires_grad]
         self.opt = (
             torch.optim.AdamW(params, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
             if params
