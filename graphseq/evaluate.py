@@ -73,11 +73,12 @@ def evaluate(
         u = model.user_repr(ctx, enc, users[b].to(device), hist)
         scores = model.score(u, enc.items).float()  # (B, I)
         exclude = None
-        if exclude_seen:
-            local = torch.full((len(users),), -1, dtype=torch.long)
-            local[b] = torch.arange(len(b))
-            m = local[rows] >= 0
-            exclude = torch.stack([local[rows[m]], items[m]]).to(device)
+        if exclude_seen:  # seen pairs are sorted by row: slice this batch's, then localise
+            lo, hi = torch.searchsorted(rows, torch.stack([b[0], b[-1] + 1])).tolist()
+            r, it = rows[lo:hi], items[lo:hi]
+            pos = torch.searchsorted(b, r)
+            m = b[pos.clamp(max=len(b) - 1)] == r  # drops rows of skipped (repeat) targets
+            exclude = torch.stack([pos[m], it[m]]).to(device)
         evaluator.add(scores, target_item[b].to(device), exclude, users[b].to(device))
     model.train(was_training)
     per_user = evaluator.per_user()

@@ -19,7 +19,7 @@ from data_builders.store import load_graph, load_id_maps, load_items
 from graphseq.config import load_config
 from graphseq.evaluate import EvalResult, evaluate_with, seen_pairs
 from graphseq.graph.context import GraphContext, ItemSide
-from graphseq.graph.events import EventTable, user_csr
+from graphseq.graph.events import EventTable, csr_rows, user_csr
 from graphseq.graph.sequences import pad_from_csr
 from graphseq.graph.splits import make_split
 from graphseq.models.base import Encoded, Recommender
@@ -56,13 +56,14 @@ class Run:
         ]
 
     @torch.no_grad()
-    def _score_rows(self, users: Tensor, ptr: Tensor, idx: Tensor, rows: Tensor) -> Tensor:
-        hist = pad_from_csr(self.ev, ptr, idx, rows, self.cfg.max_seq_len)
+    def _score_rows(self, ptr: Tensor, idx: Tensor, users: Tensor) -> Tensor:
+        """(B, I) scores of ``users`` (rows of the per-user CSR), their seen items masked."""
+        hist = pad_from_csr(self.ev, ptr, idx, users, self.cfg.max_seq_len)
         dev = self.enc.items.device
         u = self.model.user_repr(self.ctx, self.enc, users.to(dev), hist.to(dev))
         scores = self.model.score(u, self.enc.items).float()
         if self.cfg.exclude_seen:
-            r, it = seen_pairs(self.ev, _sub_ptr(ptr, rows), _sub_idx(ptr, idx, rows))
+            r, it = seen_pairs(self.ev, *csr_rows(ptr, idx, users))
             scores[r.to(dev), it.to(dev)] = float("-inf")
         return scores
 
@@ -85,7 +86,7 @@ class Run:
         out: dict[str, list[dict]] = {}
         ptr, idx = self._csr()
         rows = torch.tensor([u for u in known if u >= 0], dtype=torch.long)
-        recs = self._topk(self._score_rows(rows, ptr, idx, rows), k) if len(rows) else []
+        recs = self._topk(self._score_rows(ptr, idx, rows), k) if len(rows) else []
         it = iter(recs)
         pop = None
         for raw, u in zip(users, known):
@@ -143,7 +144,7 @@ class Run:
         frames = []
         for s in range(0, len(users), batch_size):
             b = users[s : s + batch_size]
-            vals, top = torch.topk(self._score_rows(b, ptr, idx, b), k, dim=1)
+            vals, top = torch.topk(self._score_rows(ptr, idx, b), k, dim=1)
             frames.append(
                 pd.DataFrame(
                     {
@@ -211,22 +212,6 @@ class Run:
             self.ev.item[self.ev.is_target], minlength=self.ev.num_items
         ).float()
         return self._topk(counts[None], k)[0]
-
-
-def _sub_ptr(ptr: Tensor, rows: Tensor) -> Tensor:
-    counts = ptr[rows + 1] - ptr[rows]
-    out = torch.zeros(len(rows) + 1, dtype=torch.long)
-    out[1:] = torch.cumsum(counts, 0)
-    return out
-
-
-def _sub_idx(ptr: Tensor, idx: Tensor, rows: Tensor) -> Tensor:
-    counts = ptr[rows + 1] - ptr[rows]
-    starts = torch.repeat_interleave(ptr[rows], counts)
-    offs = torch.arange(int(counts.sum())) - torch.repeat_interleave(
-        _sub_ptr(ptr, rows)[:-1], counts
-    )
-    return idx[starts + offs]
 
 
 def load_run(path: str | Path, device: str | None = None) -> Run:

@@ -84,3 +84,13 @@ def user_csr(user: Tensor, num_users: int) -> tuple[Tensor, Tensor]:
     indptr = torch.zeros(num_users + 1, dtype=torch.int64)
     indptr[1:] = torch.cumsum(counts, 0)
     return indptr, perm
+
+
+def csr_rows(ptr: Tensor, idx: Tensor, rows: Tensor) -> tuple[Tensor, Tensor]:
+    """The sub-CSR of ``rows``: ``(sub_ptr (B+1,), sub_idx)`` with row ``b`` holding
+    ``idx[ptr[rows[b]]:ptr[rows[b]+1]]``, order kept."""
+    counts = ptr[rows + 1] - ptr[rows]
+    sub_ptr = torch.zeros(len(rows) + 1, dtype=torch.int64)
+    sub_ptr[1:] = torch.cumsum(counts, 0)
+    offs = torch.arange(int(sub_ptr[-1])) - torch.repeat_interleave(sub_ptr[:-1], counts)
+    return sub_ptr, idx[torch.repeat_interleave(ptr[rows], counts) + offs]

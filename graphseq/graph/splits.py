@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from graphseq.graph.events import EventTable, user_csr
+from graphseq.graph.events import EventTable, csr_rows, user_csr
 
 TRAIN, VALID, TEST, FUTURE = 0, 1, 2, 3
 HELD_OUT = {"valid": VALID, "test": TEST}
@@ -138,15 +138,9 @@ def scoring_input(ev: EventTable, split: Split, name: str) -> ScoringInput:
     tgt = split.targets[name]
     g_idx = torch.nonzero(gmask).flatten()
     indptr, perm = user_csr(ev.user[g_idx], ev.num_users)
-    users = ev.user[tgt]
-    counts = indptr[users + 1] - indptr[users]
     # Under both splits every graph event of a user precedes that user's target;
     # check_leakage asserts it rather than filtering silently here.
-    starts = indptr[users]
-    hist_ptr = torch.zeros(len(tgt) + 1, dtype=torch.int64)
-    hist_ptr[1:] = torch.cumsum(counts, 0)
-    offs = torch.arange(int(hist_ptr[-1])) - torch.repeat_interleave(hist_ptr[:-1], counts)
-    hist = g_idx[perm[torch.repeat_interleave(starts, counts) + offs]]
+    hist_ptr, hist = csr_rows(indptr, g_idx[perm], ev.user[tgt])
     return ScoringInput(name, gmask, tgt, hist_ptr, hist)
 
 
