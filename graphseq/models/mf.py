@@ -9,7 +9,7 @@ from graphseq.graph.context import GraphContext
 from graphseq.graph.sequences import SeqBatch
 from graphseq.models.base import Encoded, Recommender
 from graphseq.nn.adjacency import bipartite_adjacency, drop_edges
-from graphseq.nn.losses import bpr_loss, sample_negatives
+from graphseq.nn.losses import gathered_bpr, gathered_sq_norm, sample_negatives
 from graphseq.nn.views import LightGCNView
 
 
@@ -51,11 +51,8 @@ class MF(Recommender):
         u = ev.user[batch].to(dev)
         i = ev.item[batch].to(dev) + self.num_users
         j = sample_negatives(n, self.num_items, device=dev) + self.num_users
-        idx = torch.cat([u, i, j])  # (3B,) rows of the [users | items] table
-        out = self._propagate(ctx)[idx]  # one gather, one scatter in backward
-        eu, ei, ej = out[:n], out[n : 2 * n], out[2 * n :]
-        reg = self.emb.weight[idx].pow(2).sum() / n  # L2 on the batch's ego embeddings
-        return bpr_loss((eu * ei).sum(-1), (eu * ej).sum(-1)) + self.reg * reg
+        reg = gathered_sq_norm(self.emb.weight, torch.cat([u, i, j])) / n  # L2 on ego rows
+        return gathered_bpr(self._propagate(ctx), u, i, j) + self.reg * reg
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.num_users}u, {self.num_items}i, dim={self.dim})"

@@ -53,3 +53,54 @@ def sample_negatives(
     return torch.multinomial(
         popularity.cpu().float(), num, replacement=True, generator=generator
     ).to(device)
+
+
+class _GatheredBPR(torch.autograd.Function):
+    """BPR on rows gathered from one table, with a hand-written backward: three
+    ``index_add_`` calls instead of a gather's scatter plus slice/mul backward nodes."""
+
+    @staticmethod
+    def forward(ctx, table: Tensor, u: Tensor, i: Tensor, j: Tensor) -> Tensor:  # type: ignore[override]
+        eu, diff = table[u], table[i] - table[j]  # (B, d)
+        x = (eu * diff).sum(-1)  # (B,) pos - neg score
+        ctx.save_for_backward(u, i, j, eu, diff, x)
+        ctx.shape = table.shape
+        return -F.logsigmoid(x).mean()
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # type: ignore[override]
+        u, i, j, eu, diff, x = ctx.saved_tensors
+        g = (-torch.sigmoid(-x) * (grad / len(x)))[:, None]  # (B, 1) dloss/dx
+        gu = g * eu
+        out = torch.zeros(ctx.shape, dtype=eu.dtype, device=eu.device)
+        out.index_add_(0, u, g * diff).index_add_(0, i, gu).index_add_(0, j, -gu)
+        return out, None, None, None
+
+
+def gathered_bpr(table: Tensor, users: Tensor, pos: Tensor, neg: Tensor) -> Tensor:
+    """``bpr_loss`` of ``table[users]·table[pos]`` against ``table[users]·table[neg]``, fused:
+    same value and gradient, about half the backward time of the autograd graph.
+
+    Shapes: ``table`` (N, d); ``users``, ``pos``, ``neg`` (B,) row indices → scalar.
+    """
+    return _GatheredBPR.apply(table, users, pos, neg)
+
+
+def gathered_sq_norm(table: Tensor, rows: Tensor) -> Tensor:
+    """``table[rows].pow(2).sum()`` with an ``index_add_`` backward. Shapes: (N, d), (B,) → scalar."""
+    return _GatheredSqNorm.apply(table, rows)
+
+
+class _GatheredSqNorm(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, table: Tensor, rows: Tensor) -> Tensor:  # type: ignore[override]
+        sel = table[rows]
+        ctx.save_for_backward(rows, sel)
+        ctx.shape = table.shape
+        return sel.pow(2).sum()
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # type: ignore[override]
+        rows, sel = ctx.saved_tensors
+        out = torch.zeros(ctx.shape, dtype=sel.dtype, device=sel.device)
+        return out.index_add_(0, rows, sel * (2 * grad)), None
