@@ -27,6 +27,7 @@ def _seq_kwargs(c: TrainConfig) -> dict:
         loss=c.loss,
         num_negatives=c.num_negatives,
         head=c.head,
+        train_exclude_seen=c.train_exclude_seen and c.exclude_seen,
     )
 
 
@@ -47,6 +48,9 @@ MODELS: dict[str, Builder] = {
         edge_dropout=c.edge_dropout,
         coarse=c.coarse,
         num_snapshots=c.num_snapshots,
+        item_graph=c.item_graph,
+        item_graph_reg=c.item_graph_reg,
+        item_graph_max_items=c.item_graph_max_items,
         **_seq_kwargs(c),
     ),
 }

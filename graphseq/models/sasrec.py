@@ -27,6 +27,9 @@ class SASRec(Recommender):
         time_encoding: add log time-gap embeddings (True).
         loss: ``ce`` | ``sampled`` | ``bpr``; num_negatives for the latter two (256).
         head: ``dot`` (default) | ``mlp`` (an MLP on the user state before the dot product).
+        train_exclude_seen: with ``ce``, leave each position's earlier target items (never
+            its label) out of the training softmax, as evaluation leaves them out of the
+            ranking (False).
     Shapes: ``user_repr`` returns (B, d); items are (I, d).
     """
 
@@ -47,10 +50,12 @@ class SASRec(Recommender):
         loss: str = "ce",
         num_negatives: int = 256,
         head: str = "dot",
+        train_exclude_seen: bool = False,
     ) -> None:
         super().__init__()
         self.num_users, self.num_items, self.dim, self.max_len = num_users, num_items, dim, max_len
         self.loss_name, self.num_negatives, self.sequence_name = loss, num_negatives, sequence
+        self.train_exclude_seen = train_exclude_seen
         self.item_emb = nn.Embedding(num_items, dim)
         self.pos_emb = nn.Embedding(max_len, dim)
         self.beh_emb = nn.Embedding(num_behaviors + 1, dim)
@@ -115,11 +120,21 @@ class SASRec(Recommender):
         label, use = seq.item[:, 1:], seq.is_target[:, 1:] & seq.mask[:, :-1]
         enc = Encoded(items=self.item_table(ctx, batch))
         h = self.head.transform(self.states(ctx, enc, inp, batch.to(dev))[use])  # (N, d)
-        return self._objective(h, enc.items, label[use])
+        seen = (
+            _earlier_targets(inp, use, label[use], self.num_items)
+            if self.train_exclude_seen
+            else None
+        )
+        return self._objective(h, enc.items, label[use], seen)
 
-    def _objective(self, h: Tensor, items: Tensor, target: Tensor) -> Tensor:
+    def _objective(
+        self, h: Tensor, items: Tensor, target: Tensor, seen: Tensor | None = None
+    ) -> Tensor:
         if self.loss_name == "ce":
-            return F.cross_entropy(h @ items.T, target)
+            logits = h @ items.T  # (N, I)
+            if seen is not None:
+                logits = logits.masked_fill(seen, float("-inf"))
+            return F.cross_entropy(logits, target)
         neg = sample_negatives(self.num_negatives, self.num_items, device=h.device)
         if self.loss_name == "sampled":
             return sampled_softmax_ce(h, items, target, neg)
@@ -129,3 +144,18 @@ class SASRec(Recommender):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.num_users}u, {self.num_items}i, dim={self.dim}, seq={self.sequence_name})"
+
+
+def _earlier_targets(inp: SeqBatch, use: Tensor, label: Tensor, num_items: int) -> Tensor:
+    """(N, I) True where an item is a target event at or before the used position ``t`` of
+    its row (what evaluation would exclude when scoring the event after ``t``), never at the
+    position's own label. Shapes: ``inp`` fields and ``use`` (B, L); ``label`` (N,)."""
+    B, L = inp.item.shape
+    pos = torch.arange(L, device=inp.item.device, dtype=torch.int16).expand(B, L)
+    item = torch.where(inp.is_target & inp.mask, inp.item, num_items)  # padding → spare column
+    first = torch.full((B, num_items + 1), L, dtype=torch.int16, device=item.device)
+    first.scatter_reduce_(1, item, pos, "amin")  # (B, I+1) first position of each item
+    rows, t = use.nonzero(as_tuple=True)  # (N,), (N,)
+    seen = first[rows, :num_items] <= t[:, None].to(torch.int16)  # (N, I)
+    seen[torch.arange(len(label), device=label.device), label] = False
+    return seen
