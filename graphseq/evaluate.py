@@ -70,8 +70,7 @@ def evaluate(
     for s in range(0, len(kept), batch_size):
         b = kept[s : s + batch_size]
         hist = pad_from_csr(ev, inp.hist_ptr, inp.hist_idx, b, max_len).to(device)
-        u = model.user_repr(ctx, enc, users[b].to(device), hist)
-        scores = model.score(u, enc.items).float()  # (B, I)
+        scores = model.rank_scores(ctx, enc, users[b].to(device), hist).float()  # (B, I)
         exclude = None
         if exclude_seen:  # seen pairs are sorted by row: slice this batch's, then localise
             lo, hi = torch.searchsorted(rows, torch.stack([b[0], b[-1] + 1])).tolist()

@@ -60,8 +60,7 @@ class Run:
         """(B, I) scores of ``users`` (rows of the per-user CSR), their seen items masked."""
         hist = pad_from_csr(self.ev, ptr, idx, users, self.cfg.max_seq_len)
         dev = self.enc.items.device
-        u = self.model.user_repr(self.ctx, self.enc, users.to(dev), hist.to(dev))
-        scores = self.model.score(u, self.enc.items).float()
+        scores = self.model.rank_scores(self.ctx, self.enc, users.to(dev), hist.to(dev)).float()
         if self.cfg.exclude_seen:
             r, it = seen_pairs(self.ev, *csr_rows(ptr, idx, users))
             scores[r.to(dev), it.to(dev)] = float("-inf")
@@ -119,10 +118,8 @@ class Run:
         )
         dev = self.enc.items.device
         with torch.no_grad():
-            u = self.model.user_repr(
-                self.ctx, self.enc, torch.zeros(1, dtype=torch.long, device=dev), hist.to(dev)
-            )
-            scores = self.model.score(u, self.enc.items).float()
+            anon = torch.zeros(1, dtype=torch.long, device=dev)
+            scores = self.model.rank_scores(self.ctx, self.enc, anon, hist.to(dev)).float()
         scores[0, torch.as_tensor(idx, dtype=torch.long, device=dev)] = float("-inf")
         return self._topk(scores, k)[0]
 

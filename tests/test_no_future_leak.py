@@ -44,6 +44,8 @@ def _scores(log, cfg, split_fn, state=None):
     model = build_model(cfg, ev.num_users, ev.num_items, len(ev.behaviors), side)
     if state is not None:
         model.load_state_dict(state)
+    if getattr(model, "item_graph", None) is not None:  # cover the fused item–item graph too
+        model.item_graph.weight.fill_(1.0)
     model.eval()
     res = evaluate(model, ev, split_fn(ev), "test", side, max_len=cfg.max_seq_len)
     users = ids["user"][res.per_user["user"].numpy()]

@@ -2,7 +2,8 @@
 
 ``encode(ctx)`` → :class:`Encoded` (item table and, for transductive models, user table);
 ``user_repr(ctx, enc, users, hist)`` → (B, d) user states; ``score(u, items)`` → (B, I);
-``loss(ctx, batch)`` → scalar. ``train_mode`` says what a batch is: ``"sequences"`` (user
+``rank_scores(ctx, enc, users, hist)`` → (B, I) the scores that rank the catalogue (by
+default ``score(user_repr(...), items)``); ``loss(ctx, batch)`` → scalar. ``train_mode`` says what a batch is: ``"sequences"`` (user
 indices), ``"pairs"`` (indices of training target events) or ``"none"`` (nothing to train).
 """
 
@@ -36,6 +37,11 @@ class Recommender(nn.Module):
     def score(self, users: Tensor, items: Tensor) -> Tensor:
         """(B, d), (I, d) → (B, I) dot products."""
         return users @ items.T
+
+    def rank_scores(self, ctx: GraphContext, enc: Encoded, users: Tensor, hist: SeqBatch) -> Tensor:
+        """(B, I) scores that rank the whole catalogue for ``users`` with histories ``hist``
+        (what evaluation, recommendation and serving call)."""
+        return self.score(self.user_repr(ctx, enc, users, hist), enc.items)
 
     def loss(self, ctx: GraphContext, batch: Tensor) -> Tensor:
         raise NotImplementedError

@@ -6,7 +6,10 @@ item–entity–item (KG), and optionally the user–item behavior graph. While 
 user-derived views (co-occurrence, behavior) leave out the batch users' own edges, so no
 target can be read from the graph that scores it. Users: a causal Transformer over their last
 events (fine scale), optionally gated with a GRU over their GNN embeddings at graph
-snapshots strictly before each position (coarse scale). Score = dot product.
+snapshots strictly before each position (coarse scale). Score = dot product, late-fused
+with a closed-form item–item graph over the user's recency-decayed history
+(:class:`~graphseq.nn.itemgraph.ItemGraphScorer`; its weight is chosen on validation after
+training and is 0 while training, so early stopping sees the learned model alone).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from graphseq.models.base import Encoded
 from graphseq.models.sasrec import SASRec
 from graphseq.nn.adjacency import bipartite_adjacency, union_adjacency
 from graphseq.nn.fusion import ViewFusion
+from graphseq.nn.itemgraph import ItemGraphScorer
 from graphseq.nn.sequence import ScaleGate
 from graphseq.nn.views import LightGCNView
 
@@ -43,6 +47,8 @@ class GraphSeq(SASRec):
     gnn_layers: propagation depth (2).  fusion: ``attention`` | ``mean`` | ``concat``.
     edge_dropout: share of view edges dropped per training step (0.1).
     coarse: add the snapshot scale; num_snapshots: how many snapshots (8).
+    item_graph: late-fuse the item–item graph scorer (True); item_graph_reg: its λ (200);
+    item_graph_max_items: larger catalogues skip it (10,000).
     """
 
     def __init__(
@@ -58,6 +64,9 @@ class GraphSeq(SASRec):
         edge_dropout: float = 0.1,
         coarse: bool = False,
         num_snapshots: int = 8,
+        item_graph: bool = True,
+        item_graph_reg: float = 200.0,
+        item_graph_max_items: int = 10_000,
         **seq_kwargs,
     ) -> None:
         super().__init__(num_users, num_items, num_behaviors, **seq_kwargs)
@@ -77,6 +86,8 @@ class GraphSeq(SASRec):
         self.view_scale = nn.Parameter(torch.zeros(d)) if views else None
         self.snap_gru = nn.GRU(d, d, batch_first=True) if coarse else None
         self.gate = ScaleGate(d) if coarse else None
+        ig = ItemGraphScorer(num_items, item_graph_reg, item_graph_max_items)
+        self.item_graph = ig if item_graph and ig.enabled else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -192,6 +203,21 @@ class GraphSeq(SASRec):
         coarse = h[users[:, None], k]  # (B, L, d)
         return self.gate(fine, coarse)
 
+    # ---- ranking ---------------------------------------------------------------------------
+    def rank_scores(self, ctx: GraphContext, enc: Encoded, users: Tensor, hist: SeqBatch) -> Tensor:
+        scores = super().rank_scores(ctx, enc, users, hist)  # (B, I)
+        if self.item_graph is None or float(self.item_graph.weight) == 0.0:
+            return scores
+        if "item_graph" not in ctx.cache:  # one (I, I) graph per scoring context
+            vis = ctx.visible
+            t = vis.is_target
+            dev = scores.device
+            ctx.cache["item_graph"] = self.item_graph.graph(
+                vis.user[t].to(dev), vis.item[t].to(dev), self.num_users
+            )
+        return self.item_graph(scores, hist, ctx.cache["item_graph"])
+
     def __repr__(self) -> str:
         seq = self.sequence_name + ("+snapshots" if self.coarse else "")
+        seq += "+itemgraph" if self.item_graph is not None else ""
         return f"GraphSeq({self.num_users}u, {self.num_items}i, dim={self.dim}, views={len(self.views)}, seq={seq})"

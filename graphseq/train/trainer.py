@@ -30,6 +30,7 @@ from graphseq.models.registry import build_model
 from graphseq.train import run as rundir
 from graphseq.train.distributed import setup as dist_setup
 from graphseq.train.distributed import shard, teardown
+from graphseq.train.tune import tune_item_graph
 
 log = logging.getLogger("graphseq")
 MAIN_METRIC = "NDCG@10"
@@ -251,12 +252,20 @@ class Trainer:
             if not self.is_main:
                 return {}
         ckpt_path = self.out / "checkpoint.pt"
+        best_epoch = self.state["epoch"]
         if ckpt_path.exists():
-            self.model.load_state_dict(
-                rundir.load_checkpoint(ckpt_path, self.graph.fingerprint)["state_dict"]
-            )
-        else:
-            rundir.save_checkpoint(ckpt_path, {**self._payload(), "epoch": self.state["epoch"]})
+            ckpt = rundir.load_checkpoint(ckpt_path, self.graph.fingerprint)
+            self.model.load_state_dict(ckpt["state_dict"])
+            best_epoch = ckpt.get("epoch", best_epoch)
+        c = self.cfg
+        tuned = tune_item_graph(
+            self.model,
+            lambda: self._evaluate("valid").metrics[MAIN_METRIC],
+            c.item_graph_weights,
+            c.item_graph_decays,
+        )
+        if tuned or not ckpt_path.exists():  # the best model, with what validation chose
+            rundir.save_checkpoint(ckpt_path, {**self._payload(), "epoch": best_epoch})
         valid, test = self._evaluate("valid"), self._evaluate("test")
         rundir.write_per_user(self.out, test.per_user, self.id_maps)
         epochs = self.state["epoch"]
@@ -277,6 +286,8 @@ class Trainer:
             },
             "model": repr(self.model),
         }
+        if tuned:
+            metrics["item_graph"] = tuned
         write_json(self.out / "metrics.json", metrics)
         return metrics
 
