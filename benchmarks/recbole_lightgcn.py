@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import tempfile
 import time
 import warnings
 
@@ -34,6 +36,8 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=3)
     a = p.parse_args()
     warnings.filterwarnings("ignore")
+    data = os.path.abspath(a.data)
+    os.chdir(tempfile.mkdtemp())  # RecBole writes log/, log_tensorboard/ and saved/ here
     import torch
     from recbole.config import Config
     from recbole.data import create_dataset, data_preparation
@@ -41,7 +45,7 @@ def main() -> None:
     from recbole.trainer import Trainer
 
     cfg = Config(model="LightGCN", dataset="ml-100k", config_dict={
-        "data_path": a.data, "train_batch_size": 2048, "embedding_size": 64, "n_layers": 2,
+        "data_path": data, "train_batch_size": 2048, "embedding_size": 64, "n_layers": 2,
         "epochs": a.epochs, "seed": 2020, "show_progress": False, "use_gpu": False,
         "train_neg_sample_args": {"distribution": "uniform", "sample_num": 1},
         "eval_args": {"split": {"LS": "valid_and_test"}, "order": "TO", "group_by": "user",
