@@ -10,6 +10,8 @@ it, ``h_u B``, where ``h_u`` weights each earlier target event by ``exp(-age / d
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import Tensor, nn
 
@@ -30,9 +32,16 @@ def ease_item_graph(
     Shapes: returns (I, I) with a zero diagonal, on ``items.device``.
     """
     dev = items.device
-    x = torch.zeros(num_users, num_items, device=dev)
-    x[users.to(dev), items] = 1.0
-    gram = (x.T @ x).double()  # (I, I) co-occurrence counts
+    pairs = torch.stack([items, users.to(dev)])
+    ones = torch.ones(pairs.size(1), device=dev)
+    xt = torch.sparse_coo_tensor(pairs, ones, (num_items, num_users), check_invariants=False)
+    xt = xt.coalesce()
+    xt = torch.sparse_coo_tensor(  # binary: a repeated pair counts once
+        xt.indices(), torch.ones_like(xt.values()), xt.shape, check_invariants=False
+    )
+    with warnings.catch_warnings():  # "Sparse CSR tensor support is in beta state"
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support")
+        gram = torch.sparse.mm(xt, xt.t()).to_dense().double()  # (I, I) co-occurrence counts
     gram.diagonal().add_(reg)
     p = torch.linalg.inv(gram)
     b = -p / p.diagonal()[None, :]
