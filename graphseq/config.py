@@ -50,6 +50,9 @@ class TrainConfig:
         True  # coarse scale (GRU over graph snapshots): +0.002 valid NDCG@10 on ML-100K, 3 seeds
     )
     num_snapshots: int = 8  # graph snapshots for the coarse scale
+    minibatch: bool = False  # graphseq only: sampled time-respecting neighbourhoods per batch
+    # of users, sampled-softmax loss, chunked full-catalogue evaluation (graphs beyond one SpMM)
+    fanouts: tuple[int, ...] = (10, 5)  # mini-batch: neighbours sampled per hop (one per gnn layer)
     exclude_seen: bool = True  # drop the user's earlier target items from the ranking
     ks: tuple[int, ...] = (5, 10, 20)  # cut-offs for the metrics
 
