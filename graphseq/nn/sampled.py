@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
 from graphseq.graph.sampler import SampledSubgraph
@@ -33,9 +32,13 @@ def tree_lightgcn(
     coef = sub.weight.to(x) * (deg[c] * deg[p]).rsqrt()  # (M,)
     if keep is not None:
         coef = coef * keep.to(x)
-    s = sub.num_seeds
+    hop = sub.hop_ptr.tolist()
+    s = hop[1]
     out, h = x[:s], x
-    for _ in range(num_layers):
-        h = torch.zeros_like(x).index_add(0, p, coef[:, None] * h[c])  # (N, d)
+    for layer in range(1, num_layers + 1):
+        # layer l is only needed on levels <= L - l: a prefix of the nodes and of the edges
+        # (edges are stored hop by hop, one per child occurrence)
+        n, m = hop[num_layers - layer + 1], hop[num_layers - layer + 2] - s
+        h = x.new_zeros(n, x.size(1)).index_add(0, p[:m], coef[:m, None] * h[c[:m]])  # (n, d)
         out = out + h[:s]
     return out / (num_layers + 1)
