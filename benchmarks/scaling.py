@@ -119,7 +119,10 @@ def _child_train(graph: str, mode: str, steps: int, eval_users: int) -> dict:
     }
 
 
-def _run_child(*args: str) -> dict:
+def _run_child(*args: str, cache: Path | None = None) -> dict:
+    """Run one measurement in a fresh process; with ``cache``, reuse a saved result."""
+    if cache is not None and cache.exists():
+        return json.loads(cache.read_text())
     cmd = [sys.executable, __file__, "--child", *args]
     t0 = time.perf_counter()
     res = subprocess.run(cmd, capture_output=True, text=True)
@@ -128,6 +131,8 @@ def _run_child(*args: str) -> dict:
     out = json.loads(res.stdout.strip().splitlines()[-1])
     out["wall_s"] = time.perf_counter() - t0
     out["peak_rss_mb"] = out.pop("rss")  # the child's own ru_maxrss
+    if cache is not None:
+        cache.write_text(json.dumps(out))
     return out
 
 
@@ -146,17 +151,23 @@ def slope(x: list[float], y: list[float]) -> float:
     return float(np.polyfit(np.log(x), np.log(y), 1)[0])
 
 
-def _measure(work: Path, events: int, steps: int, eval_users: int, modes: list[str]) -> dict:
+def _measure(
+    work: Path, events: int, steps: int, eval_users: int, modes: list[str], full_max: int
+) -> dict:
     src, graph = _log_dir(work, events), work / f"graph-{events}"
     row: dict = {"events_requested": events}
-    b = _run_child("build", str(src), str(graph), "0")
+    b = _run_child("build", str(src), str(graph), "0", cache=work / f"build-{events}.json")
     row.update(events=b["events"], users=b["nodes"]["user"], items=b["nodes"]["item"])
     row.update(build_s=b["build_s"], build_peak_mb=b["peak_rss_mb"])
     print(
         f"{events:,}: build {b['build_s']:.1f} s, peak {b['peak_rss_mb']:.0f} MB", file=sys.stderr
     )
     for mode in modes:
-        t = _run_child("train", str(graph), mode, str(steps), str(eval_users))
+        if mode == "full" and events > full_max:
+            print(f"  full: not run above {full_max:,} events (memory)", file=sys.stderr)
+            continue
+        cache = work / f"train-{events}-{mode}-{steps}-{eval_users}.json"
+        t = _run_child("train", str(graph), mode, str(steps), str(eval_users), cache=cache)
         row[mode] = t
         print(f"  {mode}: {t['step_s']:.2f} s/step × {t['steps_per_epoch']} steps, "
               f"peak {t['peak_rss_mb']:.0f} MB", file=sys.stderr)  # fmt: skip
@@ -175,18 +186,26 @@ FIGS = {  # figure name → how to read it from a row
 }
 
 
-def _table(rows: list[dict]) -> dict[str, float]:
+def _table(rows: list[dict]) -> tuple[dict[str, float], dict[str, list]]:
+    """Print the markdown table; slopes are fitted on measured points only, and a size that
+    was not measured gets the fitted line's value, printed with ``~`` (extrapolated)."""
     ev = [r["events"] for r in rows]
-    figs = {k: f for k, f in FIGS.items() if all(_has(r, f) for r in rows)}
     print("| figure | " + " | ".join(f"{e / 1e6:.1f}M events" for e in ev) + " | log-log slope |")
     print("|---|" + "---|" * (len(ev) + 1))
-    slopes = {}
-    for k, f in figs.items():
-        ys = [f(r) for r in rows]
-        slopes[k] = slope(ev, ys) if len(rows) > 1 else float("nan")
-        cells = " | ".join(f"{y:.4g}" for y in ys)
+    slopes, values = {}, {}
+    for k, f in FIGS.items():
+        pts = [(e, f(r)) for e, r in zip(ev, rows) if _has(r, f)]
+        if len(pts) < 2:
+            continue
+        a, c = np.polyfit(np.log([p[0] for p in pts]), np.log([p[1] for p in pts]), 1)
+        slopes[k] = float(a)
+        ys = [f(r) if _has(r, f) else None for r in rows]
+        values[k] = [y if y is not None else float(np.exp(c) * e**a) for e, y in zip(ev, ys)]
+        cells = " | ".join(
+            f"{v:.4g}" if y is not None else f"~{v:.4g}" for v, y in zip(values[k], ys)
+        )
         print(f"| {k} | {cells} | {slopes[k]:.2f} |")
-    return slopes
+    return slopes, values
 
 
 def _has(r: dict, f) -> bool:
@@ -197,7 +216,8 @@ def _has(r: dict, f) -> bool:
         return False
 
 
-def _plot(rows: list[dict], slopes: dict[str, float], path: Path) -> None:
+def _plot(rows: list[dict], slopes: dict, values: dict, path: Path) -> None:
+    """Measured points joined by lines; the fitted line dotted (over unmeasured sizes too)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -211,9 +231,9 @@ def _plot(rows: list[dict], slopes: dict[str, float], path: Path) -> None:
     for ax, (ylabel, keys) in zip(axes, groups):
         for k in keys:
             if k in slopes:
-                ax.loglog(
-                    ev, [FIGS[k](r) for r in rows], "o-", label=f"{k} (slope {slopes[k]:.2f})"
-                )
+                pts = [(e, FIGS[k](r)) for e, r in zip(ev, rows) if _has(r, FIGS[k])]
+                line = ax.loglog(*zip(*pts), "o-", label=f"{k} (slope {slopes[k]:.2f})")[0]
+                ax.loglog(ev, values[k], ":", color=line.get_color())  # fit, extrapolated
         ax.set_xlabel("events")
         ax.set_ylabel(ylabel)
         ax.legend(fontsize=7)
@@ -230,23 +250,32 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--steps", type=int, default=5, help="timed training steps per mode")
     p.add_argument("--eval-users", type=int, default=1024, help="test users scored")
     p.add_argument("--modes", nargs="+", default=["full", "minibatch"])
+    p.add_argument("--full-max-events", type=int, default=4_000_000, help="skip full-graph above")
     p.add_argument("--interactions-only", type=int, default=0, help="events (0: skip)")
     p.add_argument("--out", type=Path, default=RESULTS / "scaling.json")
     args = p.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
-    rows = [_measure(args.work, n, args.steps, args.eval_users, args.modes) for n in args.sizes]
-    slopes = _table(rows)
-    result = {"rows": rows, "slopes": slopes, "steps": args.steps, "eval_users": args.eval_users}
+    rows = [
+        _measure(args.work, n, args.steps, args.eval_users, args.modes, args.full_max_events)
+        for n in args.sizes
+    ]
+    slopes, values = _table(rows)
+    result = {"rows": rows, "slopes": slopes, "fitted_or_measured": values, "steps": args.steps}
+    result.update(eval_users=args.eval_users, full_max_events=args.full_max_events)
     if args.interactions_only:
         src, graph = _log_dir(args.work, args.interactions_only), args.work / "graph-interactions"
-        b = _run_child("build", str(src), str(graph), "1")
-        t = _run_child("train", str(graph), "default", str(args.steps), str(args.eval_users))
+        n = args.interactions_only
+        b = _run_child("build", str(src), str(graph), "1", cache=args.work / f"build-io-{n}.json")
+        cache = args.work / f"train-io-{n}-{args.steps}-{args.eval_users}.json"
+        t = _run_child(
+            "train", str(graph), "default", str(args.steps), str(args.eval_users), cache=cache
+        )
         result["interactions_only"] = {"build": b, "train": t}
         print(f"interactions-only {b['events']:,} events: {t['epoch_s_extrapolated']:.0f} s/epoch "
               f"(extrap.), evaluation {t['eval_s_extrapolated']:.0f} s", file=sys.stderr)  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))
-    _plot(rows, slopes, args.out.with_suffix(".png"))
+    _plot(rows, slopes, values, args.out.with_suffix(".png"))
     print(f"wrote {args.out} and {args.out.with_suffix('.png')}", file=sys.stderr)
 
 
