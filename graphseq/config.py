@@ -72,8 +72,8 @@ def _coerce(name: str, tp: Any, value: Any, source: str) -> Any:
     ok: bool
     if origin is tuple:
         elem = typing.get_args(tp)[0]
-        if isinstance(value, str):
-            value = [v for v in value.split(",") if v]
+        if isinstance(value, str):  # "10,5" → [10, 5]; "cooc,tag" → ["cooc", "tag"]
+            value = [v if elem is str else yaml.safe_load(v) for v in value.split(",") if v]
         if not isinstance(value, (list, tuple)):
             value = [value]
         return tuple(_coerce(name, elem, v, source) for v in value)

@@ -7,7 +7,7 @@ import torch
 
 import graphseq.models.minibatch as mb
 from data_builders.store import load_graph
-from graphseq.config import TrainConfig
+from graphseq.config import TrainConfig, config_from_dict
 from graphseq.evaluate import evaluate, seen_pairs
 from graphseq.graph.context import GraphContext, ItemSide
 from graphseq.graph.events import EventTable
@@ -17,6 +17,7 @@ from graphseq.metrics import rank_of_targets
 from graphseq.models.base import Encoded
 from graphseq.models.graphseq import GraphSeq
 from graphseq.models.minibatch import MiniBatchGraphSeq
+from graphseq.models.registry import build_model
 from graphseq.train.trainer import Trainer
 
 SEQ = dict(max_seq_len=30, batch_size=32, eval_every=1, lr=3e-3, dropout=0.1)
@@ -121,3 +122,19 @@ def test_eval_ranks_the_full_catalogue(setup):
     rank = rank_of_targets(scores[kept], target[kept], torch.stack([pos[m], seen[m]]))
     assert scores.shape[1] == ev.num_items
     assert torch.equal(res.per_user["rank"].cpu(), rank)
+
+
+def test_popularity_negatives_and_config_wiring(setup):
+    ev, split, side = setup
+    model = _model(ev, side, negatives="popularity", coarse=False).train()
+    ctx = GraphContext(ev, split.graph_mask("train"), side)
+    loss = model.loss(ctx, torch.arange(0, ev.num_users, 2))
+    loss.backward()
+    assert torch.isfinite(loss) and model.item_emb.weight.grad.abs().sum() > 0
+    cfg = config_from_dict({"minibatch": True, "fanouts": "6,3"}, TrainConfig())
+    built = build_model(cfg, ev.num_users, ev.num_items, len(ev.behaviors), side)
+    assert isinstance(built, MiniBatchGraphSeq) and built.fanouts == (6, 3)
+    with pytest.raises(ValueError, match="graphseq only"):
+        build_model(cfg.replace(model="sasrec"), ev.num_users, ev.num_items, 2, side)
+    with pytest.raises(ValueError, match="one entry per gnn layer"):
+        build_model(cfg.replace(fanouts=(5,)), ev.num_users, ev.num_items, 2, side)

@@ -18,6 +18,8 @@ scoring graph (which holds no held-out event; see ``splits.check_leakage``).
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
@@ -51,13 +53,15 @@ class MiniBatchGraphSeq(GraphSeq):
 
     def __init__(
         self,
-        *args,
+        num_users: int,
+        num_items: int,
+        num_behaviors: int,
         fanouts: tuple[int, ...] = (10, 5),
         negatives: str = "uniform",
         eval_chunk: int = 4096,
-        **kwargs,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(*args, **kwargs)
+        super().__init__(num_users, num_items, num_behaviors, **kwargs)
         if len(fanouts) != self.prop.num_layers:
             raise ValueError(
                 f"fanouts {tuple(fanouts)} need one entry per gnn layer ({self.prop.num_layers})"
