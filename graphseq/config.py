@@ -61,8 +61,13 @@ class TrainConfig:
         2.0,
     )  # fusion weights tried on valid
     item_graph_decays: tuple[float, ...] = (5.0, 20.0)  # history decays (events) tried on valid
+    minibatch: bool = False  # graphseq only: sampled time-respecting neighbourhoods per batch
+    # of users, sampled-softmax loss, chunked full-catalogue evaluation (graphs beyond one SpMM)
+    fanouts: tuple[int, ...] = (10, 5)  # mini-batch: neighbours sampled per hop (one per gnn layer)
     exclude_seen: bool = True  # drop the user's earlier target items from the ranking
-    train_exclude_seen: bool = True  # ce: drop them from the training softmax too (+0.015 valid NDCG@10 on ML-100K)
+    train_exclude_seen: bool = (
+        True  # ce: drop them from the training softmax too (+0.015 valid NDCG@10 on ML-100K)
+    )
     ks: tuple[int, ...] = (5, 10, 20)  # cut-offs for the metrics
 
     def replace(self, **changes: Any) -> TrainConfig:
@@ -81,8 +86,8 @@ def _coerce(name: str, tp: Any, value: Any, source: str) -> Any:
     ok: bool
     if origin is tuple:
         elem = typing.get_args(tp)[0]
-        if isinstance(value, str):
-            value = [v for v in value.split(",") if v]
+        if isinstance(value, str):  # "10,5" → [10, 5]; "cooc,tag" → ["cooc", "tag"]
+            value = [v if elem is str else yaml.safe_load(v) for v in value.split(",") if v]
         if not isinstance(value, (list, tuple)):
             value = [value]
         return tuple(_coerce(name, elem, v, source) for v in value)

@@ -9,6 +9,7 @@ from graphseq.graph.context import ItemSide
 from graphseq.models.base import Recommender
 from graphseq.models.graphseq import GraphSeq
 from graphseq.models.mf import MF, LightGCN
+from graphseq.models.minibatch import MiniBatchGraphSeq
 from graphseq.models.pop import Pop
 from graphseq.models.sasrec import SASRec
 
@@ -31,15 +32,8 @@ def _seq_kwargs(c: TrainConfig) -> dict:
     )
 
 
-MODELS: dict[str, Builder] = {
-    "pop": lambda c, u, i, b, s: Pop(u, i),
-    "mf": lambda c, u, i, b, s: MF(u, i, c.dim),
-    "lightgcn": lambda c, u, i, b, s: LightGCN(u, i, c.dim, c.gnn_layers, edge_dropout=0.0),
-    "sasrec": lambda c, u, i, b, s: SASRec(u, i, b, **_seq_kwargs(c)),
-    "graphseq": lambda c, u, i, b, s: GraphSeq(
-        u,
-        i,
-        b,
+def _graphseq(c: TrainConfig, u: int, i: int, b: int, s: ItemSide) -> Recommender:
+    kwargs = dict(
         views=c.views,
         num_tags=s.num_tags,
         num_entities=s.num_entities,
@@ -52,7 +46,18 @@ MODELS: dict[str, Builder] = {
         item_graph_reg=c.item_graph_reg,
         item_graph_max_items=c.item_graph_max_items,
         **_seq_kwargs(c),
-    ),
+    )
+    if c.minibatch:
+        return MiniBatchGraphSeq(u, i, b, fanouts=c.fanouts, negatives=c.negatives, **kwargs)
+    return GraphSeq(u, i, b, **kwargs)
+
+
+MODELS: dict[str, Builder] = {
+    "pop": lambda c, u, i, b, s: Pop(u, i),
+    "mf": lambda c, u, i, b, s: MF(u, i, c.dim),
+    "lightgcn": lambda c, u, i, b, s: LightGCN(u, i, c.dim, c.gnn_layers, edge_dropout=0.0),
+    "sasrec": lambda c, u, i, b, s: SASRec(u, i, b, **_seq_kwargs(c)),
+    "graphseq": _graphseq,
 }
 
 
@@ -62,6 +67,8 @@ def build_model(
     """Instantiate ``cfg.model``; an unknown name lists the valid ones."""
     if cfg.model not in MODELS:
         raise ValueError(f"unknown model {cfg.model!r}; valid: {', '.join(MODELS)}")
+    if cfg.minibatch and cfg.model != "graphseq":
+        raise ValueError(f"minibatch=true applies to graphseq only, not {cfg.model!r}")
     return MODELS[cfg.model](cfg, num_users, num_items, num_behaviors, side)
 
 
