@@ -50,6 +50,9 @@ class TrainConfig:
         True  # coarse scale (GRU over graph snapshots): +0.002 valid NDCG@10 on ML-100K, 3 seeds
     )
     num_snapshots: int = 8  # graph snapshots for the coarse scale
+    item_text: str = ""  # item text column(s) embedded as item features, e.g. title ("" = off)
+    item_text_model: str = "all-MiniLM-L6-v2"  # sentence encoder (graphseq.text.TEXT_ENCODERS)
+    item_id_dropout: float = 0.0  # with item_text: share of item ID embeddings dropped per step
     exclude_seen: bool = True  # drop the user's earlier target items from the ranking
     ks: tuple[int, ...] = (5, 10, 20)  # cut-offs for the metrics
 

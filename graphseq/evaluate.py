@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
@@ -22,6 +22,32 @@ class EvalResult:
     per_user: dict[str, Tensor]  # user, target (indices), rank, per-user metrics
     num_users: int  # evaluated targets
     repeat_targets_dropped: int  # targets already in the user's seen items (exclude_seen)
+    cold: dict[str, float] = field(default_factory=dict)  # see cold_item_metrics
+
+
+PER_USER_KEYS = ("user", "target", "rank", "num_candidates")
+
+
+def cold_items(ev: EventTable, graph_mask: Tensor) -> Tensor:
+    """(I,) bool: items with no event (of any behavior) in the scoring graph ``graph_mask``."""
+    return torch.bincount(ev.item[graph_mask], minlength=ev.num_items) == 0
+
+
+def cold_item_metrics(per_user: dict[str, Tensor], cold: Tensor) -> dict[str, float]:
+    """Mean per-user metrics over the targets whose item is ``cold`` (first interaction
+    after the cut-off), plus ``targets``: how many there are (no metrics when 0).
+    Shapes: per_user values (N,), cold (I,) bool."""
+    rows = cold[per_user["target"]]
+    out = {"targets": int(rows.sum())}
+    if out["targets"]:
+        out.update(
+            {
+                k: float(v[rows].double().mean())
+                for k, v in per_user.items()
+                if k not in PER_USER_KEYS
+            }
+        )
+    return out
 
 
 def seen_pairs(ev: EventTable, hist_ptr: Tensor, hist_idx: Tensor) -> tuple[Tensor, Tensor]:
@@ -50,7 +76,8 @@ def evaluate(
     The scoring graph and histories come from :func:`scoring_input` and pass
     :func:`check_leakage` first (it raises on any leak). With ``exclude_seen`` the user's
     earlier target items are removed from the ranking, and targets that are repeats of a
-    seen item are dropped (and counted), never scored in the model's favour.
+    seen item are dropped (and counted), never scored in the model's favour. ``cold`` holds
+    the same metrics restricted to targets whose item has no event in the scoring graph.
     """
     inp = scoring_input(ev, split, name)
     check_leakage(ev, split, inp)
@@ -82,7 +109,8 @@ def evaluate(
         evaluator.add(scores, target_item[b].to(device), exclude, users[b].to(device))
     model.train(was_training)
     per_user = evaluator.per_user()
-    return EvalResult(evaluator.result(), per_user, len(kept), int((~keep).sum()))
+    cold = cold_item_metrics(per_user, cold_items(ev, inp.graph_mask))
+    return EvalResult(evaluator.result(), per_user, len(kept), int((~keep).sum()), cold)
 
 
 def evaluate_with(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from data_builders.errors import DataError
 from graphseq.config import TrainConfig
 from graphseq.graph.context import ItemSide
 from graphseq.models.base import Recommender
@@ -12,6 +13,7 @@ from graphseq.models.mf import MF, LightGCN
 from graphseq.models.pop import Pop
 from graphseq.models.sasrec import SASRec
 
+NO_FEATURES = ("pop", "mf", "lightgcn")  # built-in models without an item-feature input
 Builder = Callable[[TrainConfig, int, int, int, ItemSide], Recommender]
 
 
@@ -30,11 +32,15 @@ def _seq_kwargs(c: TrainConfig) -> dict:
     )
 
 
+def _feature_kwargs(c: TrainConfig, s: ItemSide) -> dict:
+    return dict(item_features=s.item_features, id_dropout=c.item_id_dropout)
+
+
 MODELS: dict[str, Builder] = {
     "pop": lambda c, u, i, b, s: Pop(u, i),
     "mf": lambda c, u, i, b, s: MF(u, i, c.dim),
     "lightgcn": lambda c, u, i, b, s: LightGCN(u, i, c.dim, c.gnn_layers, edge_dropout=0.0),
-    "sasrec": lambda c, u, i, b, s: SASRec(u, i, b, **_seq_kwargs(c)),
+    "sasrec": lambda c, u, i, b, s: SASRec(u, i, b, **_seq_kwargs(c), **_feature_kwargs(c, s)),
     "graphseq": lambda c, u, i, b, s: GraphSeq(
         u,
         i,
@@ -48,6 +54,7 @@ MODELS: dict[str, Builder] = {
         coarse=c.coarse,
         num_snapshots=c.num_snapshots,
         **_seq_kwargs(c),
+        **_feature_kwargs(c, s),
     ),
 }
 
@@ -58,6 +65,11 @@ def build_model(
     """Instantiate ``cfg.model``; an unknown name lists the valid ones."""
     if cfg.model not in MODELS:
         raise ValueError(f"unknown model {cfg.model!r}; valid: {', '.join(MODELS)}")
+    if side.item_features is not None and cfg.model in NO_FEATURES:
+        raise DataError(
+            f"model {cfg.model!r} does not use item features (item_text={cfg.item_text!r})",
+            hint="use sasrec or graphseq, or leave item_text empty",
+        )
     return MODELS[cfg.model](cfg, num_users, num_items, num_behaviors, side)
 
 
