@@ -35,6 +35,7 @@ from graphseq.graph.splits import make_split
 from graphseq.recommend import load_run
 
 ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "cold_start.json"
 COLD_SHARE = 0.10  # share of items in each simulated cold set (T and V)
 # name -> --set overrides
 RUNS: dict[str, list[str]] = {
@@ -134,13 +135,33 @@ def row(setting: str, name: str, m: dict, run_dir: Path) -> dict:
     return r
 
 
+def table(result: dict) -> str:
+    """The README table (markdown) from a results dict."""
+    lines = ["| split | run | test NDCG@10 | valid NDCG@10 | cold test targets | cold NDCG@10 "
+             "| cold AUC | cold-only NDCG@10 (candidates) | cold valid AUC |", "|" + "---|" * 9]  # fmt: skip
+    for r in result["rows"]:
+        tc, vc = r["test_cold"], r["valid_cold"]
+        only = (f"{tc['cold_only/NDCG@10']:.4f} ({tc['cold_only/candidates']})"
+                if tc["targets"] else "—")  # fmt: skip
+        lines.append(
+            f"| {r['setting']} | {r['run']} | {r['test']['NDCG@10']:.4f} | "
+            f"{r['valid']['NDCG@10']:.4f} | {tc['targets']} | {tc.get('NDCG@10', 0):.4f} | "
+            f"{tc.get('AUC', float('nan')):.3f} | {only} | {vc.get('AUC', float('nan')):.3f} |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", required=True, help="directory with ml-100k.inter (get_ml100k.sh)")
     p.add_argument("--work", default="/tmp/text")
     p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--only", nargs="+", help="subset of run names")
+    p.add_argument("--table", action="store_true", help="print the README table and stop")
     a = p.parse_args()
+    if a.table:
+        print(table(json.loads(RESULTS.read_text())))
+        return
     torch.set_num_threads(1)
     work = Path(a.work)
     graph = work / "graph"
@@ -167,7 +188,7 @@ def main() -> None:
             r = row(setting, name, train(g, run_dir, sets, split, a.epochs), run_dir)
             result["rows"].append(r)
             print(json.dumps(r), file=sys.stderr, flush=True)
-            write_json(ROOT / "benchmarks" / "results" / "cold_start.json", result)
+            write_json(RESULTS, result)
 
 
 if __name__ == "__main__":

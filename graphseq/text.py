@@ -154,7 +154,10 @@ def item_text_features(
             log.info("text cache %s is stale; re-embedding", path)
         except Exception as e:  # unreadable or foreign file: re-embed
             log.warning("ignoring unreadable text cache %s (%s)", path, e)
-    enc = encoder if encoder is not None else get_text_encoder(model)
+    try:
+        enc = encoder if encoder is not None else get_text_encoder(model)
+    except DataError as e:  # name the graph whose texts were to be embedded
+        raise DataError(f"item_text={field!r}: {e.message}", file=graph_dir, hint=e.hint) from None
     emb = enc(texts)
     emb = torch.as_tensor(emb).float().cpu()
     if emb.dim() != 2 or emb.size(0) != len(texts):

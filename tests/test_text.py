@@ -107,7 +107,7 @@ def test_bad_inputs_give_clear_errors(graph, monkeypatch):
     with pytest.raises(DataError, match="no item text column") as e:
         item_text_features(graph, "description", FAKE)
     assert str(graph) in str(e.value) and "title" in str(e.value)
-    (graph / "items.parquet").unlink()
+    shutil.move(graph / "items.parquet", graph.parent / "items.parquet")
     with pytest.raises(DataError, match="no items.parquet"):
         item_texts(graph, "title")
     with pytest.raises(DataError, match="unknown item_text_model"):
@@ -115,6 +115,10 @@ def test_bad_inputs_give_clear_errors(graph, monkeypatch):
     monkeypatch.setitem(sys.modules, "sentence_transformers", None)  # import fails
     with pytest.raises(DataError, match=r'pip install "graphseq\[text\]"'):
         minilm_encoder()
+    shutil.copy(graph.parent / "items.parquet", graph / "items.parquet")
+    with pytest.raises(DataError, match="sentence-transformers") as e:
+        item_text_features(graph, "title")  # no cache: the default encoder is needed
+    assert str(graph) in str(e.value) and "graphseq[text]" in str(e.value)
 
 
 def test_features_change_item_representations(graph):

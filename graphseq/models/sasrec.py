@@ -37,8 +37,10 @@ class SASRec(Recommender):
     Cold items: an item without training events keeps an ID embedding that only ever was a
     softmax negative (pushed away from every user). With item features, ``item_input`` zeroes
     the ID embedding of every item outside ``trained_items`` (set by the trainer) when not
-    training, so such items are scored by their features alone (chosen on the cold items of
-    validation; see README "Text features and cold start").
+    training, so such items are scored by their features alone. Chosen on the cold
+    validation targets of a simulated item cold start on ML-100K: their AUC over the whole
+    catalogue rose from 0.25 to 0.68 (titles), overall NDCG@10 unchanged; ID dropout of 0.2
+    or 0.5 did not help further (README, "Text features and cold start").
     Shapes: ``user_repr`` returns (B, d); items are (I, d).
     """
 
