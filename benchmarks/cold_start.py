@@ -45,6 +45,7 @@ RUNS: dict[str, list[str]] = {
     "sasrec + title, id_dropout 0.5": ["item_text=title", "item_id_dropout=0.5"],
     "sasrec + title+tags": ["item_text=title+tags"],
 }
+SEEDED = ("sasrec", "sasrec + title", "sasrec + title+tags")  # extra seeds: simulated only
 # settings chosen on the simulated cold validation set only
 SIMULATED_ONLY = ("sasrec + title, id_dropout 0.2", "sasrec + title, id_dropout 0.5",
                   "sasrec + title+tags")  # fmt: skip
@@ -127,8 +128,8 @@ def evaluate_run(run_dir: Path, zero_ids: bool = True) -> dict:
     return out
 
 
-def row(setting: str, name: str, m: dict, run_dir: Path) -> dict:
-    r = {"setting": setting, "run": name, "epochs": m["epochs"], "best_epoch": m["best_epoch"],
+def row(setting: str, name: str, seed: int, m: dict, run_dir: Path) -> dict:
+    r = {"setting": setting, "run": name, "seed": seed, "epochs": m["epochs"], "best_epoch": m["best_epoch"],
          "test users": m["protocol"]["test_users"], **evaluate_run(run_dir)}  # fmt: skip
     if "title" in name:
         r["no_id_zeroing"] = evaluate_run(run_dir, zero_ids=False)
@@ -137,14 +138,14 @@ def row(setting: str, name: str, m: dict, run_dir: Path) -> dict:
 
 def table(result: dict) -> str:
     """The README table (markdown) from a results dict."""
-    lines = ["| split | run | test NDCG@10 | valid NDCG@10 | cold test targets | cold NDCG@10 "
-             "| cold AUC | cold-only NDCG@10 (candidates) | cold valid AUC |", "|" + "---|" * 9]  # fmt: skip
+    lines = ["| split | run | seed | test NDCG@10 | valid NDCG@10 | cold test targets | cold NDCG@10 "
+             "| cold AUC | cold-only NDCG@10 (candidates) | cold valid AUC |", "|" + "---|" * 10]  # fmt: skip
     for r in result["rows"]:
         tc, vc = r["test_cold"], r["valid_cold"]
         only = (f"{tc['cold_only/NDCG@10']:.4f} ({tc['cold_only/candidates']})"
                 if tc["targets"] else "—")  # fmt: skip
         lines.append(
-            f"| {r['setting']} | {r['run']} | {r['test']['NDCG@10']:.4f} | "
+            f"| {r['setting']} | {r['run']} | {r['seed']} | {r['test']['NDCG@10']:.4f} | "
             f"{r['valid']['NDCG@10']:.4f} | {tc['targets']} | {tc.get('NDCG@10', 0):.4f} | "
             f"{tc.get('AUC', float('nan')):.3f} | {only} | {vc.get('AUC', float('nan')):.3f} |"
         )
@@ -157,6 +158,7 @@ def main() -> None:
     p.add_argument("--work", default="/tmp/text")
     p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--only", nargs="+", help="subset of run names")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds (>0: SEEDED only)")
     p.add_argument("--table", action="store_true", help="print the README table and stop")
     a = p.parse_args()
     if a.table:
@@ -178,17 +180,18 @@ def main() -> None:
         ("global_time", graph, "global_time"),
         ("leave_last_out", graph, "leave_last_out"),
     ]
-    for setting, g, split in settings:
-        for name, sets in RUNS.items():
-            if (a.only and name not in a.only) or (
-                name in SIMULATED_ONLY and setting != "simulated"
-            ):
-                continue
-            run_dir = work / "runs" / f"{setting}-{name.replace(' ', '').replace(',', '-')}"
-            r = row(setting, name, train(g, run_dir, sets, split, a.epochs), run_dir)
-            result["rows"].append(r)
-            print(json.dumps(r), file=sys.stderr, flush=True)
-            write_json(RESULTS, result)
+    jobs = [(st, n, seed) for seed in a.seeds for st in settings for n in RUNS]
+    for (setting, g, split), name, seed in jobs:
+        if (a.only and name not in a.only) or (name in SIMULATED_ONLY and setting != "simulated"):
+            continue
+        if seed and (name not in SEEDED or setting != "simulated"):
+            continue
+        tag = name.replace(" ", "").replace(",", "-") + (f"-s{seed}" if seed else "")
+        run_dir = work / "runs" / f"{setting}-{tag}"
+        m = train(g, run_dir, [*RUNS[name], f"seed={seed}"], split, a.epochs)
+        result["rows"].append(row(setting, name, seed, m, run_dir))
+        print(json.dumps(result["rows"][-1]), file=sys.stderr, flush=True)
+        write_json(RESULTS, result)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from data_builders.build import build_graph
 from data_builders.errors import DataError
 from data_builders.log import CanonicalLog
 from data_builders.store import load_graph, save_graph
+from graphseq.cli import main
 from graphseq.config import TrainConfig
 from graphseq.evaluate import evaluate
 from graphseq.graph.context import GraphContext, ItemSide
@@ -119,6 +120,13 @@ def test_bad_inputs_give_clear_errors(graph, monkeypatch):
     with pytest.raises(DataError, match="sentence-transformers") as e:
         item_text_features(graph, "title")  # no cache: the default encoder is needed
     assert str(graph) in str(e.value) and "graphseq[text]" in str(e.value)
+
+
+def test_cli_item_text_error_is_one_line(graph, tmp_path, capsys):
+    argv = ["train", "--graph", str(graph), "--model", "sasrec", "--out", str(tmp_path / "r")]
+    assert main([*argv, "--set", "item_text=summary", "epochs=1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "summary" in err and str(graph) in err
 
 
 def test_features_change_item_representations(graph):
