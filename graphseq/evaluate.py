@@ -29,7 +29,8 @@ PER_USER_KEYS = ("user", "target", "rank", "num_candidates")
 
 
 def cold_items(ev: EventTable, graph_mask: Tensor) -> Tensor:
-    """(I,) bool: items with no event (of any behavior) in the scoring graph ``graph_mask``."""
+    """Items with no event (of any behavior) in the scoring graph ``graph_mask``.
+    Shapes: graph_mask (E,) bool → (I,) bool."""
     return torch.bincount(ev.item[graph_mask], minlength=ev.num_items) == 0
 
 
