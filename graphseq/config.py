@@ -64,6 +64,9 @@ class TrainConfig:
     minibatch: bool = False  # graphseq only: sampled time-respecting neighbourhoods per batch
     # of users, sampled-softmax loss, chunked full-catalogue evaluation (graphs beyond one SpMM)
     fanouts: tuple[int, ...] = (10, 5)  # mini-batch: neighbours sampled per hop (one per gnn layer)
+    item_text: str = ""  # item text column(s) embedded as item features, e.g. title ("" = off)
+    item_text_model: str = "all-MiniLM-L6-v2"  # sentence encoder (graphseq.text.TEXT_ENCODERS)
+    item_id_dropout: float = 0.0  # with item_text: IDs dropped per step (0.2, 0.5: no gain)
     exclude_seen: bool = True  # drop the user's earlier target items from the ranking
     train_exclude_seen: bool = (
         True  # ce: drop them from the training softmax too (+0.015 valid NDCG@10 on ML-100K)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
@@ -22,6 +22,33 @@ class EvalResult:
     per_user: dict[str, Tensor]  # user, target (indices), rank, per-user metrics
     num_users: int  # evaluated targets
     repeat_targets_dropped: int  # targets already in the user's seen items (exclude_seen)
+    cold: dict[str, float] = field(default_factory=dict)  # see cold_item_metrics
+
+
+PER_USER_KEYS = ("user", "target", "rank", "num_candidates")
+
+
+def cold_items(ev: EventTable, graph_mask: Tensor) -> Tensor:
+    """Items with no event (of any behavior) in the scoring graph ``graph_mask``.
+    Shapes: graph_mask (E,) bool → (I,) bool."""
+    return torch.bincount(ev.item[graph_mask], minlength=ev.num_items) == 0
+
+
+def cold_item_metrics(per_user: dict[str, Tensor], cold: Tensor) -> dict[str, float]:
+    """Mean per-user metrics over the targets whose item is ``cold`` (first interaction
+    after the cut-off), plus ``targets``: how many there are (no metrics when 0).
+    Shapes: per_user values (N,), cold (I,) bool."""
+    rows = cold[per_user["target"]]
+    out = {"targets": int(rows.sum())}
+    if out["targets"]:
+        out.update(
+            {
+                k: float(v[rows].double().mean())
+                for k, v in per_user.items()
+                if k not in PER_USER_KEYS
+            }
+        )
+    return out
 
 
 def seen_pairs(ev: EventTable, hist_ptr: Tensor, hist_idx: Tensor) -> tuple[Tensor, Tensor]:
@@ -50,7 +77,10 @@ def evaluate(
     The scoring graph and histories come from :func:`scoring_input` and pass
     :func:`check_leakage` first (it raises on any leak). With ``exclude_seen`` the user's
     earlier target items are removed from the ranking, and targets that are repeats of a
-    seen item are dropped (and counted), never scored in the model's favour.
+    seen item are dropped (and counted), never scored in the model's favour. ``cold`` holds
+    the same metrics restricted to targets whose item has no event in the scoring graph
+    (:func:`cold_item_metrics`), and ``cold_only/*``: those targets ranked among the cold
+    items alone (a "new arrivals" shelf; ``cold_only/candidates`` = how many cold items).
     """
     inp = scoring_input(ev, split, name)
     check_leakage(ev, split, inp)
@@ -67,6 +97,8 @@ def evaluate(
         keep[rows[items == target_item[rows]]] = False
     kept = torch.nonzero(keep).flatten()
     evaluator = Evaluator(ev.num_items, ks)
+    cold = cold_items(ev, inp.graph_mask)
+    cold_eval, cold_dev = Evaluator(ev.num_items, ks), cold.to(device)
     for s in range(0, len(kept), batch_size):
         b = kept[s : s + batch_size]
         hist = pad_from_csr(ev, inp.hist_ptr, inp.hist_idx, b, max_len).to(device)
@@ -79,9 +111,39 @@ def evaluate(
             m = b[pos.clamp(max=len(b) - 1)] == r  # drops rows of skipped (repeat) targets
             exclude = torch.stack([pos[m], it[m]]).to(device)
         evaluator.add(scores, target_item[b].to(device), exclude, users[b].to(device))
+        c = cold[target_item[b]]  # (B,) rows whose target is cold: rank among cold items only
+        if bool(c.any()):
+            _add_cold_only(cold_eval, scores, c.to(device), cold_dev, target_item[b], exclude)
     model.train(was_training)
     per_user = evaluator.per_user()
-    return EvalResult(evaluator.result(), per_user, len(kept), int((~keep).sum()))
+    cold_m = cold_item_metrics(per_user, cold)
+    if cold_m["targets"]:
+        only = cold_eval.result()
+        cold_m["cold_only/candidates"] = int(cold.sum())
+        # AUC and Coverage count the whole catalogue as candidates: meaningless here
+        cold_m.update(
+            {f"cold_only/{k}": v for k, v in only.items() if k != "AUC" and "Coverage" not in k}
+        )
+    return EvalResult(evaluator.result(), per_user, len(kept), int((~keep).sum()), cold_m)
+
+
+def _add_cold_only(
+    ev_: Evaluator,
+    scores: Tensor,
+    rows: Tensor,
+    cold: Tensor,
+    target: Tensor,
+    exclude: Tensor | None,
+) -> None:
+    """Rank the cold-target ``rows`` of a batch among the cold items alone (every warm item
+    scored -inf), the user's seen items still excluded.
+    Shapes: scores (B, I), rows (B,) bool, cold (I,) bool, target (B,), exclude (2, E)."""
+    sc = scores[rows].masked_fill(~cold, float("-inf"))  # (B', I)
+    if exclude is not None:
+        new = torch.cumsum(rows.long(), 0) - 1  # batch row -> row among the cold ones
+        m = rows[exclude[0]]
+        exclude = torch.stack([new[exclude[0][m]], exclude[1][m]])
+    ev_.add(sc, target.to(sc.device)[rows], exclude)
 
 
 def evaluate_with(

@@ -221,6 +221,8 @@ def load_run(path: str | Path, device: str | None = None) -> Run:
     ckpt = load_checkpoint(path / "checkpoint.pt", graph.fingerprint)
     ev = EventTable.from_graph(graph)
     side = ItemSide.from_graph(graph)
+    # item text features travel in the checkpoint: no encoder or cache needed to load a run
+    side.item_features = ckpt["state_dict"].get("item_features")
     model = build_model(cfg, ev.num_users, ev.num_items, len(ev.behaviors), side)
     model.load_state_dict(ckpt["state_dict"])
     dev = torch.device(

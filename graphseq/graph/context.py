@@ -19,12 +19,15 @@ class ItemSide:
 
     ``item_tag`` (2, n): item index → tag index. ``kg`` (2, m): undirected pairs over the
     node space ``[items | entities]`` (entity ``e`` is node ``num_items + e``).
+    ``item_features`` (I, F): item text embeddings when ``item_text`` is set (not read from
+    the graph; the trainer and ``load_run`` attach them).
     """
 
     item_tag: Tensor | None = None
     num_tags: int = 0
     kg: Tensor | None = None
     num_entities: int = 0
+    item_features: Tensor | None = None  # (I, F) fixed item features (graphseq.text), or None
 
     @classmethod
     def from_graph(cls, data: HeteroData) -> ItemSide:

@@ -135,9 +135,11 @@ class GraphSeq(SASRec):
             keep &= ~torch.isin(owner, batch_users.cpu())
         return union_adjacency([(a[keep], b[keep])], n).to(dev)
 
-    def _view(self, ctx: GraphContext, view: str, batch_users: Tensor | None = None) -> Tensor:
-        """(I, d) item representations propagated by one view."""
-        parts = [self.item_emb.weight]
+    def _view(
+        self, ctx: GraphContext, view: str, base: Tensor, batch_users: Tensor | None = None
+    ) -> Tensor:
+        """(I, d) item representations propagated by one view from the item inputs ``base``."""
+        parts = [base]
         if view == "tag":
             parts.append(self.tag_emb.weight[: ctx.side.num_tags])
         elif view == "kg":
@@ -148,13 +150,14 @@ class GraphSeq(SASRec):
         return out[: self.num_items]
 
     def item_table(self, ctx: GraphContext, batch_users: Tensor | None = None) -> Tensor:
+        base = self.item_input()  # (I, d): ID embedding (+ item features)
         if self.fusion is None:
-            return self.item_emb.weight
+            return base
         absent = {"tag": ctx.side.item_tag is None, "kg": ctx.side.kg is None}
         xs = []
-        for v in self.views:  # a view whose side graph is absent falls back to the ID embedding
-            xs.append(self.item_emb.weight if absent.get(v) else self._view(ctx, v, batch_users))
-        return self.item_emb.weight + self.view_scale * self.fusion(torch.stack(xs))  # (I, d)
+        for v in self.views:  # a view whose side graph is absent falls back to the item inputs
+            xs.append(base if absent.get(v) else self._view(ctx, v, base, batch_users))
+        return base + self.view_scale * self.fusion(torch.stack(xs))  # (I, d)
 
     def view_weights(self) -> Tensor | None:
         """(I, V) fusion weights over ``views`` from the last item encoding."""
@@ -220,4 +223,5 @@ class GraphSeq(SASRec):
     def __repr__(self) -> str:
         seq = self.sequence_name + ("+snapshots" if self.coarse else "")
         seq += "+itemgraph" if self.item_graph is not None else ""
-        return f"GraphSeq({self.num_users}u, {self.num_items}i, dim={self.dim}, views={len(self.views)}, seq={seq})"
+        text = f", text={self.item_feat.proj.in_features}" if self.item_feat is not None else ""
+        return f"GraphSeq({self.num_users}u, {self.num_items}i, dim={self.dim}, views={len(self.views)}, seq={seq}{text})"

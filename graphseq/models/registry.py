@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from data_builders.errors import DataError
 from graphseq.config import TrainConfig
 from graphseq.graph.context import ItemSide
 from graphseq.models.base import Recommender
@@ -13,6 +14,7 @@ from graphseq.models.minibatch import MiniBatchGraphSeq
 from graphseq.models.pop import Pop
 from graphseq.models.sasrec import SASRec
 
+NO_FEATURES = ("pop", "mf", "lightgcn")  # built-in models without an item-feature input
 Builder = Callable[[TrainConfig, int, int, int, ItemSide], Recommender]
 
 
@@ -32,6 +34,10 @@ def _seq_kwargs(c: TrainConfig) -> dict:
     )
 
 
+def _feature_kwargs(c: TrainConfig, s: ItemSide) -> dict:
+    return dict(item_features=s.item_features, id_dropout=c.item_id_dropout)
+
+
 def _graphseq(c: TrainConfig, u: int, i: int, b: int, s: ItemSide) -> Recommender:
     kwargs = dict(
         views=c.views,
@@ -46,6 +52,7 @@ def _graphseq(c: TrainConfig, u: int, i: int, b: int, s: ItemSide) -> Recommende
         item_graph_reg=c.item_graph_reg,
         item_graph_max_items=c.item_graph_max_items,
         **_seq_kwargs(c),
+        **_feature_kwargs(c, s),
     )
     if c.minibatch:
         return MiniBatchGraphSeq(u, i, b, fanouts=c.fanouts, negatives=c.negatives, **kwargs)
@@ -56,7 +63,7 @@ MODELS: dict[str, Builder] = {
     "pop": lambda c, u, i, b, s: Pop(u, i),
     "mf": lambda c, u, i, b, s: MF(u, i, c.dim),
     "lightgcn": lambda c, u, i, b, s: LightGCN(u, i, c.dim, c.gnn_layers, edge_dropout=0.0),
-    "sasrec": lambda c, u, i, b, s: SASRec(u, i, b, **_seq_kwargs(c)),
+    "sasrec": lambda c, u, i, b, s: SASRec(u, i, b, **_seq_kwargs(c), **_feature_kwargs(c, s)),
     "graphseq": _graphseq,
 }
 
@@ -69,6 +76,11 @@ def build_model(
         raise ValueError(f"unknown model {cfg.model!r}; valid: {', '.join(MODELS)}")
     if cfg.minibatch and cfg.model != "graphseq":
         raise ValueError(f"minibatch=true applies to graphseq only, not {cfg.model!r}")
+    if side.item_features is not None and cfg.model in NO_FEATURES:
+        raise DataError(
+            f"model {cfg.model!r} does not use item features (item_text={cfg.item_text!r})",
+            hint="use sasrec or graphseq, or leave item_text empty",
+        )
     return MODELS[cfg.model](cfg, num_users, num_items, num_behaviors, side)
 
 

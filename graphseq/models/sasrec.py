@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from graphseq.graph.context import GraphContext
 from graphseq.graph.sequences import SeqBatch
 from graphseq.models.base import Encoded, Recommender
+from graphseq.nn.features import ItemFeatures
 from graphseq.nn.heads import DotHead, MLPHead
 from graphseq.nn.losses import bpr_loss, sample_negatives, sampled_softmax_ce
 from graphseq.nn.sequence import CausalTransformer, GRUSequence, TimeGapEncoding
@@ -30,6 +31,19 @@ class SASRec(Recommender):
         train_exclude_seen: with ``ce``, leave each position's earlier target items (never
             its label) out of the training softmax, as evaluation leaves them out of the
             ranking (False).
+        item_features: optional (I, F) fixed item features (e.g. title embeddings, see
+            ``graphseq.text``); an :class:`ItemFeatures` projection of them is added to the
+            item ID embedding. Kept as a buffer, so checkpoints carry them.
+        id_dropout: with item features, the share of items whose ID embedding is dropped at
+            each training step, so the feature path alone must rank them (0.0).
+
+    Cold items: an item without training events keeps an ID embedding that only ever was a
+    softmax negative (pushed away from every user). With item features, ``item_input`` zeroes
+    the ID embedding of every item outside ``trained_items`` (set by the trainer) when not
+    training, so such items are scored by their features alone. Chosen on the cold
+    validation targets of a simulated item cold start on ML-100K: their AUC over the whole
+    catalogue rose from 0.25 to 0.68 (titles), overall NDCG@10 unchanged; ID dropout of 0.2
+    or 0.5 did not help further (README, "Text features and cold start").
     Shapes: ``user_repr`` returns (B, d); items are (I, d).
     """
 
@@ -51,6 +65,8 @@ class SASRec(Recommender):
         num_negatives: int = 256,
         head: str = "dot",
         train_exclude_seen: bool = False,
+        item_features: Tensor | None = None,
+        id_dropout: float = 0.0,
     ) -> None:
         super().__init__()
         self.num_users, self.num_items, self.dim, self.max_len = num_users, num_items, dim, max_len
@@ -73,6 +89,16 @@ class SASRec(Recommender):
         if head not in ("dot", "mlp"):
             raise ValueError(f"unknown head {head!r}; valid: dot, mlp")
         self.head = MLPHead(dim) if head == "mlp" else DotHead()
+        self.id_dropout = id_dropout
+        self.item_feat: ItemFeatures | None = None
+        if item_features is not None:
+            if item_features.dim() != 2 or item_features.size(0) != num_items:
+                raise ValueError(
+                    f"item_features must be ({num_items}, F), got {tuple(item_features.shape)}"
+                )
+            self.register_buffer("item_features", item_features.float().clone())  # (I, F)
+            self.register_buffer("trained_items", torch.ones(num_items, dtype=torch.bool))
+            self.item_feat = ItemFeatures(item_features.size(1), dim)
         self.reset_parameters()
 
     def score(self, users: Tensor, items: Tensor) -> Tensor:
@@ -86,10 +112,29 @@ class SASRec(Recommender):
             if hasattr(m, "reset_parameters") and not isinstance(m, nn.Embedding):
                 m.reset_parameters()
 
+    def set_trained_items(self, mask: Tensor) -> None:
+        """Mark the items with training events (the rest get no ID embedding at scoring).
+        Shapes: mask (I,) bool."""
+        if self.item_feat is not None:
+            self.trained_items.copy_(mask.to(self.trained_items.device))
+
+    def item_input(self) -> Tensor:
+        """(I, d) ID embedding, plus projected item features when the model has them."""
+        ids = self.item_emb.weight
+        if self.item_feat is None:
+            return ids
+        if self.training and self.id_dropout > 0:
+            keep = torch.rand(self.num_items, device=ids.device) >= self.id_dropout
+        else:
+            keep = self.trained_items if not self.training else None
+        if keep is not None:
+            ids = ids * keep[:, None].to(ids.dtype)
+        return ids + self.item_feat(self.item_features)  # (I, d)
+
     def item_table(self, ctx: GraphContext, batch_users: Tensor | None = None) -> Tensor:
         """(I, d) item representations; GraphSeq adds its graph views here (``batch_users``:
         the users being trained on, whose own edges a graph view must leave out)."""
-        return self.item_emb.weight
+        return self.item_input()
 
     def encode(self, ctx: GraphContext) -> Encoded:
         return Encoded(items=self.item_table(ctx))
@@ -143,7 +188,8 @@ class SASRec(Recommender):
         raise ValueError(f"unknown loss {self.loss_name!r}; valid: ce, sampled, bpr")
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.num_users}u, {self.num_items}i, dim={self.dim}, seq={self.sequence_name})"
+        text = f", text={self.item_feat.proj.in_features}" if self.item_feat is not None else ""
+        return f"{type(self).__name__}({self.num_users}u, {self.num_items}i, dim={self.dim}, seq={self.sequence_name}{text})"
 
 
 def _earlier_targets(inp: SeqBatch, use: Tensor, label: Tensor, num_items: int) -> Tensor:

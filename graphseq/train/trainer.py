@@ -27,6 +27,7 @@ from graphseq.graph.context import GraphContext, ItemSide
 from graphseq.graph.events import EventTable
 from graphseq.graph.splits import make_split
 from graphseq.models.registry import build_model
+from graphseq.text import item_text_features
 from graphseq.train import run as rundir
 from graphseq.train.distributed import setup as dist_setup
 from graphseq.train.distributed import shard, teardown
@@ -73,6 +74,10 @@ class Trainer:
         self.ev = EventTable.from_graph(self.graph)
         self.split = make_split(self.ev, self.cfg.split)
         self.side = ItemSide.from_graph(self.graph)
+        if self.cfg.item_text:
+            self.side.item_features = item_text_features(
+                self.cfg.graph, self.cfg.item_text, self.cfg.item_text_model
+            )
         self.rank, self.world = 0, 1
         if self.cfg.distributed:
             self.rank, self.world, self.device = dist_setup(self.cfg.device)
@@ -84,6 +89,10 @@ class Trainer:
         self.model = build_model(
             self.cfg, self.ev.num_users, self.ev.num_items, len(self.ev.behaviors), self.side
         )
+        self.train_ctx = GraphContext(self.ev, self.split.graph_mask("train"), self.side)
+        if hasattr(self.model, "set_trained_items"):  # items whose ID embedding is trained
+            seen = torch.bincount(self.ev.item[self.train_ctx.mask], minlength=self.ev.num_items)
+            self.model.set_trained_items(seen > 0)
         self.model.to(self.device)
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.ddp = (
@@ -96,7 +105,6 @@ class Trainer:
             if params
             else None
         )
-        self.train_ctx = GraphContext(self.ev, self.split.graph_mask("train"), self.side)
         self.state: dict[str, Any] = {
             "epoch": 0,
             "best": -1.0,
@@ -272,6 +280,8 @@ class Trainer:
         metrics = {
             "valid": valid.metrics,
             "test": test.metrics,
+            "valid_cold": valid.cold,  # targets whose item has no event in the scoring graph
+            "test_cold": test.cold,
             "epochs": epochs,
             "best_epoch": self.state["best_epoch"],
             "train_seconds": round(self.state["train_seconds"], 3),
