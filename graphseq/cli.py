@@ -76,7 +76,8 @@ METRIC_HEADER = [
 
 def cmd_train(a: argparse.Namespace) -> int:
     from graphseq.config import TrainConfig, load_config
-    from graphseq.train.trainer import Trainer, train_seeds
+    from graphseq.train.seeds import train_seeds
+    from graphseq.train.trainer import Trainer
 
     if a.resume:
         trainer = Trainer.resume(a.resume)

@@ -164,3 +164,18 @@ def test_sigkill_then_resume_matches_uninterrupted(small_graph_dir, tmp_path):
     assert a["valid"] == b["valid"] and a["test"] == b["test"] and a["epochs"] == b["epochs"]
     epochs = [json.loads(ln)["epoch"] for ln in (run / "train_log.jsonl").read_text().splitlines()]
     assert epochs == list(range(1, a["epochs"] + 1))
+
+
+def test_train_seeds_summarises_each_seed(small_graph_dir, tmp_path):
+    from graphseq.train.seeds import train_seeds
+
+    cfg = TrainConfig(graph=str(small_graph_dir), model="mf", epochs=2, batch_size=256)
+    summary = train_seeds(cfg, tmp_path / "runs", [0, 1], progress=False)
+    runs = [
+        json.loads((tmp_path / "runs" / f"seed{s}" / "metrics.json").read_text()) for s in (0, 1)
+    ]
+    nd = [r["test"]["NDCG@10"] for r in runs]
+    assert nd[0] != nd[1]  # the seeds really differ
+    assert summary["test_mean"]["NDCG@10"] == pytest.approx(sum(nd) / 2)
+    assert summary["test_sd"]["NDCG@10"] == pytest.approx(abs(nd[0] - nd[1]) / 2**0.5)
+    assert json.loads((tmp_path / "runs" / "summary.json").read_text())["seeds"] == [0, 1]

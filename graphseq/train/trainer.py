@@ -302,24 +302,4 @@ class Trainer:
         return metrics
 
 
-def train_seeds(
-    cfg: TrainConfig, out: str | Path, seeds: list[int], progress: bool = True
-) -> dict[str, Any]:
-    """One run per seed in ``out/seed<k>``; ``out/summary.json`` holds mean ± sd of test metrics."""
-    out = Path(out)
-    runs = [Trainer(cfg.replace(seed=s), out / f"seed{s}", progress).fit() for s in seeds]
-    keys = runs[0]["test"].keys()
-    summary = {
-        "seeds": seeds,
-        "test_mean": {k: float(np.mean([r["test"][k] for r in runs])) for k in keys},
-        "test_sd": {
-            k: float(np.std([r["test"][k] for r in runs], ddof=1)) if len(runs) > 1 else 0.0
-            for k in keys
-        },
-        "valid_mean": {k: float(np.mean([r["valid"][k] for r in runs])) for k in keys},
-    }
-    write_json(out / "summary.json", summary)
-    return summary
-
-
-__all__ = ["Trainer", "TrainingError", "train_seeds"]
+__all__ = ["Trainer", "TrainingError"]
