@@ -71,8 +71,13 @@ def evaluate(
     max_len: int = 200,
     exclude_seen: bool = True,
     ks: tuple[int, ...] = KS,
+    cache: dict | None = None,
 ) -> EvalResult:
     """Full-ranking metrics of ``model`` on split ``name`` ("valid" or "test").
+
+    ``cache``: a scoring-context cache to share between calls on the same split while the
+    model's weights stay fixed (adjacencies, snapshot states, the item–item graph), e.g.
+    across a validation grid over the fusion buffers; ``None`` builds everything afresh.
 
     The scoring graph and histories come from :func:`scoring_input` and pass
     :func:`check_leakage` first (it raises on any leak). With ``exclude_seen`` the user's
@@ -84,7 +89,7 @@ def evaluate(
     """
     inp = scoring_input(ev, split, name)
     check_leakage(ev, split, inp)
-    ctx = GraphContext(ev, inp.graph_mask, side)
+    ctx = GraphContext(ev, inp.graph_mask, side, {} if cache is None else cache)
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -147,10 +152,16 @@ def _add_cold_only(
 
 
 def evaluate_with(
-    cfg: TrainConfig, model: Recommender, ev: EventTable, split: Split, name: str, side: ItemSide
+    cfg: TrainConfig,
+    model: Recommender,
+    ev: EventTable,
+    split: Split,
+    name: str,
+    side: ItemSide,
+    cache: dict | None = None,
 ) -> EvalResult:
-    """:func:`evaluate` with the evaluation settings of ``cfg``."""
+    """:func:`evaluate` with the evaluation settings of ``cfg`` (``cache`` as there)."""
     return evaluate(
         model, ev, split, name, side, batch_size=cfg.eval_batch_size, max_len=cfg.max_seq_len,
-        exclude_seen=cfg.exclude_seen, ks=cfg.ks,
+        exclude_seen=cfg.exclude_seen, ks=cfg.ks, cache=cache,
     )  # fmt: skip

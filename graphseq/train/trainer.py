@@ -133,8 +133,8 @@ class Trainer:
             batches = [chunks[i] for i in torch.randperm(len(chunks), generator=g).tolist()]
         return shard(batches, self.rank, self.world)
 
-    def _evaluate(self, name: str) -> EvalResult:
-        return evaluate_with(self.cfg, self.model, self.ev, self.split, name, self.side)
+    def _evaluate(self, name: str, cache: dict | None = None) -> EvalResult:
+        return evaluate_with(self.cfg, self.model, self.ev, self.split, name, self.side, cache)
 
     # ---- state -------------------------------------------------------------------------------
     def _payload(self) -> dict[str, Any]:
@@ -266,15 +266,16 @@ class Trainer:
             self.model.load_state_dict(ckpt["state_dict"])
             best_epoch = ckpt.get("epoch", best_epoch)
         c = self.cfg
+        valid_cache: dict = {}  # weights are fixed from here on: one scoring context for valid
         tuned = tune_item_graph(
             self.model,
-            lambda: self._evaluate("valid").metrics[MAIN_METRIC],
+            lambda: self._evaluate("valid", valid_cache).metrics[MAIN_METRIC],
             c.item_graph_weights,
             c.item_graph_decays,
         )
         if tuned or not ckpt_path.exists():  # the best model, with what validation chose
             rundir.save_checkpoint(ckpt_path, {**self._payload(), "epoch": best_epoch})
-        valid, test = self._evaluate("valid"), self._evaluate("test")
+        valid, test = self._evaluate("valid", valid_cache), self._evaluate("test")
         rundir.write_per_user(self.out, test.per_user, self.id_maps)
         epochs = self.state["epoch"]
         metrics = {
