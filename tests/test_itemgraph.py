@@ -9,8 +9,7 @@ import numpy as np
 import torch
 
 from graphseq.config import TrainConfig
-from graphseq.graph.sequences import SeqBatch
-from graphseq.models.sasrec import _earlier_targets
+from graphseq.graph.sequences import SeqBatch, earlier_targets
 from graphseq.nn.itemgraph import (
     ItemGraphScorer,
     decayed_history,
@@ -75,11 +74,16 @@ def test_earlier_targets_mask_by_hand():
     inp = _seq([[5, 6, 5]], [[True, True, False]], pad=9)
     use = torch.tensor([[True, True, True]])
     label = torch.tensor([6, 5, 7])
-    seen = _earlier_targets(inp, use, label, num_items=9)
+    seen = earlier_targets(inp, use, label, num_items=9)
     assert seen.shape == (3, 9)
     assert torch.nonzero(seen[0]).flatten().tolist() == [5]
     assert torch.nonzero(seen[1]).flatten().tolist() == [6]  # 5 is the label: never masked
     assert torch.nonzero(seen[2]).flatten().tolist() == [5, 6]
+    cols = torch.tensor([6, 0, 5, 5])  # sampled negatives: only their columns, repeats kept
+    sub = earlier_targets(inp, use, label, num_items=9, cols=cols)
+    assert sub.tolist() == [[False, False, True, True], [True, False, True, True]] + [
+        [True, False, True, True]
+    ]  # row 1's label 5 is True here: sampled softmax drops such hits itself
 
 
 def test_tuning_keeps_the_best_and_prefers_no_fusion_on_ties():

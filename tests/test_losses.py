@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
+import torch.nn.functional as F
 
-from graphseq.nn.losses import bpr_loss, gathered_bpr, gathered_sq_norm
+from graphseq.nn.losses import bpr_loss, full_softmax_ce, gathered_bpr, gathered_sq_norm
 
 
 def _table_and_rows(seed: int = 0):
@@ -38,3 +40,34 @@ def test_gathered_sq_norm_matches_autograd():
     (3 * gathered_sq_norm(b, rows)).backward()
     torch.testing.assert_close(b.grad, a.grad)
     torch.testing.assert_close(gathered_sq_norm(table, rows), table[rows].pow(2).sum())
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_full_softmax_ce_matches_masked_cross_entropy(masked):
+    g = torch.Generator().manual_seed(2)
+    h = torch.randn(9, 5, generator=g, dtype=torch.float64)
+    items = torch.randn(12, 5, generator=g, dtype=torch.float64)
+    target = torch.randint(12, (9,), generator=g)
+    seen = None
+    if masked:
+        seen = torch.rand(9, 12, generator=g) < 0.4
+        seen[torch.arange(9), target] = False
+    h1, i1 = h.clone().requires_grad_(), items.clone().requires_grad_()
+    h2, i2 = h.clone().requires_grad_(), items.clone().requires_grad_()
+    logits = h1 @ i1.T
+    ref = F.cross_entropy(logits if seen is None else logits.masked_fill(seen, -torch.inf), target)
+    got = full_softmax_ce(h2, i2, target, seen)
+    (2 * ref).backward()
+    (2 * got).backward()
+    torch.testing.assert_close(got, ref)
+    torch.testing.assert_close(h2.grad, h1.grad)
+    torch.testing.assert_close(i2.grad, i1.grad)
+    if seen is not None:  # masked items get no gradient from the rows that mask them
+        only = seen.all(0)
+        assert torch.all(i2.grad[only] == 0)
+    # backward consumes its saved logits (the softmax is formed in place): a second
+    # backward through the same graph is refused, never silently wrong
+    loss = full_softmax_ce(h.clone().requires_grad_(), items, target, seen)
+    loss.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="inplace"):
+        loss.backward()

@@ -307,3 +307,37 @@ def test_fusion_reset_parameters_and_repr():
         fusion(torch.randn(2, 4, 8))
     with pytest.raises(ValueError):
         ViewFusion(8, 3, mode="max")
+
+
+# ---------------------------------------------------------------- bipartite blocks
+
+
+@pytest.mark.parametrize("layers", [1, 2, 3])
+@pytest.mark.parametrize("some_rows", [False, True])
+def test_bipartite_propagate_equals_lightgcn_on_the_full_adjacency(layers, some_rows):
+    from graphseq.nn.adjacency import bipartite_blocks, csr_rows
+    from graphseq.nn.views import bipartite_propagate
+
+    src, dst = random_bipartite(num_edges=60, seed=3)  # duplicates included: weight 2
+    g = torch.Generator().manual_seed(4)
+    xs = torch.randn(7, 5, generator=g, dtype=torch.float64)
+    xd = torch.randn(11, 5, generator=g, dtype=torch.float64)
+    rows = torch.tensor([5, 0, 3]) if some_rows else None
+    a_sd, a_ds = (a.to(torch.float64) for a in bipartite_blocks(src, dst, 7, 11))
+    full = bipartite_adjacency(src, dst, 7, 11).to(torch.float64)
+    torch.testing.assert_close(a_sd.to_dense(), full.to_dense()[:7, 7:])
+    torch.testing.assert_close(a_ds.to_dense(), a_sd.to_dense().T)
+    if rows is not None:
+        torch.testing.assert_close(csr_rows(a_sd, rows).to_dense(), a_sd.to_dense()[rows])
+
+    x1s, x1d = xs.clone().requires_grad_(), xd.clone().requires_grad_()
+    x2s, x2d = xs.clone().requires_grad_(), xd.clone().requires_grad_()
+    ref = LightGCNView(layers)(torch.cat([x1s, x1d]), full, symmetric=True)[:7]
+    ref = ref if rows is None else ref[rows]
+    got = bipartite_propagate(a_sd, a_ds, x2s, x2d, layers, rows)
+    torch.testing.assert_close(got, ref)
+    w = torch.randn(got.shape, generator=g, dtype=torch.float64)
+    (ref * w).sum().backward()
+    (got * w).sum().backward()
+    torch.testing.assert_close(x2s.grad, x1s.grad)
+    torch.testing.assert_close(x2d.grad, x1d.grad)

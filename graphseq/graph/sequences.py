@@ -74,3 +74,24 @@ def pad_from_csr(ev: EventTable, ptr: Tensor, idx: Tensor, rows: Tensor, max_len
     time = torch.where(mask, ev.time[ev_idx], torch.zeros_like(ev_idx))
     is_target = mask & ev.is_target[ev_idx]
     return SeqBatch(item, behavior, time, is_target, mask)
+
+
+def earlier_targets(
+    inp: SeqBatch, use: Tensor, label: Tensor, num_items: int, cols: Tensor | None = None
+) -> Tensor:
+    """(N, I) True where an item is a target event at or before the used position ``t`` of
+    its row (what evaluation would exclude when scoring the event after ``t``), never at the
+    position's own label. With ``cols`` (S,), only those items' columns: (N, S), where a
+    column equal to the label may be True (sampled softmax drops such hits anyway).
+    Shapes: ``inp`` fields and ``use`` (B, L); ``label`` (N,); item ids in ``[0, num_items)``."""
+    B, L = inp.item.shape
+    pos = torch.arange(L, device=inp.item.device, dtype=torch.int16).expand(B, L)
+    item = torch.where(inp.is_target & inp.mask, inp.item, num_items)  # padding → spare column
+    first = torch.full((B, num_items + 1), L, dtype=torch.int16, device=item.device)
+    first.scatter_reduce_(1, item, pos, "amin")  # (B, I+1) first position of each item
+    rows, t = use.nonzero(as_tuple=True)  # (N,), (N,)
+    if cols is not None:
+        return first[:, cols][rows] <= t[:, None].to(torch.int16)  # (N, S)
+    seen = first[rows, :num_items] <= t[:, None].to(torch.int16)  # (N, I)
+    seen[torch.arange(len(label), device=label.device), label] = False
+    return seen

@@ -22,11 +22,11 @@ from graphseq.graph.sequences import SeqBatch
 from graphseq.graph.snapshots import snapshot_boundaries
 from graphseq.models.base import Encoded
 from graphseq.models.sasrec import SASRec
-from graphseq.nn.adjacency import bipartite_adjacency, union_adjacency
+from graphseq.nn.adjacency import bipartite_blocks, union_adjacency
 from graphseq.nn.fusion import ViewFusion
 from graphseq.nn.itemgraph import ItemGraphScorer
 from graphseq.nn.sequence import ScaleGate
-from graphseq.nn.views import LightGCNView
+from graphseq.nn.views import LightGCNView, bipartite_propagate
 
 VIEWS = ("cooc", "tag", "kg", "behavior")
 
@@ -164,46 +164,59 @@ class GraphSeq(SASRec):
         return None if self.fusion is None else self.fusion.last_weights
 
     # ---- coarse scale ----------------------------------------------------------------------
-    def _snapshot_states(self, ctx: GraphContext, items: Tensor) -> tuple[Tensor, Tensor]:
+    def _snapshot_states(
+        self, ctx: GraphContext, items: Tensor, users: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
         """GRU states over users' GNN embeddings at cumulative equal-count snapshots.
 
-        Returns ``(boundaries (S,), states (U, S+1, d))``; state ``k`` has seen snapshots whose
-        boundary is among the first ``k`` — built from events strictly before that boundary.
+        Returns ``(boundaries (S,), states (B, S+1, d))`` for ``users`` (B,), or (U, S+1, d)
+        for every user when ``None``; state ``k`` has seen snapshots whose boundary is among
+        the first ``k`` — built from events strictly before that boundary.
         """
         vis = ctx.visible
         dev = items.device
         if "snap_bounds" not in ctx.cache:
             bounds = snapshot_boundaries(vis.time, self.num_snapshots, "count")
             ctx.cache["snap_bounds"] = bounds
-            ctx.cache["snap_adjs"] = [
-                bipartite_adjacency(
-                    vis.user[vis.time < b], vis.item[vis.time < b], self.num_users, self.num_items
-                ).to(dev)
+            ctx.cache["snap_blocks"] = [
+                tuple(
+                    a.to(dev)
+                    for a in bipartite_blocks(
+                        vis.user[vis.time < b],
+                        vis.item[vis.time < b],
+                        self.num_users,
+                        self.num_items,
+                    )
+                )
                 for b in bounds
             ]
-        bounds, adjs = ctx.cache["snap_bounds"], ctx.cache["snap_adjs"]
-        x = torch.cat([self.user_emb.weight, items])
+        bounds, blocks = ctx.cache["snap_bounds"], ctx.cache["snap_blocks"]
+        layers = self.prop.num_layers
+        u0 = self.user_emb.weight
         z = torch.stack(
-            [self.prop(x, a, symmetric=True)[: self.num_users] for a in adjs], 1
-        )  # (U, S, d)
+            [bipartite_propagate(a_ui, a_iu, u0, items, layers, users) for a_ui, a_iu in blocks],
+            1,
+        )  # (B, S, d)
         h, _ = self.snap_gru(z)
-        h = torch.cat([torch.zeros_like(h[:, :1]), h], 1)  # (U, S+1, d)
+        h = torch.cat([torch.zeros_like(h[:, :1]), h], 1)  # (B, S+1, d)
         return bounds.to(dev), h
 
     def states(self, ctx: GraphContext, enc: Encoded, seq: SeqBatch, users: Tensor) -> Tensor:
         fine = super().states(ctx, enc, seq, users)  # (B, L, d)
         if not self.coarse:
             return fine
-        if self.training:
-            bounds, h = self._snapshot_states(ctx, enc.items)
+        if self.training:  # only the batch's users: their snapshot embeddings and GRU
+            bounds, h = self._snapshot_states(ctx, enc.items, users)
+            rows = torch.arange(len(users), device=users.device)
         else:  # fixed weights: one snapshot pass per scoring context (evaluation, serving)
             if "snap_states" not in ctx.cache:
                 ctx.cache["snap_states"] = self._snapshot_states(ctx, enc.items)
             bounds, h = ctx.cache["snap_states"]
+            rows = users
         k = torch.searchsorted(
             bounds, seq.time.contiguous(), right=True
         )  # (B, L) boundaries <= event time
-        coarse = h[users[:, None], k]  # (B, L, d)
+        coarse = h[rows[:, None], k]  # (B, L, d)
         return self.gate(fine, coarse)
 
     # ---- ranking ---------------------------------------------------------------------------

@@ -11,11 +11,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphseq.graph.context import GraphContext
-from graphseq.graph.sequences import SeqBatch
+from graphseq.graph.sequences import SeqBatch, earlier_targets
 from graphseq.models.base import Encoded, Recommender
 from graphseq.nn.features import ItemFeatures
 from graphseq.nn.heads import DotHead, MLPHead
-from graphseq.nn.losses import bpr_loss, sample_negatives, sampled_softmax_ce
+from graphseq.nn.losses import bpr_loss, full_softmax_ce, sample_negatives, sampled_softmax_ce
 from graphseq.nn.sequence import CausalTransformer, GRUSequence, TimeGapEncoding
 
 
@@ -165,43 +165,18 @@ class SASRec(Recommender):
         label, use = seq.item[:, 1:], seq.is_target[:, 1:] & seq.mask[:, :-1]
         enc = Encoded(items=self.item_table(ctx, batch))
         h = self.head.transform(self.states(ctx, enc, inp, batch.to(dev))[use])  # (N, d)
-        seen = (
-            _earlier_targets(inp, use, label[use], self.num_items)
-            if self.train_exclude_seen
-            else None
-        )
-        return self._objective(h, enc.items, label[use], seen)
-
-    def _objective(
-        self, h: Tensor, items: Tensor, target: Tensor, seen: Tensor | None = None
-    ) -> Tensor:
+        target, ex = label[use], self.train_exclude_seen
         if self.loss_name == "ce":
-            logits = h @ items.T  # (N, I)
-            if seen is not None:
-                logits = logits.masked_fill(seen, float("-inf"))
-            return F.cross_entropy(logits, target)
+            seen = earlier_targets(inp, use, target, self.num_items) if ex else None
+            return full_softmax_ce(h, enc.items, target, seen)
         neg = sample_negatives(self.num_negatives, self.num_items, device=h.device)
         if self.loss_name == "sampled":
-            return sampled_softmax_ce(h, items, target, neg)
+            seen = earlier_targets(inp, use, target, self.num_items, neg) if ex else None
+            return sampled_softmax_ce(h, enc.items, target, neg, seen=seen)
         if self.loss_name == "bpr":
-            return bpr_loss((h * items[target]).sum(-1), h @ items[neg[:1]].T)
+            return bpr_loss((h * enc.items[target]).sum(-1), h @ enc.items[neg[:1]].T)
         raise ValueError(f"unknown loss {self.loss_name!r}; valid: ce, sampled, bpr")
 
     def __repr__(self) -> str:
         text = f", text={self.item_feat.proj.in_features}" if self.item_feat is not None else ""
         return f"{type(self).__name__}({self.num_users}u, {self.num_items}i, dim={self.dim}, seq={self.sequence_name}{text})"
-
-
-def _earlier_targets(inp: SeqBatch, use: Tensor, label: Tensor, num_items: int) -> Tensor:
-    """(N, I) True where an item is a target event at or before the used position ``t`` of
-    its row (what evaluation would exclude when scoring the event after ``t``), never at the
-    position's own label. Shapes: ``inp`` fields and ``use`` (B, L); ``label`` (N,)."""
-    B, L = inp.item.shape
-    pos = torch.arange(L, device=inp.item.device, dtype=torch.int16).expand(B, L)
-    item = torch.where(inp.is_target & inp.mask, inp.item, num_items)  # padding → spare column
-    first = torch.full((B, num_items + 1), L, dtype=torch.int16, device=item.device)
-    first.scatter_reduce_(1, item, pos, "amin")  # (B, I+1) first position of each item
-    rows, t = use.nonzero(as_tuple=True)  # (N,), (N,)
-    seen = first[rows, :num_items] <= t[:, None].to(torch.int16)  # (N, I)
-    seen[torch.arange(len(label), device=label.device), label] = False
-    return seen

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-__all__ = ["bipartite_adjacency", "union_adjacency", "drop_edges"]
+__all__ = ["bipartite_adjacency", "bipartite_blocks", "csr_rows", "union_adjacency", "drop_edges"]
 
 
 def _check_edges(src: Tensor, dst: Tensor, num_src: int, num_dst: int) -> None:
@@ -31,16 +31,11 @@ def _check_edges(src: Tensor, dst: Tensor, num_src: int, num_dst: int) -> None:
         raise ValueError(f"dst indices must lie in [0, {num_dst})")
 
 
-def _normalised_csr(row: Tensor, col: Tensor, val: Tensor, num_nodes: int) -> Tensor:
-    """Sum duplicates, symmetric-normalise and pack directed edges ``row -> col`` as CSR.
-
-    The edge list must already hold both directions of every undirected edge.
-    """
-    n = num_nodes
-    deg = torch.zeros(n, dtype=val.dtype, device=val.device).index_add_(0, row, val)  # (n,)
-    dinv = torch.where(deg > 0, deg.clamp_min(1e-30).rsqrt(), torch.zeros_like(deg))
-    key = row * n + col  # row-major order after sorting, duplicates adjacent
-    if n * n < 2**31:
+def _pack_csr(row: Tensor, col: Tensor, val: Tensor, shape: tuple[int, int]) -> Tensor:
+    """Directed edges ``row -> col`` as a CSR tensor of ``shape``, duplicates summed."""
+    n_rows, n_cols = shape
+    key = row * n_cols + col  # row-major order after sorting, duplicates adjacent
+    if n_rows * n_cols < 2**31:
         key = key.int()  # int32 sorts ~2x faster on CPU
     key, perm = torch.sort(key)
     val = val[perm]
@@ -53,13 +48,26 @@ def _normalised_csr(row: Tensor, col: Tensor, val: Tensor, num_nodes: int) -> Te
             0, inverse, val
         )
     key = key.long()
-    row, col = key // n, key % n
-    val = dinv[row] * val * dinv[col]
-    crow = torch.zeros(n + 1, dtype=torch.int64, device=row.device)
-    crow[1:] = torch.cumsum(torch.bincount(row, minlength=n), 0)
+    row, col = key // n_cols, key % n_cols
+    crow = torch.zeros(n_rows + 1, dtype=torch.int64, device=row.device)
+    crow[1:] = torch.cumsum(torch.bincount(row, minlength=n_rows), 0)
     with warnings.catch_warnings():  # "Sparse CSR tensor support is in beta state"
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support")
-        return torch.sparse_csr_tensor(crow, col, val, (n, n), check_invariants=False)
+        return torch.sparse_csr_tensor(crow, col, val, shape, check_invariants=False)
+
+
+def _inv_sqrt_degree(index: Tensor, val: Tensor, n: int) -> Tensor:
+    deg = torch.zeros(n, dtype=val.dtype, device=val.device).index_add_(0, index, val)  # (n,)
+    return torch.where(deg > 0, deg.clamp_min(1e-30).rsqrt(), torch.zeros_like(deg))
+
+
+def _normalised_csr(row: Tensor, col: Tensor, val: Tensor, num_nodes: int) -> Tensor:
+    """Sum duplicates, symmetric-normalise and pack directed edges ``row -> col`` as CSR.
+
+    The edge list must already hold both directions of every undirected edge.
+    """
+    dinv = _inv_sqrt_degree(row, val, num_nodes)
+    return _pack_csr(row, col, dinv[row] * val * dinv[col], (num_nodes, num_nodes))
 
 
 def bipartite_adjacency(
@@ -90,6 +98,42 @@ def bipartite_adjacency(
     weight = weight.to(torch.float32)
     row, col = torch.cat([src, dst]), torch.cat([dst, src])
     return _normalised_csr(row, col, torch.cat([weight, weight]), num_src + num_dst)
+
+
+def bipartite_blocks(src: Tensor, dst: Tensor, num_src: int, num_dst: int) -> tuple[Tensor, Tensor]:
+    """The two off-diagonal blocks of :func:`bipartite_adjacency`, as their own CSR
+    matrices: ``(A_sd (num_src, num_dst), A_ds = A_sd.T)``, normalised the same way.
+
+    Propagating over the blocks (:func:`graphseq.nn.views.bipartite_propagate`) lets a
+    caller compute only one side, or only some rows, of a LightGCN pass.
+    """
+    _check_edges(src, dst, num_src, num_dst)
+    src, dst = src.long(), dst.long()
+    w = torch.ones(src.numel(), dtype=torch.float32, device=src.device)
+    val = _inv_sqrt_degree(src, w, num_src)[src] * _inv_sqrt_degree(dst, w, num_dst)[dst]
+    return _pack_csr(src, dst, val, (num_src, num_dst)), _pack_csr(
+        dst, src, val, (num_dst, num_src)
+    )
+
+
+def csr_rows(adj: Tensor, rows: Tensor) -> Tensor:
+    """Rows ``rows`` of a CSR matrix, as a (len(rows), M) CSR matrix.
+    Shapes: adj sparse CSR (N, M), rows (B,) → sparse CSR (B, M)."""
+    crow, col, val = adj.crow_indices(), adj.col_indices(), adj.values()
+    rows = rows.to(crow.device)
+    start, count = crow[rows], crow[rows + 1] - crow[rows]  # (B,)
+    new_crow = torch.zeros(len(rows) + 1, dtype=crow.dtype, device=crow.device)
+    new_crow[1:] = torch.cumsum(count, 0)
+    total = int(new_crow[-1])
+    offset = torch.arange(total, device=crow.device) - torch.repeat_interleave(
+        new_crow[:-1], count, output_size=total
+    )
+    idx = torch.repeat_interleave(start, count, output_size=total) + offset
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support")
+        return torch.sparse_csr_tensor(
+            new_crow, col[idx], val[idx], (len(rows), adj.size(1)), check_invariants=False
+        )
 
 
 def union_adjacency(

@@ -7,19 +7,63 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
-def full_softmax_ce(h: Tensor, items: Tensor, target: Tensor) -> Tensor:
-    """Cross-entropy over the whole catalogue (gSASRec, https://arxiv.org/abs/2308.07192).
+def full_softmax_ce(h: Tensor, items: Tensor, target: Tensor, seen: Tensor | None = None) -> Tensor:
+    """Cross-entropy over the whole catalogue (gSASRec, https://arxiv.org/abs/2308.07192),
+    the items where ``seen`` is True left out of each row's softmax (never its target).
 
-    Shapes: ``h`` (N, d), ``items`` (I, d), ``target`` (N,) → scalar.
+    Equals ``F.cross_entropy((h @ items.T).masked_fill(seen, -inf), target)`` in value and
+    gradient, with one (N, I) buffer instead of four: the logits are masked and exponentiated
+    in place, and backward normalises them into the softmax in place (a masked logit gives
+    exactly 0). On a
+    1M-event log this is ~20% of a GraphSeq training step. Under CUDA autocast it runs in
+    float32 (a bfloat16 softmax over thousands of items loses the target's probability).
+
+    Shapes: ``h`` (N, d), ``items`` (I, d), ``target`` (N,), ``seen`` (N, I) bool → scalar.
     """
-    return F.cross_entropy(h @ items.T, target)
+    return _FullSoftmaxCE.apply(h, items, target, seen)
+
+
+class _FullSoftmaxCE(torch.autograd.Function):
+    @staticmethod
+    @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)
+    def forward(ctx, h: Tensor, items: Tensor, target: Tensor, seen: Tensor | None) -> Tensor:  # type: ignore[override]
+        logits = h @ items.T  # (N, I)
+        if seen is not None:
+            logits.masked_fill_(seen, float("-inf"))
+        pos = logits.gather(1, target[:, None]).squeeze(1)  # (N,)
+        top = logits.amax(1, keepdim=True)  # (N, 1)
+        e = logits.sub_(top).exp_()  # (N, I) exp(logit - max), in place; masked → 0
+        total = e.sum(1)  # (N,)
+        loss = (total.log() + top.squeeze(1) - pos).mean()
+        ctx.save_for_backward(h, items, target, e, total)
+        return loss
+
+    @staticmethod
+    @torch.amp.custom_bwd(device_type="cuda")
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: Tensor):  # type: ignore[override]
+        h, items, target, e, total = ctx.saved_tensors
+        p = e.div_(total[:, None])  # (N, I) softmax, in place
+        p[torch.arange(len(target), device=p.device), target] -= 1.0
+        p.mul_(grad / len(target))
+        gh = p @ items if ctx.needs_input_grad[0] else None
+        gi = p.T @ h if ctx.needs_input_grad[1] else None
+        return gh, gi, None, None
 
 
 def sampled_softmax_ce(
-    h: Tensor, items: Tensor, target: Tensor, neg: Tensor, log_q: Tensor | None = None
+    h: Tensor,
+    items: Tensor,
+    target: Tensor,
+    neg: Tensor,
+    log_q: Tensor | None = None,
+    seen: Tensor | None = None,
 ) -> Tensor:
     """Sampled softmax with logQ correction (Yi et al. 2019). ``neg`` (S,) shared negatives;
-    ``log_q`` (I,) log sampling probabilities (``None``: uniform, no correction needed).
+    ``log_q`` (I,) log sampling probabilities (``None``: uniform, no correction needed);
+    ``seen`` (N, S) True where a negative is to be left out of a row's softmax (e.g. the
+    row's earlier targets, as the full-softmax ``seen`` mask). Accidental hits (a negative
+    equal to the row's target) are always left out.
 
     Shapes: ``h`` (N, d), ``items`` (I, d), ``target`` (N,), ``neg`` (S,) → scalar.
     """
@@ -28,7 +72,10 @@ def sampled_softmax_ce(
     if log_q is not None:
         pos = pos - log_q[target][:, None]
         negs = negs - log_q[neg][None, :]
-    negs = negs.masked_fill(neg[None, :] == target[:, None], float("-inf"))  # no accidental hits
+    drop = neg[None, :] == target[:, None]  # (N, S) accidental hits
+    if seen is not None:
+        drop |= seen
+    negs = negs.masked_fill(drop, float("-inf"))
     logits = torch.cat([pos, negs], 1)
     return F.cross_entropy(logits, torch.zeros(len(h), dtype=torch.long, device=h.device))
 
