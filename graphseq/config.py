@@ -26,7 +26,8 @@ class TrainConfig:
     distributed: bool = False  # DDP under torchrun (gloo on CPU, nccl on CUDA)
     epochs: int = 200  # upper bound; early stopping usually ends sooner
     patience: int = 8  # evaluations without a better valid NDCG@10 before stopping
-    eval_every: int = 2  # epochs between validation runs
+    eval_every: int = 0  # epochs between validation runs; 0 = auto: about every 16 steps
+    # (Trainer.eval_interval: every 2 epochs on ML-100K, every epoch from ~2k users up)
     batch_size: int = 128  # sequences (sequence models) or interactions (mf/lightgcn) per step
     eval_batch_size: int = 512  # users scored per batch; never changes the metrics
     lr: float = 2e-3  # AdamW learning rate (chosen on ML-100K validation)

@@ -179,3 +179,29 @@ def test_train_seeds_summarises_each_seed(small_graph_dir, tmp_path):
     assert summary["test_mean"]["NDCG@10"] == pytest.approx(sum(nd) / 2)
     assert summary["test_sd"]["NDCG@10"] == pytest.approx(abs(nd[0] - nd[1]) / 2**0.5)
     assert json.loads((tmp_path / "runs" / "summary.json").read_text())["seeds"] == [0, 1]
+
+
+def test_auto_eval_interval_follows_optimizer_steps(small_graph_dir, tmp_path):
+    from graphseq.train.trainer import EVAL_STEPS
+
+    def trainer(**kw):
+        cfg = TrainConfig(graph=str(small_graph_dir), model="sasrec", max_seq_len=30, **kw)
+        return Trainer(cfg, tmp_path / "r", progress=False)
+
+    big = trainer(batch_size=10_000)  # one step an epoch
+    assert len(big._global_batches(1)) == 1 and big.eval_interval() == EVAL_STEPS
+    users = len(trainer(batch_size=1)._global_batches(1))
+    small = trainer(batch_size=max(users // 4, 1))  # ~4 steps an epoch
+    steps = len(small._global_batches(1))
+    assert small.eval_interval() == max(1, round(EVAL_STEPS / steps))
+    assert trainer(batch_size=1).eval_interval() == 1  # many steps: every epoch
+    assert trainer(eval_every=3).eval_interval() == 3  # explicit wins
+    with pytest.raises(DataError, match="eval_every"):
+        trainer(eval_every=-1).eval_interval()
+    m = _fit(small_graph_dir, tmp_path / "run", model="sasrec", max_seq_len=30, epochs=5,
+             batch_size=max(users // 4, 1), lr=3e-3)  # fmt: skip
+    log = [json.loads(x) for x in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
+    every = max(1, round(EVAL_STEPS / steps))
+    evaluated = [r["epoch"] for r in log if "valid_NDCG@10" in r]
+    assert evaluated == [e for e in range(1, 6) if e % every == 0 or e == 5]
+    assert m["epochs"] == 5
