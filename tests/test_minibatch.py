@@ -126,7 +126,7 @@ def test_eval_ranks_the_full_catalogue(setup):
 
 def test_popularity_negatives_and_config_wiring(setup):
     ev, split, side = setup
-    model = _model(ev, side, negatives="popularity", coarse=False).train()
+    model = _model(ev, side, negatives="popularity", loss="sampled", coarse=False).train()
     ctx = GraphContext(ev, split.graph_mask("train"), side)
     loss = model.loss(ctx, torch.arange(0, ev.num_users, 2))
     loss.backward()
@@ -138,3 +138,30 @@ def test_popularity_negatives_and_config_wiring(setup):
         build_model(cfg.replace(model="sasrec"), ev.num_users, ev.num_items, 2, side)
     with pytest.raises(ValueError, match="one entry per gnn layer"):
         build_model(cfg.replace(fanouts=(5,)), ev.num_users, ev.num_items, 2, side)
+    with pytest.raises(ValueError, match="ce or sampled"):
+        build_model(cfg.replace(loss="bpr"), ev.num_users, ev.num_items, 2, side)
+
+
+@pytest.mark.parametrize("loss", ["ce", "sampled"])
+def test_loss_encodes_the_catalogue_for_ce_and_only_what_it_needs_for_sampled(
+    setup, monkeypatch, loss
+):
+    ev, split, side = setup
+    model = _model(ev, side, loss=loss, num_negatives=16, coarse=False).train()
+    ctx = GraphContext(ev, split.graph_mask("train"), side)
+    seeds = []
+    real = mb.sample_subgraph
+    monkeypatch.setattr(
+        mb, "sample_subgraph", lambda c, s, *a, **k: seeds.append(s) or real(c, s, *a, **k)
+    )
+    batch = torch.arange(0, ev.num_users, 4)
+    out = model.loss(ctx, batch)
+    out.backward()
+    assert torch.isfinite(out)
+    items = seeds[0]  # the cooc view's seeds: the items whose representations the loss uses
+    if loss == "ce":
+        assert torch.equal(items, torch.arange(ev.num_items))
+    else:
+        batch_items = ctx.user_sequences(batch, 31)
+        want = torch.unique(batch_items.item[batch_items.mask])
+        assert bool(torch.isin(want, items).all()) and len(items) <= len(want) + 16

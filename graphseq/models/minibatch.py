@@ -1,15 +1,16 @@
 """GraphSeq in mini-batch mode: no full-graph embedding is materialised while training.
 
-Per batch of seed users, the items the batch needs — its sequence items (inputs and
-targets) and the sampled negatives — get their view representations from sampled,
-time-respecting neighbourhoods (:func:`graphseq.graph.sampler.sample_subgraph`, seed time =
-the batch's latest event, so no edge at or after it enters), estimated with
-:func:`graphseq.nn.sampled.tree_lightgcn`. As in full-graph mode, the user-derived views
-(co-occurrence, behavior) drop every sampled edge made by a batch user, so no target is
-read from the graph that scores it. The loss is sampled softmax (logQ-corrected when the
-negatives follow popularity). The coarse scale embeds each batch user at every snapshot
-boundary from its neighbourhood strictly before that boundary (item ID embeddings at hop 1,
-where full-graph mode uses the fused item table).
+Per batch of seed users, the items the loss needs get their view representations from
+sampled, time-respecting neighbourhoods (:func:`graphseq.graph.sampler.sample_subgraph`, seed
+time = the batch's latest event, so no edge at or after it enters), estimated with
+:func:`graphseq.nn.sampled.tree_lightgcn`. With ``loss=ce`` (the default) that is every
+item — a full softmax, whose cost grows with the catalogue × fan-outs but not with the
+graph; with ``loss=sampled`` only the batch's sequence items and its shared negatives (for
+large catalogues; logQ-corrected when the negatives follow popularity). As in full-graph
+mode, the user-derived views (co-occurrence, behavior) drop every sampled edge made by a
+batch user, so no target is read from the graph that scores it. The coarse scale embeds
+each batch user at every snapshot boundary from its neighbourhood strictly before that
+boundary (item ID embeddings at hop 1, where full-graph mode uses the fused item table).
 
 Evaluation ranks the full catalogue: :meth:`encode` computes every item's representation
 in chunks of ``eval_chunk`` seeds, with deterministic ``even`` sampling over the whole
@@ -25,12 +26,12 @@ from torch import Tensor
 
 from graphseq.graph.context import GraphContext
 from graphseq.graph.sampler import ALL_TIME, TemporalCSR, sample_subgraph
-from graphseq.graph.sequences import SeqBatch
+from graphseq.graph.sequences import SeqBatch, earlier_targets
 from graphseq.graph.snapshots import snapshot_boundaries
 from graphseq.models.base import Encoded
 from graphseq.models.graphseq import GraphSeq
 from graphseq.models.sasrec import SASRec
-from graphseq.nn.losses import sample_negatives, sampled_softmax_ce
+from graphseq.nn.losses import full_softmax_ce, sample_negatives, sampled_softmax_ce
 from graphseq.nn.sampled import tree_lightgcn
 
 
@@ -46,6 +47,7 @@ def _cooc_timed(ctx: GraphContext) -> tuple[Tensor, Tensor, Tensor, Tensor]:
 class MiniBatchGraphSeq(GraphSeq):
     """Args (beyond :class:`GraphSeq`):
     fanouts: neighbours sampled per hop, one entry per propagation layer ((10, 5)).
+    loss (from :class:`SASRec`): ``ce`` (full softmax, default) | ``sampled``.
     negatives: ``uniform`` | ``popularity`` (sampled-softmax negatives; logQ-corrected).
     eval_chunk: items encoded per chunk at evaluation (4096).
     Shapes: as :class:`SASRec`; ``items_repr`` (n,) items → (n, d).
@@ -65,6 +67,10 @@ class MiniBatchGraphSeq(GraphSeq):
         if len(fanouts) != self.prop.num_layers:
             raise ValueError(
                 f"fanouts {tuple(fanouts)} need one entry per gnn layer ({self.prop.num_layers})"
+            )
+        if self.loss_name not in ("ce", "sampled"):
+            raise ValueError(
+                f"mini-batch mode trains with loss ce or sampled, not {self.loss_name!r}"
             )
         if negatives not in ("uniform", "popularity"):
             raise ValueError(f"unknown negatives {negatives!r}; valid: uniform, popularity")
@@ -181,25 +187,37 @@ class MiniBatchGraphSeq(GraphSeq):
         return ctx.cache["item_pop"]
 
     def loss(self, ctx: GraphContext, batch: Tensor) -> Tensor:
+        """``ce``: full softmax over the whole catalogue, every item encoded from its sampled
+        neighbourhood (cost ∝ catalogue × fan-outs per step, no full-graph propagation);
+        ``sampled``: only the batch's sequence items and ``num_negatives`` shared negatives
+        are encoded (cost independent of the catalogue; logQ-corrected with popularity
+        negatives). Either way the row's earlier targets leave its softmax
+        (``train_exclude_seen``), as evaluation leaves them out of the ranking."""
         dev = self.item_emb.weight.device
         seq = ctx.user_sequences(batch, self.max_len + 1)  # CPU, global item ids
-        pop = self._popularity(ctx) if self.negatives == "popularity" else None
-        neg = sample_negatives(self.num_negatives, self.num_items, pop)
-        need = torch.unique(torch.cat([seq.item[seq.mask], neg]))  # sorted, (n,)
+        pop, neg = None, None
+        if self.loss_name == "ce":
+            need = torch.arange(self.num_items)
+        else:  # sampled
+            pop = self._popularity(ctx) if self.negatives == "popularity" else None
+            neg = sample_negatives(self.num_negatives, self.num_items, pop)
+            need = torch.unique(torch.cat([seq.item[seq.mask], neg]))  # sorted, (n,)
         t = seq.time[seq.mask].max()  # the batch's latest event: only edges before it
         reps = self.items_repr(ctx, need, t.expand(need.numel()), batch)  # (n, d)
         local = torch.where(seq.mask, torch.searchsorted(need, seq.item), need.numel())
         fields = (local, seq.behavior, seq.time, seq.is_target, seq.mask)
         inp = SeqBatch(*(f[:, :-1] for f in fields)).to(dev)
-        label, use = local[:, 1:], seq.is_target[:, 1:] & seq.mask[:, :-1]
-        h = self.head.transform(
-            self.states(ctx, Encoded(items=reps), inp, batch.to(dev))[use.to(dev)]
-        )
-        log_q = None
-        if pop is not None:
-            log_q = (pop / pop.sum()).log()[need].to(dev)
+        label, use = local[:, 1:].to(dev), (seq.is_target[:, 1:] & seq.mask[:, :-1]).to(dev)
+        h = self.head.transform(self.states(ctx, Encoded(items=reps), inp, batch.to(dev))[use])
+        target, n, ex = label[use], need.numel(), self.train_exclude_seen
+        if neg is None:
+            return full_softmax_ce(
+                h, reps, target, earlier_targets(inp, use, target, n) if ex else None
+            )
         neg_local = torch.searchsorted(need, neg).to(dev)
-        return sampled_softmax_ce(h, reps, label[use].to(dev), neg_local, log_q)
+        seen = earlier_targets(inp, use, target, n, neg_local) if ex else None
+        log_q = None if pop is None else (pop / pop.sum()).log()[need].to(dev)
+        return sampled_softmax_ce(h, reps, target, neg_local, log_q, seen)
 
     def __repr__(self) -> str:
         return super().__repr__()[:-1] + f", minibatch={list(self.fanouts)})"
