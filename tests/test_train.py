@@ -182,7 +182,7 @@ def test_train_seeds_summarises_each_seed(small_graph_dir, tmp_path):
 
 
 def test_auto_eval_interval_follows_optimizer_steps(small_graph_dir, tmp_path):
-    from graphseq.train.trainer import EVAL_STEPS
+    from graphseq.train.schedule import EVAL_STEPS
 
     def trainer(**kw):
         cfg = TrainConfig(graph=str(small_graph_dir), model="sasrec", max_seq_len=30, **kw)

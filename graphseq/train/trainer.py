@@ -31,11 +31,11 @@ from graphseq.text import item_text_features
 from graphseq.train import run as rundir
 from graphseq.train.distributed import setup as dist_setup
 from graphseq.train.distributed import shard, teardown
+from graphseq.train.schedule import epoch_batches, eval_interval
 from graphseq.train.tune import tune_item_graph
 
 log = logging.getLogger("graphseq")
 MAIN_METRIC = "NDCG@10"
-EVAL_STEPS = 16  # eval_every=0: validate about this often, in optimizer steps
 
 
 class TrainingError(RuntimeError):
@@ -116,41 +116,19 @@ class Trainer:
 
     # ---- batches -----------------------------------------------------------------------------
     def _batches(self, epoch: int) -> list[torch.Tensor]:
-        """This rank's share of :meth:`_global_batches`."""
+        """This rank's share of the epoch's batches (:func:`~graphseq.train.schedule.epoch_batches`)."""
         return shard(self._global_batches(epoch), self.rank, self.world)
 
     def _global_batches(self, epoch: int) -> list[torch.Tensor]:
-        """All ranks' batches for ``epoch``: shuffled by a generator seeded with (seed, epoch),
-        so a resumed or distributed run sees the same global batches; sequence batches group
-        users of similar length (less padding)."""
-        g = torch.Generator().manual_seed(self.cfg.seed * 100_003 + epoch)
-        vis_mask = self.train_ctx.mask
-        if self.model.train_mode == "pairs":
-            pool = torch.nonzero(vis_mask & self.ev.is_target).flatten()
-            batches = list(pool[torch.randperm(len(pool), generator=g)].split(self.cfg.batch_size))
-        else:
-            counts = torch.bincount(self.ev.user[vis_mask], minlength=self.ev.num_users)
-            pool = torch.nonzero(counts >= 2).flatten()
-            pool = pool[torch.randperm(len(pool), generator=g)]
-            length = counts[pool].clamp(max=self.cfg.max_seq_len + 1)
-            pool = pool[torch.argsort(length, stable=True)]
-            chunks = list(pool.split(self.cfg.batch_size))
-            batches = [chunks[i] for i in torch.randperm(len(chunks), generator=g).tolist()]
-        return batches
+        c = self.cfg
+        return epoch_batches(
+            self.ev, self.train_ctx.mask, self.model.train_mode, c.batch_size, c.max_seq_len,
+            c.seed, epoch,
+        )  # fmt: skip
 
     def eval_interval(self) -> int:
-        """Epochs between validation runs: ``eval_every``, or with 0 (auto) about every
-        ``EVAL_STEPS`` optimizer steps of the whole (all-rank) batch stream, at least once an
-        epoch — every 2 epochs on ML-100K, every epoch on a log of ~2k users or more, so
-        that ``patience`` measures a similar amount of optimisation on small and large logs."""
-        if self.cfg.eval_every < 0:
-            raise DataError(
-                f"eval_every must be >= 0, got {self.cfg.eval_every}", hint="0 picks it by steps"
-            )
-        if self.cfg.eval_every > 0:
-            return self.cfg.eval_every
-        steps = max(len(self._global_batches(1)), 1)
-        return max(1, round(EVAL_STEPS / steps))
+        """Epochs between validation runs (:func:`graphseq.train.schedule.eval_interval`)."""
+        return eval_interval(self.cfg.eval_every, len(self._global_batches(1)))
 
     def _evaluate(self, name: str, cache: dict | None = None) -> EvalResult:
         return evaluate_with(self.cfg, self.model, self.ev, self.split, name, self.side, cache)
