@@ -234,6 +234,10 @@ def _plot(rows: list[dict], slopes: dict, values: dict, path: Path) -> None:
                 pts = [(e, FIGS[k](r)) for e, r in zip(ev, rows) if _has(r, FIGS[k])]
                 line = ax.loglog(*zip(*pts), "o-", label=f"{k} (slope {slopes[k]:.2f})")[0]
                 ax.loglog(ev, values[k], ":", color=line.get_color())  # fit, extrapolated
+        lo, hi = ax.get_ylim()
+        if hi / lo < 10:  # at least a decade, so a flat figure looks flat
+            mid = (lo * hi) ** 0.5
+            ax.set_ylim(mid / 10**0.5, mid * 10**0.5)
         ax.set_xlabel("events")
         ax.set_ylabel(ylabel)
         ax.legend(fontsize=7)
@@ -247,7 +251,7 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--work", type=Path, default=Path("/tmp/scale"))
     p.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 4_000_000, 16_000_000])
-    p.add_argument("--steps", type=int, default=5, help="timed training steps per mode")
+    p.add_argument("--steps", type=int, default=10, help="timed training steps per mode")
     p.add_argument("--eval-users", type=int, default=1024, help="test users scored")
     p.add_argument("--modes", nargs="+", default=["full", "minibatch"])
     p.add_argument("--full-max-events", type=int, default=4_000_000, help="skip full-graph above")
