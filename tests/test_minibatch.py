@@ -165,3 +165,43 @@ def test_loss_encodes_the_catalogue_for_ce_and_only_what_it_needs_for_sampled(
         batch_items = ctx.user_sequences(batch, 31)
         want = torch.unique(batch_items.item[batch_items.mask])
         assert bool(torch.isin(want, items).all()) and len(items) <= len(want) + 16
+
+
+@pytest.mark.parametrize("loss", ["ce", "sampled"])
+def test_loss_leaves_each_positions_earlier_targets_out_of_its_softmax(setup, monkeypatch, loss):
+    ev, split, side = setup
+    ctx = GraphContext(ev, split.graph_mask("train"), side)
+    batch = torch.arange(0, ev.num_users, 3)
+    seq = ctx.user_sequences(batch, 31)
+    want = []  # per used position, in row order: (label, earlier target items)
+    for b in range(len(batch)):
+        for t in range(30):
+            if seq.mask[b, t] and seq.is_target[b, t + 1]:
+                earlier = seq.item[b, : t + 1][seq.is_target[b, : t + 1]].tolist()
+                want.append((int(seq.item[b, t + 1]), set(earlier)))
+    got = {}
+    real_neg = mb.sample_negatives
+    monkeypatch.setattr(
+        mb, "sample_negatives", lambda *a: got.update(neg=real_neg(*a)) or got["neg"]
+    )
+    for name in ("full_softmax_ce", "sampled_softmax_ce"):
+        real = getattr(mb, name)
+        monkeypatch.setattr(mb, name, lambda *a, real=real: got.update(args=a) or real(*a))
+    for exclude in (True, False):
+        model = _model(ev, side, loss=loss, num_negatives=16, coarse=False,
+                       train_exclude_seen=exclude).train()  # fmt: skip
+        model.loss(ctx, batch).backward()
+        seen = got["args"][3] if loss == "ce" else got["args"][5]
+        if not exclude:
+            assert seen is None
+            continue
+        if loss == "ce":  # (N, I) over global item ids: exactly the earlier targets
+            assert seen.shape == (len(want), ev.num_items)
+            for row, (label, earlier) in zip(seen, want):
+                assert set(torch.nonzero(row).flatten().tolist()) == earlier - {label}
+        else:  # (N, S) over the shared negatives' columns, local ids into the encoded items
+            need = torch.unique(torch.cat([seq.item[seq.mask], got["neg"]]))
+            cols = need[got["args"][3]]  # global ids of the negatives' columns
+            assert seen.shape == (len(want), len(cols))
+            for row, (_, earlier) in zip(seen, want):  # a column equal to the label may be
+                assert row.tolist() == [int(c) in earlier for c in cols]  # True: dropped anyway
