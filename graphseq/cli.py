@@ -75,7 +75,8 @@ METRIC_HEADER = [
 
 
 def cmd_train(a: argparse.Namespace) -> int:
-    from graphseq.config import TrainConfig, load_config
+    from graphseq.config import TrainConfig, explicit_keys, load_config
+    from graphseq.models.registry import check_model_name, ignored_keys
     from graphseq.train.seeds import train_seeds
     from graphseq.train.trainer import Trainer
 
@@ -85,9 +86,13 @@ def cmd_train(a: argparse.Namespace) -> int:
         if not (a.graph and a.out):
             raise DataError("train needs --graph DIR and --out RUN (or --resume RUN)")
         base = TrainConfig(model=a.model or "graphseq", graph=a.graph)
-        cfg = load_config(a.config, [p for group in a.set for p in group], base)
+        sets = [p for group in a.set for p in group]
+        cfg = load_config(a.config, sets, base)
         if a.model:
             cfg = cfg.replace(model=a.model)
+        check_model_name(cfg.model)
+        for key in ignored_keys(cfg.model, explicit_keys(a.config, sets)):
+            log.warning("warning: config key '%s' is not used by model '%s'", key, cfg.model)
         if a.seeds:
             summary = train_seeds(cfg, a.out, a.seeds)
             print(json.dumps(summary) if a.json else "", file=sys.stdout if a.json else sys.stderr)

@@ -1,77 +1,92 @@
-"""One typed, frozen training config; YAML files and ``--set key=value`` map onto it."""
+"""One typed, frozen training config; YAML files and ``--set key=value`` map onto it.
+
+Choice fields are ``Literal`` types and numeric fields have ranges (:data:`RANGES`); both are
+checked when the config is parsed, before any data is read, so ``--set loss=foo`` or
+``--set batch_size=0`` is one clear error listing what is allowed.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
 from data_builders.errors import DataError
+
+Split = Literal["leave_last_out", "global_time", "predefined"]
+Device = Literal["auto", "cpu", "cuda"]
+Loss = Literal["ce", "sampled", "bpr"]
+Head = Literal["dot", "mlp"]
+Negatives = Literal["uniform", "popularity"]
+Fusion = Literal["attention", "mean", "concat"]
+Sequence = Literal["transformer", "gru", "none"]
+ViewEncoder = Literal["lightgcn", "sage", "gat"]
+VIEW_KINDS = ("cooc", "tag", "kg", "behavior")  # a view is KIND or KIND:<behavior> (see views.py)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything a training run needs. Defaults are the tuned configuration for ``graphseq``."""
 
-    model: str = "graphseq"  # pop | mf | lightgcn | sasrec | graphseq
+    model: str = "graphseq"  # a name in graphseq.models.MODELS (pop, mf, lightgcn, sasrec, ...)
     graph: str = ""  # graph directory (stored absolute in the run's config.yaml)
-    split: str = "leave_last_out"  # leave_last_out | global_time
-    seed: int = 0  # seeds torch, numpy and python
-    device: str = "auto"  # auto (CUDA when present) | cpu | cuda
+    split: Split = "leave_last_out"  # how held-out targets are chosen (see graph/splits.py)
+    global_time_quantiles: tuple[float, ...] = (0.8, 0.9)  # global_time: valid/test cutoffs
+    seed: int = 0  # seeds torch, numpy, python and the batch builder
+    device: Device = "auto"  # auto: CUDA when present
     amp: bool = False  # bfloat16 autocast on CUDA only
     distributed: bool = False  # DDP under torchrun (gloo on CPU, nccl on CUDA)
     epochs: int = 200  # upper bound; early stopping usually ends sooner
     patience: int = 8  # evaluations without a better valid NDCG@10 before stopping
     eval_every: int = 0  # epochs between validation runs; 0 = auto: about every 16 steps
-    # (Trainer.eval_interval: every 2 epochs on ML-100K, every epoch from ~2k users up)
+    # (train/schedule.py: every 2 epochs on ML-100K, every epoch from ~2k users up)
     batch_size: int = 128  # sequences (sequence models) or interactions (mf/lightgcn) per step
     eval_batch_size: int = 512  # users scored per batch; never changes the metrics
+    eval_chunk: int = 4096  # mini-batch backend: items encoded per chunk when scoring
     lr: float = 2e-3  # AdamW learning rate (chosen on ML-100K validation)
     weight_decay: float = 0.0  # AdamW weight decay
+    max_grad_norm: float = 5.0  # gradient clipping (global L2 norm); 0 = off
     dim: int = 64  # embedding size
     num_layers: int = 2  # Transformer / GRU layers
-    num_heads: int = 1  # attention heads
+    num_heads: int = 1  # attention heads (must divide dim)
     dropout: float = 0.3  # embedding and Transformer dropout (ML-100K likes it strong)
     max_seq_len: int = 200  # events per user sequence (most recent kept)
-    loss: str = "ce"  # ce (full softmax) | sampled (sampled softmax, logQ) | bpr
-    head: str = "dot"  # dot | mlp (MLP on the user state, still one matmul over items)
+    loss: Loss = "ce"  # ce: full softmax | sampled: sampled softmax (logQ) | bpr
+    head: Head = "dot"  # mlp: an MLP on the user state, still one matmul over items
     num_negatives: int = 256  # negatives for sampled softmax / bpr
-    negatives: str = "uniform"  # uniform | popularity
-    gnn_layers: int = 2  # LightGCN propagation depth of every view
-    views: tuple[str, ...] = ("cooc", "tag", "kg")  # item views: cooc | tag | kg | behavior
-    fusion: str = "attention"  # attention | mean | concat
+    negatives: Negatives = "uniform"  # how negatives are drawn (popularity: logQ-corrected)
+    reg: float = 1e-4  # mf / lightgcn: L2 weight on the batch's embeddings
+    lightgcn_edge_dropout: float = 0.0  # lightgcn: share of edges dropped per step
+    gnn_layers: int = 2  # propagation depth of every view (and of lightgcn)
+    views: tuple[str, ...] = ("cooc", "tag", "kg")  # item views; KIND or KIND:<behavior>,
+    # KIND in cooc | tag | kg | behavior; views the graph lacks (no tags, no KG) are not built
+    view_encoder: ViewEncoder = "lightgcn"  # how a view propagates (sage/gat: PyG convs)
+    fusion: Fusion = "attention"  # how the views are combined per item
     edge_dropout: float = 0.1  # share of view edges dropped at each training step
-    sequence: str = "transformer"  # transformer | gru | none
+    sequence: Sequence = "transformer"  # the sequence module
     time_encoding: bool = True  # embed log time gaps between events
-    coarse: bool = (
-        True  # coarse scale (GRU over graph snapshots): +0.002 valid NDCG@10 on ML-100K, 3 seeds
-    )
+    coarse: bool = True  # GRU over graph snapshots: +0.002 valid NDCG@10 on ML-100K, 3 seeds
     num_snapshots: int = 8  # graph snapshots for the coarse scale
-    item_graph: bool = True  # graphseq: late-fuse a closed-form item–item graph (EASE) scorer
+    item_graph: bool | None = None  # late-fuse a closed-form item–item graph (EASE) scorer,
+    # weight chosen on validation; None = the model's default (on for graphseq only)
     item_graph_reg: float = 200.0  # its L2 weight λ
     item_graph_max_items: int = 10_000  # dense (I, I): larger catalogues skip it
-    item_graph_weights: tuple[float, ...] = (
-        0.0,
-        0.25,
-        0.5,
-        1.0,
-        2.0,
-    )  # fusion weights tried on valid
+    item_graph_weights: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0)  # tried on valid
     item_graph_decays: tuple[float, ...] = (5.0, 20.0)  # history decays (events) tried on valid
-    minibatch: bool = False  # graphseq only: sampled time-respecting neighbourhoods per batch
-    # of users, sampled-softmax loss, chunked full-catalogue evaluation (graphs beyond one SpMM)
-    fanouts: tuple[int, ...] = (10, 5)  # mini-batch: neighbours sampled per hop (one per gnn layer)
+    minibatch: bool = False  # sampled time-respecting neighbourhoods per batch of users and a
+    # chunked full-catalogue evaluation (graphs beyond one SpMM); graphseq only
+    fanouts: tuple[int, ...] = (10, 5)  # mini-batch: neighbours sampled per hop (one per layer)
     item_text: str = ""  # item text column(s) embedded as item features, e.g. title ("" = off)
     item_text_model: str = "all-MiniLM-L6-v2"  # sentence encoder (graphseq.text.TEXT_ENCODERS)
     item_id_dropout: float = 0.0  # with item_text: IDs dropped per step (0.2, 0.5: no gain)
     exclude_seen: bool = True  # drop the user's earlier target items from the ranking
-    train_exclude_seen: bool = (
-        True  # ce: drop them from the training softmax too (+0.015 valid NDCG@10 on ML-100K)
-    )
+    train_exclude_seen: bool = True  # ce/sampled: drop them from the training softmax too
+    # (+0.015 valid NDCG@10 on ML-100K)
     ks: tuple[int, ...] = (5, 10, 20)  # cut-offs for the metrics
 
     def replace(self, **changes: Any) -> TrainConfig:
@@ -81,54 +96,160 @@ class TrainConfig:
         return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
 
 
+# key -> (low, high, low inclusive, high inclusive); tuples are checked element-wise
+RANGES: dict[str, tuple[float, float, bool, bool]] = {
+    "epochs": (1, math.inf, True, True),
+    "patience": (1, math.inf, True, True),
+    "eval_every": (0, math.inf, True, True),
+    "batch_size": (1, math.inf, True, True),
+    "eval_batch_size": (1, math.inf, True, True),
+    "eval_chunk": (1, math.inf, True, True),
+    "lr": (0, math.inf, False, True),
+    "weight_decay": (0, math.inf, True, True),
+    "max_grad_norm": (0, math.inf, True, True),
+    "dim": (1, math.inf, True, True),
+    "num_layers": (0, math.inf, True, True),
+    "num_heads": (1, math.inf, True, True),
+    "dropout": (0, 1, True, False),
+    "max_seq_len": (1, math.inf, True, True),
+    "num_negatives": (1, math.inf, True, True),
+    "reg": (0, math.inf, True, True),
+    "lightgcn_edge_dropout": (0, 1, True, False),
+    "gnn_layers": (0, math.inf, True, True),
+    "edge_dropout": (0, 1, True, False),
+    "num_snapshots": (1, math.inf, True, True),
+    "item_graph_reg": (0, math.inf, False, True),
+    "item_graph_max_items": (0, math.inf, True, True),
+    "item_graph_weights": (0, math.inf, True, True),
+    "item_graph_decays": (0, math.inf, False, True),
+    "fanouts": (1, math.inf, True, True),
+    "item_id_dropout": (0, 1, True, False),
+    "ks": (1, math.inf, True, True),
+    "global_time_quantiles": (0, 1, False, False),
+}
+
+
 def _plain(v: Any) -> Any:
     return list(v) if isinstance(v, tuple) else v
 
 
+def _type_name(tp: Any) -> str:
+    if typing.get_origin(tp) is Literal:
+        return " | ".join(map(str, typing.get_args(tp)))
+    return getattr(tp, "__name__", str(tp))
+
+
+def _number(tp: type, value: Any) -> Any:
+    """``"1e-3"`` → 0.001 for floats and ``1e3`` → 1000 for ints, as a user types them (YAML
+    reads ``1e-3`` as a string and ``1e3`` as a float)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return value
+    if tp is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if tp is float and isinstance(value, int):
+        return float(value)
+    return value
+
+
 def _coerce(name: str, tp: Any, value: Any, source: str) -> Any:
-    origin = typing.get_origin(tp)
-    ok: bool
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin is tuple:
-        elem = typing.get_args(tp)[0]
+        elem = args[0]
         if isinstance(value, str):  # "10,5" → [10, 5]; "cooc,tag" → ["cooc", "tag"]
-            value = [v if elem is str else yaml.safe_load(v) for v in value.split(",") if v]
+            value = [v.strip() if elem is str else yaml.safe_load(v) for v in value.split(",")]
+            value = [v for v in value if v != ""]
         if not isinstance(value, (list, tuple)):
             value = [value]
         return tuple(_coerce(name, elem, v, source) for v in value)
-    if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if tp is bool:
-        ok = isinstance(value, bool)
-    elif tp is int:
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    else:
-        ok = isinstance(value, tp) if isinstance(tp, type) else True
+    if origin is typing.Union or type(tp).__name__ == "UnionType":  # bool | None
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null", "")):
+            return None
+        return _coerce(name, next(a for a in args if a is not type(None)), value, source)
+    if origin is Literal:
+        if value not in args:
+            raise DataError(
+                f"config key '{name}' must be one of {', '.join(map(str, args))}, got {value!r}",
+                file=source,
+                hint="fix the value",
+            )
+        return value
+    if tp in (int, float):
+        value = _number(tp, value)
+    ok = isinstance(value, tp) and not (tp in (int, float) and isinstance(value, bool))
     if not ok:
         raise DataError(
-            f"config key '{name}' must be {getattr(tp, '__name__', tp)}, got {value!r}",
+            f"config key '{name}' must be {_type_name(tp)}, got {value!r}",
             file=source,
             hint="fix the value",
         )
     return value
 
 
-_TYPES = typing.get_type_hints(TrainConfig)
+def _check_range(name: str, value: Any, source: str) -> None:
+    if name not in RANGES or value is None:
+        return
+    lo, hi, lo_in, hi_in = RANGES[name]
+    for v in value if isinstance(value, tuple) else (value,):
+        ok = (v >= lo if lo_in else v > lo) and (v <= hi if hi_in else v < hi)
+        if not ok:
+            lo_s, hi_s = ("[" if lo_in else "(") + f"{lo:g}", f"{hi:g}" + ("]" if hi_in else ")")
+            raise DataError(
+                f"config key '{name}' must lie in {lo_s}, {hi_s}, got {v!r}",
+                file=source,
+                hint="fix the value",
+            )
+
+
+def _check_views(views: tuple[str, ...], source: str) -> None:
+    for v in views:
+        kind, _, behavior = v.partition(":")
+        if kind not in VIEW_KINDS or (":" in v and (not behavior or kind in ("tag", "kg"))):
+            raise DataError(
+                f"config key 'views': unknown view {v!r}",
+                file=source,
+                hint="views are cooc, tag, kg, behavior, or cooc:<behavior> / behavior:<behavior>",
+            )
+
+
+_TYPES = typing.get_type_hints(TrainConfig, include_extras=True)
+KEYS = tuple(f.name for f in fields(TrainConfig))
 
 
 def config_from_dict(
     d: dict[str, Any], base: TrainConfig | None = None, source: str = "config"
 ) -> TrainConfig:
-    """Apply ``d`` onto ``base``; unknown keys and wrong types are a :class:`DataError`."""
+    """Apply ``d`` onto ``base``; unknown keys, wrong types, values outside their choices or
+    ranges are a :class:`DataError` (raised before any data is read)."""
     base = base or TrainConfig()
-    valid = [f.name for f in fields(TrainConfig)]
     changes = {}
     for k, v in (d or {}).items():
-        if k not in valid:
+        if k not in KEYS:
             raise DataError(
-                f"unknown config key '{k}'", file=source, hint=f"valid keys: {', '.join(valid)}"
+                f"unknown config key '{k}'", file=source, hint=f"valid keys: {', '.join(KEYS)}"
             )
         changes[k] = _coerce(k, _TYPES[k], v, source)
-    return base.replace(**changes)
+        _check_range(k, changes[k], source)
+    if "views" in changes:
+        _check_views(changes["views"], source)
+    cfg = base.replace(**changes)
+    if cfg.dim % cfg.num_heads:
+        raise DataError(
+            f"num_heads ({cfg.num_heads}) must divide dim ({cfg.dim})", file=source, hint="fix it"
+        )
+    if len(cfg.global_time_quantiles) != 2 or not (
+        cfg.global_time_quantiles[0] < cfg.global_time_quantiles[1]
+    ):
+        raise DataError(
+            f"global_time_quantiles must be two increasing values, got {cfg.global_time_quantiles}",
+            file=source,
+            hint="e.g. 0.8,0.9",
+        )
+    return cfg
 
 
 def parse_set(pairs: list[str]) -> dict[str, Any]:
@@ -142,25 +263,36 @@ def parse_set(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The mapping in a YAML config file (a :class:`DataError` when it is not one)."""
+    p = Path(path)
+    if not p.exists():
+        raise DataError("config file not found", file=p)
+    try:
+        d = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise DataError(f"not valid YAML: {e}", file=p) from None
+    if not isinstance(d, dict):
+        raise DataError("config must be a mapping of key: value", file=p)
+    return d
+
+
 def load_config(
     path: str | Path | None = None, sets: list[str] | None = None, base: TrainConfig | None = None
 ) -> TrainConfig:
     """Defaults ← YAML file ← ``--set`` pairs."""
     cfg = base or TrainConfig()
     if path is not None:
-        p = Path(path)
-        if not p.exists():
-            raise DataError("config file not found", file=p)
-        try:
-            d = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise DataError(f"not valid YAML: {e}", file=p) from None
-        if not isinstance(d, dict):
-            raise DataError("config must be a mapping of key: value", file=p)
-        cfg = config_from_dict(d, cfg, str(p))
+        cfg = config_from_dict(read_config_file(path), cfg, str(path))
     if sets:
         cfg = config_from_dict(parse_set(sets), cfg, "--set")
     return cfg
+
+
+def explicit_keys(path: str | Path | None = None, sets: list[str] | None = None) -> set[str]:
+    """The keys a user set themselves (in the YAML file or with ``--set``)."""
+    keys = set(read_config_file(path)) if path is not None else set()
+    return keys | set(parse_set(sets or []))
 
 
 def save_config(cfg: TrainConfig) -> str:

@@ -17,13 +17,14 @@ from data_builders.atomic import atomic_path
 from data_builders.errors import DataError
 from data_builders.store import load_graph, load_id_maps, load_items
 from graphseq.config import load_config
+from graphseq.device import resolve_device
 from graphseq.evaluate import EvalResult, evaluate_with, seen_pairs
 from graphseq.graph.context import GraphContext, ItemSide
-from graphseq.graph.events import EventTable, csr_rows, user_csr
+from graphseq.graph.events import EventTable, csr_rows, target_counts, user_csr
 from graphseq.graph.sequences import pad_from_csr
 from graphseq.graph.splits import make_split
 from graphseq.models.base import Encoded, Recommender
-from graphseq.models.registry import build_model
+from graphseq.models.registry import GraphShape, build_model
 from graphseq.train.run import load_checkpoint
 
 
@@ -117,9 +118,8 @@ class Run:
             tmp, torch.tensor([0, n]), torch.arange(n), torch.tensor([0]), self.cfg.max_seq_len
         )
         dev = self.enc.items.device
-        with torch.no_grad():
-            anon = torch.zeros(1, dtype=torch.long, device=dev)
-            scores = self.model.rank_scores(self.ctx, self.enc, anon, hist.to(dev)).float()
+        with torch.no_grad():  # users=None: the model folds the history in (or reads it)
+            scores = self.model.rank_scores(self.ctx, self.enc, None, hist.to(dev)).float()
         scores[0, torch.as_tensor(idx, dtype=torch.long, device=dev)] = float("-inf")
         return self._topk(scores, k)[0]
 
@@ -160,13 +160,29 @@ class Run:
 
     def evaluate(self, split: str = "test") -> EvalResult:
         """Re-run the protocol's evaluation of ``split`` with the saved best model."""
-        return evaluate_with(
-            self.cfg, self.model, self.ev, make_split(self.ev, self.cfg.split), split, self.side
-        )
+        c = self.cfg
+        sp = make_split(self.ev, c.split, quantiles=tuple(c.global_time_quantiles))
+        return evaluate_with(c, self.model, self.ev, sp, split, self.side)
+
+    @torch.no_grad()
+    def user_vectors(self, batch_size: int = 1024) -> tuple[Tensor, Tensor]:
+        """``(users (n,), vectors (n, d))`` for every user with events: the user state the
+        model scores with (sequence models: the state after the user's whole history)."""
+        ptr, idx = self._csr()
+        users = torch.nonzero(ptr[1:] > ptr[:-1]).flatten()
+        dev = self.enc.items.device
+        out = []
+        for s in range(0, len(users), batch_size):
+            b = users[s : s + batch_size]
+            hist = pad_from_csr(self.ev, ptr, idx, b, self.cfg.max_seq_len).to(dev)
+            u = self.model.user_repr(self.ctx, self.enc, b.to(dev), hist)
+            out.append(self.model.scorer.transform(u).float().cpu())
+        return users, torch.cat(out) if out else torch.zeros(0, self.enc.items.size(1))
 
     def export(self, out: str | Path) -> list[Path]:
-        """``items.parquet`` (raw id, metadata, embedding), ``users.parquet`` (when the model
-        has user embeddings), ``view_weights.parquet`` (GraphSeq's attention over views)."""
+        """``items.parquet`` (raw id, metadata, vector), ``users.parquet`` (raw id, the user
+        vector that ``recommend`` scores with) and, for models with views,
+        ``view_weights.parquet`` (each item's fusion weight per view)."""
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         items = pd.DataFrame({"item": self.id_maps["item"].astype(str)})
@@ -174,29 +190,25 @@ class Run:
         if meta is not None:
             items = items.merge(meta.drop(columns=["index"]), on="item", how="left")
         items["embedding"] = list(self.enc.items.float().cpu().numpy())
-        files = [out / "items.parquet"]
-        frames = {files[0]: items}
-        if self.enc.users is not None:
-            f = out / "users.parquet"
-            frames[f] = pd.DataFrame(
+        users, vecs = self.user_vectors()
+        frames = {
+            out / "items.parquet": items,
+            out / "users.parquet": pd.DataFrame(
                 {
-                    "user": self.id_maps["user"].astype(str),
-                    "embedding": list(self.enc.users.float().cpu().numpy()),
+                    "user": self.id_maps["user"][users.numpy()].astype(str),
+                    "embedding": list(vecs.numpy()),
                 }
-            )
-            files.append(f)
-        weights = getattr(self.model, "view_weights", lambda: None)()
+            ),
+        }
+        weights = self.enc.view_weights
         if weights is not None:
-            f = out / "view_weights.parquet"
-            names = list(self.model.views)
-            frames[f] = pd.DataFrame(weights.cpu().numpy(), columns=names).assign(
-                item=items["item"]
-            )
-            files.append(f)
+            frames[out / "view_weights.parquet"] = pd.DataFrame(
+                weights.float().cpu().numpy(), columns=self.model.views
+            ).assign(item=items["item"])
         for f, df in frames.items():
             with atomic_path(f) as tmp:
                 df.to_parquet(tmp, index=False)
-        return files
+        return list(frames)
 
     def _csr(self) -> tuple[Tensor, Tensor]:
         if "all_csr" not in self.ctx.cache:
@@ -205,10 +217,7 @@ class Run:
         return self.ctx.cache["all_csr"]
 
     def _popular(self, k: int) -> list[dict]:
-        counts = torch.bincount(
-            self.ev.item[self.ev.is_target], minlength=self.ev.num_items
-        ).float()
-        return self._topk(counts[None], k)[0]
+        return self._topk(target_counts(self.ev).float()[None], k)[0]
 
 
 def load_run(path: str | Path, device: str | None = None) -> Run:
@@ -222,14 +231,14 @@ def load_run(path: str | Path, device: str | None = None) -> Run:
     ev = EventTable.from_graph(graph)
     side = ItemSide.from_graph(graph)
     # item text features travel in the checkpoint: no encoder or cache needed to load a run
-    side.item_features = ckpt["state_dict"].get("item_features")
-    model = build_model(cfg, ev.num_users, ev.num_items, len(ev.behaviors), side)
+    side.item_features = ckpt["state_dict"].get("items.item_features")
+    model = build_model(cfg, GraphShape.of(ev, side))
     model.load_state_dict(ckpt["state_dict"])
-    dev = torch.device(
-        device or ("cuda" if cfg.device != "cpu" and torch.cuda.is_available() else "cpu")
+    dev = (
+        torch.device(device) if device else resolve_device("cpu" if cfg.device == "cpu" else "auto")
     )
     model.to(dev).eval()
     ctx = GraphContext(ev, torch.ones(len(ev), dtype=torch.bool), side)
     with torch.no_grad():
-        enc = model.encode(ctx)
+        enc = model.encode(ctx).detach()
     return Run(path, cfg, model, ev, side, load_id_maps(cfg.graph), ctx, enc)

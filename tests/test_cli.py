@@ -126,4 +126,6 @@ def test_export_embeddings_with_raw_ids(run_dir, tmp_path):
     assert items["item"].str.startswith("i").all() and len(items["embedding"].iloc[0]) == 64
     assert "title" in items and "tags" in items
     w = pd.read_parquet(tmp_path / "emb" / "view_weights.parquet")
-    assert {"cooc", "tag", "kg"} <= set(w.columns)
+    assert set(w.columns) == {"cooc", "tag", "item"}  # no KG in this graph: no kg view
+    users = pd.read_parquet(tmp_path / "emb" / "users.parquet")
+    assert users["user"].str.startswith("u").all() and len(users["embedding"].iloc[0]) == 64

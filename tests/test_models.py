@@ -1,17 +1,22 @@
-"""Every model behind one interface: shapes, gradients, causality, one-line reprs."""
+"""Every model behind one composed interface: shapes, gradients, causality, one-line reprs,
+the batch users' own edges left out of the views, item features on both backends, and
+anonymous histories."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
+import graphseq.models.propagation as prop
+from data_builders.errors import DataError
 from data_builders.store import load_graph
 from graphseq.config import TrainConfig
 from graphseq.graph.context import GraphContext, ItemSide
 from graphseq.graph.events import EventTable
-from graphseq.graph.sequences import pad_from_csr
+from graphseq.graph.sequences import SeqBatch, pad_from_csr
 from graphseq.graph.splits import leave_last_out, scoring_input
-from graphseq.models import MODELS, build_model
+from graphseq.models import MODELS, GraphShape, build_model
+from graphseq.train.batches import BatchBuilder
 
 CONFIGS = {
     "pop": {},
@@ -19,6 +24,7 @@ CONFIGS = {
     "lightgcn": {},
     "sasrec": {"max_seq_len": 20},
     "sasrec_gru": {"max_seq_len": 20, "sequence": "gru"},
+    "sasrec_itemgraph": {"max_seq_len": 20, "item_graph": True},
     "graphseq": {"max_seq_len": 20},
     "graphseq_coarse": {
         "max_seq_len": 20,
@@ -27,6 +33,9 @@ CONFIGS = {
         "fusion": "concat",
     },
     "graphseq_noseq": {"max_seq_len": 20, "sequence": "none", "fusion": "mean"},
+    "graphseq_sage": {"max_seq_len": 20, "view_encoder": "sage", "coarse": False},
+    "graphseq_gat": {"max_seq_len": 20, "view_encoder": "gat", "coarse": False},
+    "graphseq_minibatch": {"max_seq_len": 20, "minibatch": True},
 }
 
 
@@ -39,89 +48,169 @@ def setup(small_graph_dir):
     return ev, split, side
 
 
-def _model(name, ev, side):
-    kw = CONFIGS[name]
+def _model(name, ev, side, **extra):
+    kw = {**CONFIGS[name], **extra}
     cfg = TrainConfig(model=name.split("_")[0], dropout=0.0, **kw)
     torch.manual_seed(0)
-    return build_model(cfg, ev.num_users, ev.num_items, len(ev.behaviors), side), cfg
+    return build_model(cfg, GraphShape.of(ev, side)), cfg
+
+
+def _train_batch(ctx, model, cfg, users=None):
+    builder = BatchBuilder(ctx, model.train_mode, batch_size=64, max_seq_len=cfg.max_seq_len,
+                           loss=cfg.loss, num_negatives=8)  # fmt: skip
+    if model.train_mode == "pairs":
+        return builder.make(builder.epoch(1)[0], 1, 0)
+    return builder.make(torch.arange(16) if users is None else users, 1, 0)
 
 
 def test_registry_lists_the_contract_models():
-    assert set(MODELS) == {"pop", "mf", "lightgcn", "sasrec", "graphseq"}
-    with pytest.raises(ValueError, match="valid"):
-        build_model(TrainConfig(model="nope"), 1, 1, 1, ItemSide())
+    assert set(MODELS) >= {"pop", "mf", "lightgcn", "sasrec", "graphseq"}
+    with pytest.raises(DataError, match="valid"):
+        build_model(TrainConfig(model="nope"), GraphShape(1, 1, ("a",), ItemSide()))
 
 
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_shapes_gradients_repr(setup, name):
     ev, split, side = setup
     model, cfg = _model(name, ev, side)
+    model.eval()
     ctx = GraphContext(ev, split.graph_mask("train"), side)
     inp = scoring_input(ev, split, "valid")
-    enc = model.encode(ctx)
+    with torch.no_grad():
+        enc = model.encode(ctx)
     rows = torch.arange(5)
     hist = pad_from_csr(ev, inp.hist_ptr, inp.hist_idx, rows, cfg.max_seq_len)
     users = ev.user[inp.target_idx[rows]]
-    u = model.user_repr(ctx, enc, users, hist)
-    scores = model.score(u, enc.items)
+    scores = model.rank_scores(ctx, enc, users, hist)
     assert scores.shape == (5, ev.num_items) and torch.isfinite(scores).all()
     r = repr(model)
-    assert "\n" not in r and f"{ev.num_users}u" in r
+    assert "\n" not in r and r.startswith(model.name) and f"{ev.num_users}u" in r
     if model.train_mode == "none":
         return
     model.train()
-    if model.train_mode == "pairs":
-        batch = torch.nonzero(ctx.mask & ev.is_target).flatten()[:64]
-    else:
-        batch = torch.arange(16)
-    loss = model.loss(ctx, batch)
+    loss = model.loss(ctx, _train_batch(ctx, model, cfg))
     assert loss.dim() == 0 and torch.isfinite(loss)
     loss.backward()
     grads = [p.grad for p in model.parameters() if p.requires_grad]
     assert any(g is not None and g.abs().sum() > 0 for g in grads)
 
 
-@pytest.mark.parametrize("name", ["sasrec", "graphseq", "graphseq_coarse"])
+@pytest.mark.parametrize("name", ["sasrec", "graphseq", "graphseq_coarse", "graphseq_minibatch"])
 def test_states_are_causal(setup, name):
     """Changing events after position t never changes the state at t."""
     ev, split, side = setup
     model, cfg = _model(name, ev, side)
     model.eval()
     ctx = GraphContext(ev, split.graph_mask("train"), side)
-    enc = model.encode(ctx)
     users = torch.arange(4)
     seq = ctx.user_sequences(users, 20)
     t = 9
-    changed = type(seq)(
+    changed = SeqBatch(
         *(x.clone() for x in (seq.item, seq.behavior, seq.time, seq.is_target, seq.mask))
     )
     changed.item[:, t + 1 :] = (changed.item[:, t + 1 :] + 7) % ev.num_items
     changed.time[:, t + 1 :] += 10_000
     with torch.no_grad():
+        enc = model.encode(ctx)
         a = model.states(ctx, enc, seq, users)
         b = model.states(ctx, enc, changed, users)
     torch.testing.assert_close(a[:, : t + 1], b[:, : t + 1])
     assert not torch.allclose(a[:, t + 1 :], b[:, t + 1 :])
 
 
-def test_graphseq_view_weights_sum_to_one(setup):
+def test_view_weights_come_back_from_encode_and_sum_to_one(setup):
     ev, split, side = setup
     model, _ = _model("graphseq", ev, side)
     model.eval()
-    model.encode(GraphContext(ev, split.graph_mask("train"), side))
-    w = model.view_weights()
-    assert w.shape == (ev.num_items, len(model.views))
-    torch.testing.assert_close(w.sum(1), torch.ones(ev.num_items))
+    with torch.no_grad():
+        enc = model.encode(GraphContext(ev, split.graph_mask("train"), side))
+    assert model.views == ["cooc", "tag"]  # the graph has no KG: the kg view is not built
+    assert enc.view_weights.shape == (ev.num_items, 2)
+    torch.testing.assert_close(enc.view_weights.sum(1), torch.ones(ev.num_items))
 
 
 def test_mlp_head_trains_and_scores(setup):
     ev, split, side = setup
-    cfg = TrainConfig(model="sasrec", head="mlp", max_seq_len=20, dropout=0.0)
-    model = build_model(cfg, ev.num_users, ev.num_items, len(ev.behaviors), side)
+    model, cfg = _model("sasrec", ev, side, head="mlp")
     ctx = GraphContext(ev, split.graph_mask("train"), side)
-    loss = model.loss(ctx, torch.arange(8))
-    loss.backward()
-    assert model.head.mlp[0].weight.grad.abs().sum() > 0
+    model.train()
+    model.loss(ctx, _train_batch(ctx, model, cfg)).backward()
+    mlp = model.scorer.head.mlp
+    assert mlp[0].weight.grad.abs().sum() > 0
     u = torch.randn(3, cfg.dim)
     items = model.encode(ctx).items
-    torch.testing.assert_close(model.score(u, items), (u + model.head.mlp(u)) @ items.T)
+    torch.testing.assert_close(model.score(u, items), (u + mlp(u)) @ items.T)
+
+
+def test_full_graph_views_leave_the_batch_users_own_edges_out(setup, monkeypatch):
+    """Full-graph GraphSeq, training: every user-derived view's adjacency holds no edge made
+    by a batch user, and keeps other users' edges."""
+    ev, split, side = setup
+    model, cfg = _model("graphseq", ev, side, views=("cooc", "behavior"), edge_dropout=0.0,
+                        coarse=False)  # fmt: skip
+    ctx = GraphContext(ev, split.graph_mask("train"), side)
+    built = []
+    real = prop.union_adjacency
+    monkeypatch.setattr(prop, "union_adjacency", lambda b, n: built.append(b[0]) or real(b, n))
+    batch = torch.arange(0, ev.num_users, 5)
+    model.train()
+    model.loss(ctx, _train_batch(ctx, model, cfg, batch))
+    assert len(built) == 2
+    vis = ctx.visible
+    in_batch = torch.isin(torch.arange(ev.num_users), batch)
+    for (a, b), view in zip(built, ("cooc", "behavior")):
+        if view == "behavior":  # item -- (num_items + user)
+            assert not in_batch[b - ev.num_items].any()
+            assert int((~in_batch[vis.user]).sum()) == a.numel()
+        else:  # consecutive items of the same user: both endpoints from non-batch users only
+            pairs = {(int(x), int(y)) for x, y in zip(a, b)}
+            own = prop.view_edges(model.items.views[0], ctx)
+            mine = {(int(x), int(y)) for x, y, o in zip(own.a, own.b, own.owner) if in_batch[o]}
+            others = {
+                (int(x), int(y)) for x, y, o in zip(own.a, own.b, own.owner) if not in_batch[o]
+            }
+            assert pairs == others and len(mine - others) > 0
+
+
+@pytest.mark.parametrize("minibatch", [False, True])
+def test_item_features_reach_both_backends(setup, minibatch):
+    ev, split, side = setup
+    feats = torch.randn(ev.num_items, 12, generator=torch.Generator().manual_seed(1))
+    side2 = ItemSide(side.item_tag, side.num_tags, side.kg, side.num_entities, feats)
+    model, cfg = _model("graphseq", ev, side2, minibatch=minibatch, coarse=True)
+    ctx = GraphContext(ev, split.graph_mask("train"), side2)
+    with torch.no_grad():
+        model.items.view_scale.fill_(1.0)
+    model.train()
+    model.loss(ctx, _train_batch(ctx, model, cfg)).backward()
+    assert model.items.feat.proj.weight.grad.abs().sum() > 0  # features shaped the loss
+    model.eval()
+    with torch.no_grad():
+        a = model.encode(ctx).items
+        model.items.item_features.mul_(-1.0)  # change the features only
+        b = model.encode(ctx).items
+    assert not torch.allclose(a, b)
+
+
+@pytest.mark.parametrize(
+    "name", ["pop", "mf", "lightgcn", "sasrec", "graphseq", "graphseq_minibatch"]
+)
+def test_two_anonymous_histories_give_different_scores(setup, name):
+    ev, split, side = setup
+    model, cfg = _model(name, ev, side)
+    model.eval()
+    ctx = GraphContext(ev, torch.ones(len(ev), dtype=torch.bool), side)
+    with torch.no_grad():
+        enc = model.encode(ctx)
+        pop = torch.bincount(ev.item[ev.is_target], minlength=ev.num_items)
+        top = torch.argsort(pop, descending=True)
+        hists = [top[:3], top[3:8]]  # popular items, so even pop's lists (minus them) differ
+        out = []
+        for h in hists:
+            n = len(h)
+            hist = SeqBatch(h[None], torch.zeros(1, n, dtype=torch.long), torch.arange(n)[None],
+                            torch.ones(1, n, dtype=torch.bool), torch.ones(1, n, dtype=torch.bool))  # fmt: skip
+            s = model.rank_scores(ctx, enc, None, hist)[0]
+            s[h] = float("-inf")
+            out.append(torch.topk(s, 10).indices)
+    assert not torch.equal(out[0], out[1])

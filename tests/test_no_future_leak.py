@@ -13,7 +13,7 @@ from graphseq.evaluate import evaluate
 from graphseq.graph.context import ItemSide
 from graphseq.graph.events import EventTable
 from graphseq.graph.splits import global_time, leave_last_out
-from graphseq.models import build_model
+from graphseq.models import GraphShape, build_model
 
 
 def _later_events(log: CanonicalLog, new_users: bool) -> CanonicalLog:
@@ -41,7 +41,7 @@ def _scores(log, cfg, split_fn, state=None):
     data, ids, _ = build_graph(log)
     ev, side = EventTable.from_graph(data), ItemSide.from_graph(data)
     torch.manual_seed(0)
-    model = build_model(cfg, ev.num_users, ev.num_items, len(ev.behaviors), side)
+    model = build_model(cfg, GraphShape.of(ev, side))
     if state is not None:
         model.load_state_dict(state)
     if getattr(model, "item_graph", None) is not None:  # cover the fused item–item graph too

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import torch
 from hypothesis import given, settings
@@ -122,20 +120,15 @@ def test_tree_lightgcn_equals_full_propagation_when_fanout_covers_degree():
     assert torch.allclose(est, full, atol=1e-5)
 
 
-def test_vectorised_speed():
-    """Per seed, the vectorised sampler is far faster than a loop over seeds would be."""
-    src, dst, t = _random_graph(50_000, 300_000, 4)
-    csr = TemporalCSR.from_edges(src, dst, 50_000, t, undirected=True)
-    seeds, ts = torch.randint(50_000, (10_000,)), torch.full((10_000,), 25)
-    t0 = time.perf_counter()
+def test_one_call_samples_every_seed():
+    """One vectorised call serves every seed (timing vs a per-seed loop: benchmarks/sampler_speed.py)."""
+    src, dst, t = _random_graph(5_000, 30_000, 4)
+    csr = TemporalCSR.from_edges(src, dst, 5_000, t, undirected=True)
+    seeds, ts = torch.randint(5_000, (1_000,)), torch.full((1_000,), 25)
     sub = sample_subgraph(csr, seeds, ts, (10, 5))
-    vec = (time.perf_counter() - t0) / 10_000
-    t0 = time.perf_counter()
-    for i in range(50):  # the same sampler called once per seed: what a node loop costs
-        sample_subgraph(csr, seeds[i : i + 1], ts[i : i + 1], (10, 5))
-    loop = (time.perf_counter() - t0) / 50
-    assert sub.edge_index.size(1) > 10_000 * 10
-    assert vec * 20 < loop, (vec, loop)
+    assert sub.num_seeds == 1_000 and sub.edge_index.size(1) > 1_000 * 10
+    one = [sample_subgraph(csr, seeds[i : i + 1], ts[i : i + 1], (10, 5)) for i in range(3)]
+    assert all(o.num_seeds == 1 for o in one)
 
 
 def test_pyg_loader_path_says_what_it_needs():

@@ -20,15 +20,15 @@ import torch.nn.functional as F
 from data_builders.build import build_graph
 from data_builders.errors import DataError
 from data_builders.log import CanonicalLog
-from data_builders.store import load_graph, save_graph
+from data_builders.store import load_graph, load_id_maps, save_graph
 from graphseq.cli import main
 from graphseq.config import TrainConfig
 from graphseq.evaluate import evaluate
 from graphseq.graph.context import GraphContext, ItemSide
 from graphseq.graph.events import EventTable
 from graphseq.graph.splits import make_split
-from graphseq.models.pop import Pop
-from graphseq.models.sasrec import SASRec
+from graphseq.models.items import ItemEncoder
+from graphseq.models.registry import GraphShape, build_model
 from graphseq.recommend import load_run
 from graphseq.text import (
     TEXT_ENCODERS,
@@ -134,18 +134,18 @@ def test_features_change_item_representations(graph):
     g = load_graph(graph)
     ev = EventTable.from_graph(g)
     ctx = GraphContext(ev, torch.ones(len(ev), dtype=torch.bool), ItemSide.from_graph(g))
-    plain = SASRec(ev.num_users, ev.num_items, 3, dim=16).eval()
-    text = SASRec(ev.num_users, ev.num_items, 3, dim=16, item_features=feats).eval()
+    plain = ItemEncoder(ev.num_items, 16).eval()
+    text = ItemEncoder(ev.num_items, 16, item_features=feats).eval()
     missing = text.load_state_dict(plain.state_dict(), strict=False).missing_keys
-    assert set(missing) == {"item_features", "trained_items", "item_feat.proj.weight"}
-    t = text.item_table(ctx)
-    assert t.shape == (ev.num_items, 16) and not torch.allclose(t, plain.item_table(ctx))
+    assert set(missing) == {"item_features", "feature_mean", "trained_items", "feat.proj.weight"}
+    t = text.encode(ctx).items
+    assert t.shape == (ev.num_items, 16) and not torch.allclose(t, plain.encode(ctx).items)
     text.item_features[0] = text.item_features[1]  # same text → same feature part
-    diff = text.item_table(ctx) - text.item_emb.weight
+    diff = text.encode(ctx).items - text.id_emb.weight
     assert torch.allclose(diff[0], diff[1], atol=1e-6)
     assert "text=32" in repr(text)
     with pytest.raises(ValueError, match="item_features must be"):
-        SASRec(ev.num_users, ev.num_items, 3, item_features=feats[:5])
+        ItemEncoder(ev.num_items, 16, item_features=feats[:5])
 
 
 def _with_cold_twin(small_log, hot: str) -> CanonicalLog:
@@ -191,10 +191,17 @@ def test_run_with_text_saves_loads_and_reports_cold(graph, tmp_path):
         coarse=False, **SEQ,
     )  # fmt: skip
     m = Trainer(cfg, tmp_path / "run", progress=False).fit()
-    assert "test_cold" in m and "valid_cold" in m and m["test_cold"]["targets"] >= 0
+    g = load_graph(graph)  # cold test targets: items with no event in the test scoring graph
+    ev = EventTable.from_graph(g)
+    split = make_split(ev, "leave_last_out")
+    warm = torch.bincount(ev.item[split.graph_mask("test")], minlength=ev.num_items) > 0
+    pu = pd.read_parquet(tmp_path / "run" / "per_user.parquet")
+    ids = load_id_maps(graph)["item"]
+    want = int((~warm[torch.as_tensor(ids.get_indexer(pu["target"]))]).sum())
+    assert m["test_cold"]["targets"] == want and "targets" in m["valid_cold"]
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["test"] == m["test"]
     ck = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
-    assert ck["state_dict"]["item_features"].shape[1] == 32
+    assert ck["state_dict"]["items.item_features"].shape[1] == 32
     with pytest.raises(DataError, match="does not use item features"):
         Trainer(cfg.replace(model="mf"), tmp_path / "mf", progress=False)
     shutil.rmtree(graph / "cache")  # loading needs neither the cache nor the encoder
@@ -230,7 +237,7 @@ def test_cold_eval_counts_hand_built_graph(tmp_path):
     g = load_graph(tmp_path / "g")
     ev = EventTable.from_graph(g)
     split = make_split(ev, "leave_last_out")
-    model = Pop(ev.num_users, ev.num_items)
+    model = build_model(TrainConfig(model="pop"), GraphShape.of(ev, ItemSide.from_graph(g)))
     test = evaluate(model, ev, split, "test", ItemSide.from_graph(g))
     assert test.num_users == 4 and test.cold["targets"] == 2  # X and W
     cold_rows = torch.isin(

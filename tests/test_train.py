@@ -205,3 +205,36 @@ def test_auto_eval_interval_follows_optimizer_steps(small_graph_dir, tmp_path):
     evaluated = [r["epoch"] for r in log if "valid_NDCG@10" in r]
     assert evaluated == [e for e in range(1, 6) if e % every == 0 or e == 5]
     assert m["epochs"] == 5
+
+
+@pytest.mark.parametrize("extra", [{}, {"minibatch": True}], ids=["graphseq", "minibatch"])
+def test_interrupted_graphseq_run_resumes_to_the_same_result(small_graph_dir, tmp_path, extra):
+    """Stop after epoch 2 (an exception before epoch 3), resume from last.pt: the same
+    validation curve, test metrics and item-graph choice as an uninterrupted run."""
+    cfg = TrainConfig(
+        graph=str(small_graph_dir), model="graphseq", epochs=4, seed=2, **SEQ, **extra
+    )
+    ref = Trainer(cfg, tmp_path / "ref", progress=False).fit()
+    tr = Trainer(cfg, tmp_path / "cut", progress=False)
+    real = tr._train_epoch
+
+    def stop_at_3(epoch):
+        if epoch == 3:
+            raise KeyboardInterrupt
+        return real(epoch)
+
+    tr._train_epoch = stop_at_3
+    with pytest.raises(KeyboardInterrupt):
+        tr.fit()
+    assert not (tmp_path / "cut" / "metrics.json").exists()
+    got = Trainer.resume(tmp_path / "cut", progress=False).fit()
+    assert got["test"] == ref["test"] and got["valid"] == ref["valid"]
+    assert got.get("item_graph") == ref.get("item_graph")
+
+    def curve(run):
+        return [
+            json.loads(x).get("valid_NDCG@10")
+            for x in (run / "train_log.jsonl").read_text().splitlines()
+        ]
+
+    assert curve(tmp_path / "cut") == curve(tmp_path / "ref")

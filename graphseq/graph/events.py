@@ -94,3 +94,8 @@ def csr_rows(ptr: Tensor, idx: Tensor, rows: Tensor) -> tuple[Tensor, Tensor]:
     sub_ptr[1:] = torch.cumsum(counts, 0)
     offs = torch.arange(int(sub_ptr[-1])) - torch.repeat_interleave(sub_ptr[:-1], counts)
     return sub_ptr, idx[torch.repeat_interleave(ptr[rows], counts) + offs]
+
+
+def target_counts(ev: EventTable) -> Tensor:
+    """(I,) number of target-behavior events of each item (popularity)."""
+    return torch.bincount(ev.item[ev.is_target], minlength=ev.num_items)

@@ -41,6 +41,21 @@ class SeqBatch:
         """(B,) position of each row's most recent event (0 for empty rows)."""
         return (self.length - 1).clamp(min=0)
 
+    def shift(self) -> tuple[SeqBatch, Tensor, Tensor]:
+        """A training batch of ``L + 1`` events as ``(inputs, labels, use)``: inputs are the
+        first ``L`` positions, the label of position ``t`` is the item at ``t + 1``, and ``use``
+        marks the positions whose next event is a target event.
+        Shapes: inputs (B, L); labels, use (B, L)."""
+        fields = (self.item, self.behavior, self.time, self.is_target, self.mask)
+        inp = SeqBatch(*(t[:, :-1] for t in fields))
+        return inp, self.item[:, 1:], self.is_target[:, 1:] & self.mask[:, :-1]
+
+    def localise(self, items: Tensor) -> SeqBatch:
+        """Item ids replaced by their positions in the sorted ``items`` (n,), padding by ``n``
+        (every real item must be among ``items``)."""
+        local = torch.where(self.mask, torch.searchsorted(items, self.item), items.numel())
+        return SeqBatch(local, self.behavior, self.time, self.is_target, self.mask)
+
     def trim(self) -> SeqBatch:
         """Drop trailing columns that are padding in every row (at least one column stays)."""
         L = max(int(self.length.max()) if self.mask.numel() else 1, 1)

@@ -108,12 +108,12 @@ def global_time(
     return Split("global_time", stage, targets, (vc, tc))
 
 
-def make_split(ev: EventTable, method: str) -> Split:
-    """``leave_last_out`` or ``global_time`` (quantile cutoffs 0.8 / 0.9)."""
+def make_split(ev: EventTable, method: str, quantiles: tuple[float, float] = (0.8, 0.9)) -> Split:
+    """``leave_last_out`` or ``global_time`` (cutoffs at the ``quantiles`` of event time)."""
     if method == "leave_last_out":
         return leave_last_out(ev)
     if method == "global_time":
-        return global_time(ev)
+        return global_time(ev, quantiles=quantiles)
     raise ValueError(f"unknown split {method!r}; valid: leave_last_out, global_time")
 
 

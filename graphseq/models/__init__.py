@@ -1,21 +1,6 @@
-"""Recommenders behind one interface: pop, mf, lightgcn, sasrec, graphseq."""
+"""Recommenders composed of an item side, a user encoder and a scorer (see ``base.py``)."""
 
 from graphseq.models.base import Encoded, Recommender
-from graphseq.models.graphseq import GraphSeq
-from graphseq.models.mf import MF, LightGCN
-from graphseq.models.pop import Pop
-from graphseq.models.registry import MODELS, build_model, register_model
-from graphseq.models.sasrec import SASRec
+from graphseq.models.registry import MODELS, GraphShape, build_model, register_model
 
-__all__ = [
-    "MF",
-    "MODELS",
-    "Encoded",
-    "GraphSeq",
-    "LightGCN",
-    "Pop",
-    "Recommender",
-    "SASRec",
-    "build_model",
-    "register_model",
-]
+__all__ = ["MODELS", "Encoded", "GraphShape", "Recommender", "build_model", "register_model"]

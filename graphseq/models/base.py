@@ -1,16 +1,23 @@
-"""The one model interface every recommender implements, so one trainer compares them fairly.
+"""One composed model for every recommender: an item side, a user encoder and a scorer.
 
-``encode(ctx)`` → :class:`Encoded` (item table and, for transductive models, user table);
-``user_repr(ctx, enc, users, hist)`` → (B, d) user states; ``score(u, items)`` → (B, I);
-``rank_scores(ctx, enc, users, hist)`` → (B, I) the scores that rank the catalogue (by
-default ``score(user_repr(...), items)``); ``loss(ctx, batch)`` → scalar. ``train_mode`` says what a batch is: ``"sequences"`` (user
-indices), ``"pairs"`` (indices of training target events) or ``"none"`` (nothing to train).
+This file is where an edge becomes a score::
+
+    encode(ctx)                      item side: ID + features → views → fusion  (Encoded)
+      → user_repr(ctx, enc, u, hist)  user encoder: sequence (+ snapshots) or an ID table
+      → rank_scores(...)              scorer: dot / MLP head (+ item–item graph fusion)
+    loss(ctx, batch)                  the same path on a training batch, then the objective
+
+``encode`` returns everything that depends on the weights (:class:`Encoded`); the
+:class:`~graphseq.graph.context.GraphContext` caches only structures derived from events.
+Which parts a model has is decided in one place, ``graphseq/models/registry.py``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from graphseq.graph.context import GraphContext
@@ -19,38 +26,141 @@ from graphseq.graph.sequences import SeqBatch
 
 @dataclass
 class Encoded:
-    items: Tensor  # (I, d)
-    users: Tensor | None = None  # (U, d) for transductive models
+    """Weight-dependent results of one encoding. Shapes: items (I, d); users (U, d) for
+    ID-table models; view_weights (I, V) for models with views; snapshots: the coarse scale's
+    per-user states (:class:`~graphseq.models.users.SnapshotStates`) when computed."""
+
+    items: Tensor
+    users: Tensor | None = None
+    view_weights: Tensor | None = None
+    snapshots: Any = None
+
+    def detach(self) -> Encoded:
+        snaps = self.snapshots
+        if snaps is not None:
+            snaps = type(snaps)(snaps.bounds, snaps.states.detach())
+        return Encoded(
+            self.items.detach(),
+            None if self.users is None else self.users.detach(),
+            None if self.view_weights is None else self.view_weights.detach(),
+            snaps,
+        )
 
 
 class Recommender(nn.Module):
-    """Base class: subclasses implement ``encode``, ``user_repr`` and ``loss``."""
+    """A recommender composed of parts (see the module docstring).
 
-    train_mode: str = "sequences"
+    Args:
+        name: the model's name in reprs (``GraphSeq``, ``SASRec``, ``MF`` ...).
+        num_users, num_items: sizes.
+        items: the item side: an :class:`~graphseq.models.items.ItemEncoder`, or a model's
+            own table (``CollaborativeTable``, ``PopularityTable``) with ``encode(ctx)``.
+        users: the user encoder (``SequenceEncoder``, ``UserTable``, ``ConstantUser``).
+        scorer: :class:`~graphseq.models.scorer.Scorer`.
+        objective: the sequence loss (``SequenceObjective``) or None (the item side's own
+            ``pair_loss`` for mf/lightgcn; nothing to train for pop).
+        train_mode: what a batch is: ``sequences`` | ``pairs`` | ``none``.
+        details: extra ``key=value`` parts for the one-line repr.
+    """
 
+    def __init__(
+        self,
+        name: str,
+        num_users: int,
+        num_items: int,
+        items: nn.Module,
+        users: nn.Module,
+        scorer: nn.Module,
+        objective: nn.Module | None = None,
+        train_mode: str = "sequences",
+        details: str = "",
+    ) -> None:
+        super().__init__()
+        self.name, self.num_users, self.num_items = name, num_users, num_items
+        self.items, self.users, self.scorer, self.objective = items, users, scorer, objective
+        self.train_mode, self.details = train_mode, details
+
+    # ---- the scoring path -----------------------------------------------------------------
     def encode(self, ctx: GraphContext) -> Encoded:
-        raise NotImplementedError
+        enc = self.items.encode(ctx)
+        snaps = getattr(self.users, "snapshots", None)
+        if snaps is not None:
+            enc.snapshots = snaps.encode(ctx, enc.items)
+        return enc
 
-    def user_repr(self, ctx: GraphContext, enc: Encoded, users: Tensor, hist: SeqBatch) -> Tensor:
-        raise NotImplementedError
+    def user_repr(
+        self, ctx: GraphContext, enc: Encoded, users: Tensor | None, hist: SeqBatch
+    ) -> Tensor:
+        """(B, d) user states; ``users`` None for anonymous histories."""
+        return self.users(ctx, enc, users, hist, self.items.input)
+
+    def states(self, ctx: GraphContext, enc: Encoded, seq: SeqBatch, users: Tensor) -> Tensor:
+        """(B, L, d) per-event states of sequence models."""
+        return self.users.states(ctx, enc, seq, users, self.items.input)
 
     def score(self, users: Tensor, items: Tensor) -> Tensor:
-        """(B, d), (I, d) → (B, I) dot products."""
-        return users @ items.T
+        """(B, d), (I, d) → (B, I): the head alone (one matmul ranks the catalogue)."""
+        return self.scorer.head(users, items)
 
-    def rank_scores(self, ctx: GraphContext, enc: Encoded, users: Tensor, hist: SeqBatch) -> Tensor:
-        """(B, I) scores that rank the whole catalogue for ``users`` with histories ``hist``
-        (what evaluation, recommendation and serving call)."""
-        return self.score(self.user_repr(ctx, enc, users, hist), enc.items)
+    def rank_scores(
+        self, ctx: GraphContext, enc: Encoded, users: Tensor | None, hist: SeqBatch
+    ) -> Tensor:
+        """(B, I) scores that rank the whole catalogue (what evaluation, ``recommend`` and
+        serving call): head + the validated item–item graph fusion."""
+        return self.scorer(ctx, self.user_repr(ctx, enc, users, hist), enc.items, hist)
 
-    def loss(self, ctx: GraphContext, batch: Tensor) -> Tensor:
-        raise NotImplementedError
+    # ---- training --------------------------------------------------------------------------
+    def loss(self, ctx: GraphContext, batch: Any) -> Tensor:
+        """Scalar training loss of a batch from :mod:`graphseq.train.batches`."""
+        if self.train_mode == "pairs":
+            return self.items.pair_loss(ctx, batch)
+        if self.train_mode != "sequences":
+            raise RuntimeError(f"{self.name} has nothing to train")
+        return self._sequence_loss(ctx, batch)
 
-    def forward(self, ctx: GraphContext, batch: Tensor) -> Tensor:
+    def _sequence_loss(self, ctx: GraphContext, b: Any) -> Tensor:
+        """Every position predicts the next target event (full or sampled softmax over the
+        items the step encodes); in mini-batch mode only the items the loss needs are
+        encoded, from neighbourhoods before the batch's latest event."""
+        dev = next(self.parameters()).device
+        seq, neg, log_q = b.seq, b.negatives, b.log_q
+        if getattr(self.items, "sampled", False):
+            need = self.objective.needed(seq, neg, self.num_items)  # sorted (n,)
+            t = seq.time[seq.mask].max()  # the batch's latest event: only edges before it
+            table = self.items(ctx, b.users, need, t.expand(need.numel()))
+            seq = seq.localise(need)
+            neg = None if neg is None else torch.searchsorted(need, neg)
+            log_q = None if log_q is None else log_q[need]
+        else:
+            table = self.items(ctx, b.users)
+        inp, label, use = seq.to(dev).shift()
+        enc = Encoded(items=table.items)
+        h = self.users.states(ctx, enc, inp, b.users.to(dev), self.items.input)[use]  # (N, d)
+        return self.objective(
+            self.scorer.transform(h), table.items, label[use], inp, use,
+            None if neg is None else neg.to(dev), None if log_q is None else log_q.to(dev),
+        )  # fmt: skip
+
+    def forward(self, ctx: GraphContext, batch: Any) -> Tensor:
         """The training loss (what ``DistributedDataParallel`` calls)."""
         return self.loss(ctx, batch)
 
+    def set_trained_items(self, mask: Tensor) -> None:
+        if hasattr(self.items, "set_trained_items"):
+            self.items.set_trained_items(mask)
+
     def reset_parameters(self) -> None:
-        for m in self.children():
-            if hasattr(m, "reset_parameters"):
-                m.reset_parameters()
+        for m in (self.items, self.users, self.scorer):
+            m.reset_parameters()
+
+    @property
+    def item_graph(self) -> nn.Module | None:
+        """The scorer's item–item graph fusion (None when the model has none)."""
+        return getattr(self.scorer, "item_graph", None)
+
+    @property
+    def views(self) -> list[str]:
+        return [v.name for v in getattr(self.items, "views", [])]
+
+    def __repr__(self) -> str:
+        return f"{self.name}({self.num_users}u, {self.num_items}i{self.details})"

@@ -1,4 +1,5 @@
-"""BPR matrix factorisation and LightGCN: transductive user and item embeddings, BPR loss."""
+"""The ID-table item side of BPR-MF and LightGCN: one embedding per user and item, optionally
+propagated over the user–item graph, trained with BPR on (user, item, negative) rows."""
 
 from __future__ import annotations
 
@@ -6,75 +7,48 @@ import torch
 from torch import Tensor, nn
 
 from graphseq.graph.context import GraphContext
-from graphseq.graph.sequences import SeqBatch
-from graphseq.models.base import Encoded, Recommender
+from graphseq.models.base import Encoded
 from graphseq.nn.adjacency import bipartite_adjacency, drop_edges
-from graphseq.nn.losses import gathered_bpr, gathered_sq_norm, sample_negatives
+from graphseq.nn.losses import gathered_bpr, gathered_sq_norm
 from graphseq.nn.views import LightGCNView
 
 
-class MF(Recommender):
-    """BPR-MF (Rendle et al. 2009, https://arxiv.org/abs/1205.2618).
+class CollaborativeTable(nn.Module):
+    """BPR-MF (Rendle et al. 2009, https://arxiv.org/abs/1205.2618) with ``num_layers=0``;
+    LightGCN (He et al. 2020, https://arxiv.org/abs/2002.02126) otherwise, propagated over
+    the scoring graph's user–item events (all behaviors) with one SpMM chain per step.
 
     Args:
-        num_users, num_items: node counts.
-        dim: embedding size (64).
-        reg: L2 weight on the batch embeddings (1e-4).
+        num_users, num_items: node counts.  dim: embedding size (64).
+        num_layers: LightGCN layers (0: MF).  reg: L2 weight on the batch's ego rows (1e-4).
+        edge_dropout: share of edges dropped per training step (0.0).
+    Shapes: ``encode`` → users (U, d), items (I, d); ``pair_loss`` → scalar.
     """
 
-    train_mode = "pairs"
-
-    def __init__(self, num_users: int, num_items: int, dim: int = 64, reg: float = 1e-4) -> None:
-        super().__init__()
-        self.num_users, self.num_items, self.dim, self.reg = num_users, num_items, dim, reg
-        self.emb = nn.Embedding(num_users + num_items, dim)  # users first, then items
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        nn.init.normal_(self.emb.weight, std=0.1)
-
-    def _propagate(self, ctx: GraphContext) -> Tensor:
-        """(U + I, d) final node embeddings (MF: the embeddings themselves)."""
-        return self.emb.weight
-
-    def encode(self, ctx: GraphContext) -> Encoded:
-        out = self._propagate(ctx)
-        return Encoded(items=out[self.num_users :], users=out[: self.num_users])
-
-    def user_repr(self, ctx: GraphContext, enc: Encoded, users: Tensor, hist: SeqBatch) -> Tensor:
-        return enc.users[users]
-
-    def loss(self, ctx: GraphContext, batch: Tensor) -> Tensor:
-        ev = ctx.events
-        dev = self.emb.weight.device
-        n = len(batch)
-        u = ev.user[batch].to(dev)
-        i = ev.item[batch].to(dev) + self.num_users
-        j = sample_negatives(n, self.num_items, device=dev) + self.num_users
-        reg = gathered_sq_norm(self.emb.weight, torch.cat([u, i, j])) / n  # L2 on ego rows
-        return gathered_bpr(self._propagate(ctx), u, i, j) + self.reg * reg
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.num_users}u, {self.num_items}i, dim={self.dim})"
-
-
-class LightGCN(MF):
-    """LightGCN (He et al. 2020, https://arxiv.org/abs/2002.02126) on the scoring graph's
-    user–item events (all behaviors), propagated with one SpMM chain per step."""
+    sampled = False
 
     def __init__(
         self,
         num_users: int,
         num_items: int,
         dim: int = 64,
-        num_layers: int = 2,
+        num_layers: int = 0,
         reg: float = 1e-4,
         edge_dropout: float = 0.0,
     ) -> None:
-        super().__init__(num_users, num_items, dim, reg)
-        self.view = LightGCNView(num_layers)
-        self.edge_dropout = edge_dropout
-        self.num_layers = num_layers
+        super().__init__()
+        self.num_users, self.num_items, self.dim, self.reg = num_users, num_items, dim, reg
+        self.num_layers, self.edge_dropout = num_layers, edge_dropout
+        self.emb = nn.Embedding(num_users + num_items, dim)  # users first, then items
+        self.view = LightGCNView(num_layers) if num_layers else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.normal_(self.emb.weight, std=0.1)
+
+    def input(self, ids: Tensor | None = None) -> Tensor:
+        items = self.emb.weight[self.num_users :]
+        return items if ids is None else items[ids.to(items.device)]
 
     def _adjacency(self, ctx: GraphContext) -> Tensor:
         dev = self.emb.weight.device
@@ -88,8 +62,24 @@ class LightGCN(MF):
             ).to(dev)
         return ctx.cache["ui_adj"]
 
-    def _propagate(self, ctx: GraphContext) -> Tensor:
+    def propagate(self, ctx: GraphContext) -> Tensor:
+        """(U + I, d) final node embeddings (MF: the embeddings themselves)."""
+        if self.view is None:
+            return self.emb.weight
         return self.view(self.emb.weight, self._adjacency(ctx), symmetric=True)
 
+    def encode(self, ctx: GraphContext) -> Encoded:
+        out = self.propagate(ctx)
+        return Encoded(items=out[self.num_users :], users=out[: self.num_users])
+
+    def pair_loss(self, ctx: GraphContext, batch) -> Tensor:
+        """BPR of each row's (user, item) against the row's own negative, plus L2 on the
+        rows' ego embeddings."""
+        dev = self.emb.weight.device
+        u = batch.users.to(dev)
+        i, j = batch.pos.to(dev) + self.num_users, batch.neg.to(dev) + self.num_users
+        reg = gathered_sq_norm(self.emb.weight, torch.cat([u, i, j])) / len(u)
+        return gathered_bpr(self.propagate(ctx), u, i, j) + self.reg * reg
+
     def __repr__(self) -> str:
-        return f"LightGCN({self.num_users}u, {self.num_items}i, dim={self.dim}, layers={self.num_layers})"
+        return f"CollaborativeTable({self.num_users}u, {self.num_items}i, layers={self.num_layers})"

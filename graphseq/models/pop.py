@@ -6,27 +6,31 @@ import torch
 from torch import Tensor, nn
 
 from graphseq.graph.context import GraphContext
-from graphseq.graph.sequences import SeqBatch
-from graphseq.models.base import Encoded, Recommender
+from graphseq.graph.events import target_counts
+from graphseq.models.base import Encoded
 
 
-class Pop(Recommender):
-    """Scores are log(1 + count) of target events per item in the scoring graph."""
+class PopularityTable(nn.Module):
+    """Item "vectors" of width 1: log(1 + count) of target events per item in the scoring
+    graph (a :class:`~graphseq.models.users.ConstantUser` scores them as they are).
+    Shapes: ``encode`` → items (I, 1)."""
 
-    train_mode = "none"
+    sampled = False
 
-    def __init__(self, num_users: int, num_items: int) -> None:
+    def __init__(self, num_items: int) -> None:
         super().__init__()
-        self.num_users, self.num_items = num_users, num_items
+        self.num_items = num_items
         self.dummy = nn.Parameter(torch.zeros(1), requires_grad=False)  # carries the device
 
+    def reset_parameters(self) -> None:
+        pass
+
+    def input(self, ids: Tensor | None = None) -> Tensor:
+        raise RuntimeError("pop has no item inputs")
+
     def encode(self, ctx: GraphContext) -> Encoded:
-        vis = ctx.visible
-        counts = torch.bincount(vis.item[vis.is_target], minlength=self.num_items).float()
+        counts = target_counts(ctx.visible).float()
         return Encoded(items=torch.log1p(counts)[:, None].to(self.dummy.device))
 
-    def user_repr(self, ctx: GraphContext, enc: Encoded, users: Tensor, hist: SeqBatch) -> Tensor:
-        return torch.ones(len(users), 1, device=enc.items.device)
-
     def __repr__(self) -> str:
-        return f"Pop({self.num_users}u, {self.num_items}i)"
+        return f"PopularityTable({self.num_items}i)"

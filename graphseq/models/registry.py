@@ -1,89 +1,215 @@
-"""Model registry: the one place where a config becomes constructor arguments."""
+"""Model registry: the one place where a config becomes constructor arguments.
+
+Every model is a :class:`~graphseq.models.base.Recommender` composed of an item side, a user
+encoder, a scorer and (sequence models) an objective; the builders below choose the parts.
+``--set item_graph=true`` adds the validated item–item graph fusion to any of them.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from data_builders.errors import DataError
 from graphseq.config import TrainConfig
 from graphseq.graph.context import ItemSide
+from graphseq.graph.events import EventTable
 from graphseq.models.base import Recommender
-from graphseq.models.graphseq import GraphSeq
-from graphseq.models.mf import MF, LightGCN
-from graphseq.models.minibatch import MiniBatchGraphSeq
-from graphseq.models.pop import Pop
-from graphseq.models.sasrec import SASRec
+from graphseq.models.items import ItemEncoder
+from graphseq.models.mf import CollaborativeTable
+from graphseq.models.objectives import SequenceObjective
+from graphseq.models.pop import PopularityTable
+from graphseq.models.propagation import FullGraph, Sampled
+from graphseq.models.scorer import Scorer
+from graphseq.models.users import ConstantUser, SequenceEncoder, SnapshotScale, UserTable
+from graphseq.models.views import extra_sizes, parse_views
+from graphseq.nn.itemgraph import ItemGraphScorer
 
-NO_FEATURES = ("pop", "mf", "lightgcn")  # built-in models without an item-feature input
-Builder = Callable[[TrainConfig, int, int, int, ItemSide], Recommender]
-
-
-def _seq_kwargs(c: TrainConfig) -> dict:
-    return dict(
-        dim=c.dim,
-        max_len=c.max_seq_len,
-        num_layers=c.num_layers,
-        num_heads=c.num_heads,
-        dropout=c.dropout,
-        sequence=c.sequence,
-        time_encoding=c.time_encoding,
-        loss=c.loss,
-        num_negatives=c.num_negatives,
-        head=c.head,
-        train_exclude_seen=c.train_exclude_seen and c.exclude_seen,
-    )
+log = logging.getLogger("graphseq")
 
 
-def _feature_kwargs(c: TrainConfig, s: ItemSide) -> dict:
-    return dict(item_features=s.item_features, id_dropout=c.item_id_dropout)
+@dataclass(frozen=True)
+class GraphShape:
+    """What a model needs to know of its graph: sizes, behavior names, item side graphs."""
+
+    num_users: int
+    num_items: int
+    behaviors: tuple[str, ...]
+    side: ItemSide
+
+    @classmethod
+    def of(cls, ev: EventTable, side: ItemSide) -> GraphShape:
+        return cls(ev.num_users, ev.num_items, tuple(ev.behaviors), side)
 
 
-def _graphseq(c: TrainConfig, u: int, i: int, b: int, s: ItemSide) -> Recommender:
-    kwargs = dict(
-        views=c.views,
-        num_tags=s.num_tags,
-        num_entities=s.num_entities,
-        gnn_layers=c.gnn_layers,
-        fusion=c.fusion,
-        edge_dropout=c.edge_dropout,
-        coarse=c.coarse,
-        num_snapshots=c.num_snapshots,
-        item_graph=c.item_graph,
-        item_graph_reg=c.item_graph_reg,
-        item_graph_max_items=c.item_graph_max_items,
-        **_seq_kwargs(c),
-        **_feature_kwargs(c, s),
-    )
-    if c.minibatch:
-        return MiniBatchGraphSeq(u, i, b, fanouts=c.fanouts, negatives=c.negatives, **kwargs)
-    return GraphSeq(u, i, b, **kwargs)
+Builder = Callable[[TrainConfig, GraphShape], Recommender]
 
-
-MODELS: dict[str, Builder] = {
-    "pop": lambda c, u, i, b, s: Pop(u, i),
-    "mf": lambda c, u, i, b, s: MF(u, i, c.dim),
-    "lightgcn": lambda c, u, i, b, s: LightGCN(u, i, c.dim, c.gnn_layers, edge_dropout=0.0),
-    "sasrec": lambda c, u, i, b, s: SASRec(u, i, b, **_seq_kwargs(c), **_feature_kwargs(c, s)),
-    "graphseq": _graphseq,
+# config keys each kind of model reads (beyond ALWAYS); a key set by the user that the chosen
+# model ignores gets a warning
+ALWAYS = {"model", "graph", "split", "global_time_quantiles", "seed", "device", "eval_batch_size",
+          "exclude_seen", "ks", "max_seq_len", "item_graph", "item_graph_reg",
+          "item_graph_max_items", "item_graph_weights", "item_graph_decays"}  # fmt: skip
+TRAINING = {"epochs", "patience", "eval_every", "batch_size", "lr", "weight_decay",
+            "max_grad_norm", "amp", "distributed", "dim"}  # fmt: skip
+SEQUENCE = TRAINING | {"num_layers", "num_heads", "dropout", "loss", "head", "num_negatives",
+                       "negatives", "sequence", "time_encoding", "item_text", "item_text_model",
+                       "item_id_dropout", "train_exclude_seen"}  # fmt: skip
+GRAPH = {"gnn_layers", "views", "view_encoder", "fusion", "edge_dropout", "coarse",
+         "num_snapshots", "minibatch", "fanouts", "eval_chunk"}  # fmt: skip
+KEYS_READ: dict[str, set[str]] = {
+    "pop": set(),
+    "mf": TRAINING | {"reg"},
+    "lightgcn": TRAINING | {"reg", "gnn_layers", "lightgcn_edge_dropout"},
+    "sasrec": SEQUENCE,
+    "graphseq": SEQUENCE | GRAPH,
 }
 
 
-def build_model(
-    cfg: TrainConfig, num_users: int, num_items: int, num_behaviors: int, side: ItemSide
-) -> Recommender:
-    """Instantiate ``cfg.model``; an unknown name lists the valid ones."""
-    if cfg.model not in MODELS:
-        raise ValueError(f"unknown model {cfg.model!r}; valid: {', '.join(MODELS)}")
+def item_graph(c: TrainConfig, shape: GraphShape, default: bool) -> ItemGraphScorer | None:
+    """The item–item graph fusion when ``c.item_graph`` (or the model's default) asks for it
+    and the catalogue is small enough for its dense (I, I) matrix."""
+    if not (default if c.item_graph is None else c.item_graph):
+        return None
+    ig = ItemGraphScorer(shape.num_items, c.item_graph_reg, c.item_graph_max_items)
+    if not ig.enabled:
+        log.info("item graph skipped: %d items > item_graph_max_items", shape.num_items)
+        return None
+    return ig
+
+
+def _objective(c: TrainConfig) -> SequenceObjective:
+    return SequenceObjective(c.loss, c.train_exclude_seen and c.exclude_seen)
+
+
+def _sequence_users(c: TrainConfig, s: GraphShape, snapshots=None) -> SequenceEncoder:
+    return SequenceEncoder(
+        len(s.behaviors), c.dim, c.max_seq_len, c.num_layers, c.num_heads, c.dropout,
+        c.sequence, c.time_encoding, snapshots,
+    )  # fmt: skip
+
+
+def _text(c: TrainConfig, s: GraphShape) -> str:
+    f = s.side.item_features
+    return f", text={f.size(1)}" if f is not None else ""
+
+
+def sasrec(c: TrainConfig, s: GraphShape) -> Recommender:
+    """SASRec with full-softmax CE (Kang & McAuley 2018; gSASRec's CE, Petrov & Macdonald
+    2023): the sequence-only baseline and GraphSeq's core."""
+    items = ItemEncoder(s.num_items, c.dim, item_features=s.side.item_features,
+                        id_dropout=c.item_id_dropout)  # fmt: skip
+    ig = item_graph(c, s, default=False)
+    seq = c.sequence + ("+itemgraph" if ig is not None else "")
+    return Recommender(
+        "SASRec", s.num_users, s.num_items, items, _sequence_users(c, s),
+        Scorer(c.dim, c.head, ig), _objective(c), "sequences",
+        f", dim={c.dim}, seq={seq}{_text(c, s)}",
+    )  # fmt: skip
+
+
+def graphseq(c: TrainConfig, s: GraphShape) -> Recommender:
+    """GraphSeq: multi-view GNN item representations + multi-scale sequence user states."""
+    views, skipped = parse_views(c.views, list(s.behaviors), s.side)
+    if skipped:
+        log.info("views %s not built: the graph has no %s", skipped, "side graph for them")
+    if c.minibatch:
+        if len(c.fanouts) != c.gnn_layers:
+            raise ValueError(f"fanouts {c.fanouts} need one entry per gnn layer ({c.gnn_layers})")
+        if c.loss not in ("ce", "sampled"):
+            raise ValueError(f"mini-batch mode trains with loss ce or sampled, not {c.loss!r}")
+        if c.view_encoder != "lightgcn":
+            raise ValueError(f"view_encoder={c.view_encoder} needs the full-graph backend")
+        backend: FullGraph | Sampled = Sampled(c.fanouts, c.edge_dropout, c.eval_chunk)
+    else:
+        backend = FullGraph(views, c.dim, c.gnn_layers, c.edge_dropout, c.view_encoder)
+    items = ItemEncoder(
+        s.num_items, c.dim, views, extra_sizes(views, s.num_users, s.side), backend, c.fusion,
+        s.side.item_features, c.item_id_dropout,
+    )  # fmt: skip
+    snaps = None
+    if c.coarse:
+        sampled = Sampled(c.fanouts, 0.0, c.eval_chunk) if c.minibatch else None
+        snaps = SnapshotScale(
+            s.num_users, s.num_items, c.dim, c.num_snapshots, c.gnn_layers, sampled
+        )
+    ig = item_graph(c, s, default=True)
+    seq = c.sequence + ("+snapshots" if c.coarse else "") + ("+itemgraph" if ig is not None else "")
+    mb = f", minibatch={list(c.fanouts)}" if c.minibatch else ""
+    return Recommender(
+        "GraphSeq", s.num_users, s.num_items, items, _sequence_users(c, s, snaps),
+        Scorer(c.dim, c.head, ig), _objective(c), "sequences",
+        f", dim={c.dim}, views={len(views)}, seq={seq}{_text(c, s)}{mb}",
+    )  # fmt: skip
+
+
+def _collaborative(name: str, layers: int, dropout: float) -> Builder:
+    def build(c: TrainConfig, s: GraphShape) -> Recommender:
+        table = CollaborativeTable(s.num_users, s.num_items, c.dim, layers, c.reg, dropout)
+        ig = item_graph(c, s, default=False)
+        extra = (f", layers={layers}" if layers else "") + (", +itemgraph" if ig else "")
+        return Recommender(
+            name, s.num_users, s.num_items, table, UserTable(), Scorer(c.dim, "dot", ig), None,
+            "pairs", f", dim={c.dim}{extra}",
+        )  # fmt: skip
+
+    return build
+
+
+def mf(c: TrainConfig, s: GraphShape) -> Recommender:
+    """BPR-MF."""
+    return _collaborative("MF", 0, 0.0)(c, s)
+
+
+def lightgcn(c: TrainConfig, s: GraphShape) -> Recommender:
+    """LightGCN on the user–item events of every behavior."""
+    return _collaborative("LightGCN", c.gnn_layers, c.lightgcn_edge_dropout)(c, s)
+
+
+def pop(c: TrainConfig, s: GraphShape) -> Recommender:
+    """Popularity of target events in the scoring graph."""
+    ig = item_graph(c, s, default=False)
+    return Recommender(
+        "Pop", s.num_users, s.num_items, PopularityTable(s.num_items), ConstantUser(),
+        Scorer(1, "dot", ig), None, "none", ", +itemgraph" if ig else "",
+    )  # fmt: skip
+
+
+MODELS: dict[str, Builder] = {
+    "pop": pop,
+    "mf": mf,
+    "lightgcn": lightgcn,
+    "sasrec": sasrec,
+    "graphseq": graphseq,
+}
+NO_FEATURES = ("pop", "mf", "lightgcn")  # built-in models without an item-feature input
+
+
+def check_model_name(name: str) -> None:
+    if name not in MODELS:
+        raise DataError(f"unknown model {name!r}", hint=f"valid: {', '.join(MODELS)}")
+
+
+def ignored_keys(model: str, keys: set[str]) -> list[str]:
+    """Keys of ``keys`` that ``model`` does not read (empty for users' own models)."""
+    if model not in KEYS_READ:
+        return []
+    return sorted(k for k in keys if k not in ALWAYS | KEYS_READ[model])
+
+
+def build_model(cfg: TrainConfig, shape: GraphShape) -> Recommender:
+    """Instantiate ``cfg.model`` for a graph of ``shape``."""
+    check_model_name(cfg.model)
     if cfg.minibatch and cfg.model != "graphseq":
         raise ValueError(f"minibatch=true applies to graphseq only, not {cfg.model!r}")
-    if side.item_features is not None and cfg.model in NO_FEATURES:
+    if shape.side.item_features is not None and cfg.model in NO_FEATURES:
         raise DataError(
             f"model {cfg.model!r} does not use item features (item_text={cfg.item_text!r})",
             hint="use sasrec or graphseq, or leave item_text empty",
         )
-    return MODELS[cfg.model](cfg, num_users, num_items, num_behaviors, side)
+    return MODELS[cfg.model](cfg, shape)
 
 
 def register_model(name: str, builder: Builder) -> None:
-    """Add a model under ``name`` (for users' own models)."""
+    """Add a model under ``name`` (for users' own models): ``builder(cfg, shape)``."""
     MODELS[name] = builder

@@ -17,7 +17,13 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-__all__ = ["bipartite_adjacency", "bipartite_blocks", "csr_rows", "union_adjacency", "drop_edges"]
+__all__ = [
+    "bipartite_adjacency",
+    "bipartite_blocks",
+    "sparse_rows",
+    "union_adjacency",
+    "drop_edges",
+]
 
 
 def _check_edges(src: Tensor, dst: Tensor, num_src: int, num_dst: int) -> None:
@@ -116,7 +122,7 @@ def bipartite_blocks(src: Tensor, dst: Tensor, num_src: int, num_dst: int) -> tu
     )
 
 
-def csr_rows(adj: Tensor, rows: Tensor) -> Tensor:
+def sparse_rows(adj: Tensor, rows: Tensor) -> Tensor:
     """Rows ``rows`` of a CSR matrix, as a (len(rows), M) CSR matrix.
     Shapes: adj sparse CSR (N, M), rows (B,) → sparse CSR (B, M)."""
     crow, col, val = adj.crow_indices(), adj.col_indices(), adj.values()

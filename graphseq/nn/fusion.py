@@ -24,8 +24,8 @@ class ViewFusion(nn.Module):
         ``"mean"``: uniform average.
         ``"concat"``: concatenate the views, then ``Linear(V * dim, dim)``.
 
-    After every forward, ``last_weights`` holds the detached (N, V) view
-    weights (uniform for ``"mean"``, ``None`` for ``"concat"``).
+    ``forward`` returns the fused embeddings and the (N, V) view weights
+    (uniform for ``"mean"``, ``None`` for ``"concat"``); the module keeps no state.
 
     Args:
         dim: embedding size d of every view.
@@ -47,7 +47,6 @@ class ViewFusion(nn.Module):
             self.query = nn.Parameter(torch.empty(dim))
         elif mode == "concat":
             self.proj = nn.Linear(num_views * dim, dim)
-        self.last_weights: Tensor | None = None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -56,7 +55,6 @@ class ViewFusion(nn.Module):
             nn.init.zeros_(self.proj.bias)
         if self.query is not None:
             nn.init.normal_(self.query, std=self.dim**-0.5)
-        self.last_weights = None
 
     def _stack(self, xs: Tensor | Sequence[Tensor]) -> Tensor:
         xs = xs if isinstance(xs, Tensor) else torch.stack(list(xs))
@@ -79,18 +77,15 @@ class ViewFusion(nn.Module):
         scores = torch.tanh(self.proj(xs)) @ self.query  # (V, N)
         return scores.t().softmax(dim=-1)  # (N, V)
 
-    def forward(self, xs: Tensor | Sequence[Tensor]) -> Tensor:
-        """Shapes: xs (V, N, d) -> (N, d)."""
+    def forward(self, xs: Tensor | Sequence[Tensor]) -> tuple[Tensor, Tensor | None]:
+        """Shapes: xs (V, N, d) -> fused (N, d), weights (N, V) or None."""
         xs = self._stack(xs)
         if self.mode == "concat":
-            self.last_weights = None
-            return self.proj(xs.permute(1, 0, 2).reshape(xs.size(1), -1))  # (N, d)
-        if self.mode == "mean":
-            self.last_weights = self.view_weights(xs)
-            return xs.mean(dim=0)
+            return self.proj(xs.permute(1, 0, 2).reshape(xs.size(1), -1)), None  # (N, d)
         weights = self.view_weights(xs)  # (N, V)
-        self.last_weights = weights.detach()
-        return torch.einsum("nv,vnd->nd", weights, xs)
+        if self.mode == "mean":
+            return xs.mean(dim=0), weights
+        return torch.einsum("nv,vnd->nd", weights, xs), weights
 
     def __repr__(self) -> str:
         return (

@@ -7,11 +7,11 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch_geometric.nn import GATConv, HeteroConv, HGTConv, SAGEConv
+from torch_geometric.nn import GATConv, SAGEConv
 
-from graphseq.nn.adjacency import csr_rows
+from graphseq.nn.adjacency import sparse_rows
 
-__all__ = ["LightGCNView", "HeteroGNNView", "sparse_propagate", "bipartite_propagate"]
+__all__ = ["ConvView", "LightGCNView", "bipartite_propagate", "sparse_propagate"]
 
 _CACHE_SIZE = 4  # adjacencies per LightGCNView whose transpose is kept
 
@@ -70,7 +70,7 @@ def bipartite_propagate(
     Shapes: a_sd sparse (S, D), a_ds sparse (D, S), x_s (S, d), x_d (D, d), rows (B,)
     → (B, d), or (S, d) when ``rows`` is None.
     """
-    a_rows = a_sd if rows is None else csr_rows(a_sd, rows)
+    a_rows = a_sd if rows is None else sparse_rows(a_sd, rows)
     s, d = x_s, x_d
     out = x_s if rows is None else x_s[rows]
     for layer in range(1, num_layers + 1):
@@ -150,81 +150,44 @@ class LightGCNView(nn.Module):
         return f"{self.__class__.__name__}(layers={self.num_layers})"
 
 
-class HeteroGNNView(nn.Module):
-    """Heterogeneous message passing over all edge types of a ``HeteroData``.
-
-    Each layer is a PyG ``HeteroConv`` (sum over edge types) of ``SAGEConv``
-    (https://arxiv.org/abs/1706.02216) or ``GATConv``
-    (https://arxiv.org/abs/1710.10903, no self-loops: edges are bipartite), or
-    one ``HGTConv`` (https://arxiv.org/abs/2003.01332) for ``conv="hgt"``.
-    ReLU between layers; node types that receive no messages keep their input.
-    Runs on plain PyG (no pyg-lib / torch-sparse needed).
+class ConvView(nn.Module):
+    """PyG convolutions over one view's graph: GraphSAGE (https://arxiv.org/abs/1706.02216) or
+    GAT (https://arxiv.org/abs/1710.10903), ReLU between layers, and the mean over layers
+    ``0..L`` as LightGCN takes it, so a view starts from its inputs. Runs on plain PyG (no
+    pyg-lib / torch-sparse needed).
 
     Args:
-        metadata: ``(node_types, edge_types)``, e.g. ``data.metadata()``.
-        dim: input and output feature size of every node type.
-        num_layers: number of message-passing layers (default 2).
-        conv: ``"sage"`` (default), ``"gat"`` or ``"hgt"``.
-        heads: attention heads for ``"gat"`` / ``"hgt"``; must divide ``dim`` (default 1).
-
-    Shapes: x_dict {type: (N_t, dim)}, edge_index_dict {edge type: (2, E)}
-        -> {type: (N_t, dim)}.
+        dim: feature size.  num_layers: convolutions (2).  conv: ``sage`` | ``gat``.
+        heads: GAT attention heads; must divide ``dim`` (1).
+    Shapes: x (N, dim), edge_index (2, E) -> (N, dim).
     """
 
-    def __init__(
-        self,
-        metadata: tuple[list[str], list[tuple[str, str, str]]],
-        dim: int,
-        num_layers: int = 2,
-        conv: str = "sage",
-        heads: int = 1,
-    ) -> None:
+    def __init__(self, dim: int, num_layers: int = 2, conv: str = "sage", heads: int = 1) -> None:
         super().__init__()
-        if conv not in ("sage", "gat", "hgt"):
-            raise ValueError(f"conv must be 'sage', 'gat' or 'hgt', got {conv!r}")
+        if conv not in ("sage", "gat"):
+            raise ValueError(f"conv must be 'sage' or 'gat', got {conv!r}")
         if dim % heads:
             raise ValueError(f"heads ({heads}) must divide dim ({dim})")
-        self.metadata = (list(metadata[0]), [tuple(et) for et in metadata[1]])
-        self.dim, self.num_layers, self.conv, self.heads = dim, num_layers, conv, heads
-        self.convs = nn.ModuleList(self._make_layer() for _ in range(num_layers))
-
-    def _make_layer(self) -> nn.Module:
-        if self.conv == "hgt":
-            return HGTConv(self.dim, self.dim, self.metadata, heads=self.heads)
-        if self.conv == "sage":
-            convs = {et: SAGEConv((self.dim, self.dim), self.dim) for et in self.metadata[1]}
-        else:
-            convs = {
-                et: GATConv(
-                    (self.dim, self.dim),
-                    self.dim // self.heads,
-                    heads=self.heads,
-                    add_self_loops=False,
-                )
-                for et in self.metadata[1]
-            }
-        return HeteroConv(convs, aggr="sum")
+        self.dim, self.num_layers, self.conv = dim, num_layers, conv
+        make = (
+            (lambda: SAGEConv(dim, dim))
+            if conv == "sage"
+            else (lambda: GATConv(dim, dim // heads, heads=heads))
+        )
+        self.convs = nn.ModuleList(make() for _ in range(num_layers))
 
     def reset_parameters(self) -> None:
-        for conv in self.convs:
-            conv.reset_parameters()
+        for c in self.convs:
+            c.reset_parameters()
 
-    def forward(
-        self, x_dict: dict[str, Tensor], edge_index_dict: dict[tuple[str, str, str], Tensor]
-    ) -> dict[str, Tensor]:
-        """Shapes: x_dict {type: (N_t, dim)} -> {type: (N_t, dim)}."""
+    def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
+        out, h = x, x
         for i, conv in enumerate(self.convs):
-            out = conv(x_dict, edge_index_dict)
-            last = i == self.num_layers - 1
-            x_dict = {
-                nt: (out[nt] if last else out[nt].relu()) if out.get(nt) is not None else x
-                for nt, x in x_dict.items()
-            }
-        return x_dict
+            h = conv(h, edge_index)  # (N, dim)
+            if i < self.num_layers - 1:
+                h = h.relu()
+            out = out + h
+        return out / (self.num_layers + 1)
 
     def __repr__(self) -> str:
-        n, e = len(self.metadata[0]), len(self.metadata[1])
-        return (
-            f"{self.__class__.__name__}({n} node types, {e} edge types, dim={self.dim}, "
-            f"layers={self.num_layers}, conv={self.conv})"
-        )
+        return f"ConvView({self.conv}, dim={self.dim}, layers={self.num_layers})"

@@ -13,12 +13,14 @@ import os
 import torch
 import torch.distributed as dist
 
+from graphseq.device import resolve_device
+
 
 def setup(device: str) -> tuple[int, int, torch.device]:
     """Join the process group torchrun describes in the environment: (rank, world, device)."""
     if "RANK" not in os.environ:
         raise RuntimeError("distributed=true needs torchrun (RANK/WORLD_SIZE are not set)")
-    cuda = device != "cpu" and torch.cuda.is_available()
+    cuda = resolve_device(device).type == "cuda"
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if cuda else "gloo")
     rank, world = dist.get_rank(), dist.get_world_size()

@@ -15,7 +15,7 @@ import graphseq
 from data_builders.atomic import atomic_path, torch_save, write_json, write_text
 from data_builders.errors import DataError
 
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2  # 2: composed models (graphseq 0.2); 1 is refused
 
 
 def git_commit() -> str | None:

@@ -20,18 +20,17 @@ from tqdm.auto import tqdm
 
 from data_builders.atomic import write_json
 from data_builders.errors import DataError
-from data_builders.store import load_graph, load_id_maps
 from graphseq.config import TrainConfig, load_config, save_config
+from graphseq.device import resolve_device
 from graphseq.evaluate import EvalResult, evaluate_with
-from graphseq.graph.context import GraphContext, ItemSide
-from graphseq.graph.events import EventTable
-from graphseq.graph.splits import make_split
-from graphseq.models.registry import build_model
-from graphseq.text import item_text_features
+from graphseq.graph.context import GraphContext
+from graphseq.models.registry import build_model, check_model_name
 from graphseq.train import run as rundir
+from graphseq.train.batches import BatchBuilder
+from graphseq.train.data import TrainData, load_train_data
 from graphseq.train.distributed import setup as dist_setup
 from graphseq.train.distributed import shard, teardown
-from graphseq.train.schedule import epoch_batches, eval_interval
+from graphseq.train.schedule import eval_interval
 from graphseq.train.tune import tune_item_graph
 
 log = logging.getLogger("graphseq")
@@ -40,16 +39,6 @@ MAIN_METRIC = "NDCG@10"
 
 class TrainingError(RuntimeError):
     """Training cannot go on (e.g. a non-finite loss); the last good checkpoint is kept."""
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise DataError(
-            "device=cuda but no CUDA device is available", hint="use device=auto or cpu"
-        )
-    return torch.device(name)
 
 
 def seed_everything(seed: int) -> None:
@@ -65,20 +54,23 @@ class Trainer:
 
         cfg = TrainConfig(model="graphseq", graph="g", epochs=50)
         metrics = Trainer(cfg, "runs/gs").fit()
+
+    ``data`` (a :class:`~graphseq.train.data.TrainData`) is loaded from ``cfg.graph`` when
+    not given; everything is checked before the run directory is created.
     """
 
-    def __init__(self, cfg: TrainConfig, out: str | Path, progress: bool = True) -> None:
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        out: str | Path,
+        progress: bool = True,
+        data: TrainData | None = None,
+    ) -> None:
+        check_model_name(cfg.model)
         self.cfg = cfg.replace(graph=str(Path(cfg.graph).resolve()))
         self.out = Path(out)
-        self.graph = load_graph(self.cfg.graph)
-        self.id_maps = load_id_maps(self.cfg.graph)
-        self.ev = EventTable.from_graph(self.graph)
-        self.split = make_split(self.ev, self.cfg.split)
-        self.side = ItemSide.from_graph(self.graph)
-        if self.cfg.item_text:
-            self.side.item_features = item_text_features(
-                self.cfg.graph, self.cfg.item_text, self.cfg.item_text_model
-            )
+        self.data = data if data is not None else load_train_data(self.cfg)
+        self.ev, self.split, self.side = self.data.ev, self.data.split, self.data.side
         self.rank, self.world = 0, 1
         if self.cfg.distributed:
             self.rank, self.world, self.device = dist_setup(self.cfg.device)
@@ -87,23 +79,36 @@ class Trainer:
         self.is_main = self.rank == 0
         self.progress = progress and self.is_main
         seed_everything(self.cfg.seed)
-        self.model = build_model(
-            self.cfg, self.ev.num_users, self.ev.num_items, len(self.ev.behaviors), self.side
-        )
+        self.model = build_model(self.cfg, self.data.shape)
         self.train_ctx = GraphContext(self.ev, self.split.graph_mask("train"), self.side)
-        if hasattr(self.model, "set_trained_items"):  # items whose ID embedding is trained
-            seen = torch.bincount(self.ev.item[self.train_ctx.mask], minlength=self.ev.num_items)
-            self.model.set_trained_items(seen > 0)
+        seen = torch.bincount(self.ev.item[self.train_ctx.mask], minlength=self.ev.num_items)
+        self.model.set_trained_items(seen > 0)  # items whose ID embedding is trained
         self.model.to(self.device)
-        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.can_train = bool(self.params) and self.model.train_mode != "none"
+        self.builder = (
+            BatchBuilder(
+                self.train_ctx,
+                self.model.train_mode,
+                batch_size=self.cfg.batch_size,
+                max_seq_len=self.cfg.max_seq_len,
+                seed=self.cfg.seed,
+                loss=self.cfg.loss,
+                num_negatives=self.cfg.num_negatives,
+                negatives=self.cfg.negatives,
+                rank=self.rank,
+            )  # fmt: skip
+            if self.can_train
+            else None
+        )
         self.ddp = (
             DistributedDataParallel(self.model, find_unused_parameters=True)
-            if self.world > 1 and params
+            if self.world > 1 and self.can_train
             else None
         )
         self.opt = (
-            torch.optim.AdamW(params, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
-            if params
+            torch.optim.AdamW(self.params, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+            if self.can_train
             else None
         )
         self.state: dict[str, Any] = {
@@ -114,17 +119,21 @@ class Trainer:
             "train_seconds": 0.0,
         }
 
+    @property
+    def graph(self):
+        return self.data.graph
+
+    @property
+    def id_maps(self) -> dict:
+        return self.data.id_maps
+
     # ---- batches -----------------------------------------------------------------------------
     def _batches(self, epoch: int) -> list[torch.Tensor]:
-        """This rank's share of the epoch's batches (:func:`~graphseq.train.schedule.epoch_batches`)."""
+        """This rank's share of the epoch's index batches."""
         return shard(self._global_batches(epoch), self.rank, self.world)
 
     def _global_batches(self, epoch: int) -> list[torch.Tensor]:
-        c = self.cfg
-        return epoch_batches(
-            self.ev, self.train_ctx.mask, self.model.train_mode, c.batch_size, c.max_seq_len,
-            c.seed, epoch,
-        )  # fmt: skip
+        return self.builder.epoch(epoch) if self.builder is not None else []
 
     def eval_interval(self) -> int:
         """Epochs between validation runs (:func:`graphseq.train.schedule.eval_interval`)."""
@@ -178,25 +187,26 @@ class Trainer:
 
     # ---- loop --------------------------------------------------------------------------------
     def _train_epoch(self, epoch: int) -> float:
+        """One pass over the epoch's batches: batch → loss → backward → clip → step."""
         self.model.train()
         total, n = 0.0, 0
-        batches = self._batches(epoch)
         amp = self.cfg.amp and self.device.type == "cuda"
+        step_fn = self.ddp if self.ddp is not None else self.model
+        batches = self._batches(epoch)
         bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=not self.progress)
-        for b_idx, batch in enumerate(bar):
+        for step, idx in enumerate(bar):
+            batch = self.builder.make(idx, epoch, step)
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
-                loss = (
-                    self.ddp(self.train_ctx, batch)
-                    if self.ddp
-                    else self.model.loss(self.train_ctx, batch)
-                )
+                loss = step_fn(self.train_ctx, batch)
             if not torch.isfinite(loss):
                 raise TrainingError(
-                    f"loss is {loss.item()} at epoch {epoch}, batch {b_idx + 1}; "
+                    f"loss is {loss.item()} at epoch {epoch}, batch {step + 1}; "
                     "the last good checkpoint is kept (try a lower lr)"
                 )
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
+            if self.cfg.max_grad_norm > 0:
+                torch.nn.utils.clip_grad_norm_(self.params, self.cfg.max_grad_norm)
             self.opt.step()
             total += loss.item() * len(batch)
             n += len(batch)
@@ -214,8 +224,7 @@ class Trainer:
         if self.is_main and not (self.out / "config.yaml").exists():
             rundir.write_config(self.out, save_config(self.cfg))
             rundir.write_provenance(self.out, self.graph.fingerprint)
-        can_train = self.opt is not None and self.model.train_mode != "none"
-        epochs = self.cfg.epochs if can_train else 0
+        epochs = self.cfg.epochs if self.can_train else 0
         bar = tqdm(
             range(self.state["epoch"], epochs), desc=self.cfg.model, disable=not self.progress
         )

@@ -1,0 +1,193 @@
+"""Item encoder: ID embedding + item features → views → fusion, on either propagation backend.
+
+``item = input + view_scale ⊙ fuse(view_1(input), ..., view_V(input))`` where ``input`` is the
+ID embedding plus a projection of fixed item features (text), and each view propagates the
+inputs over its graph (:mod:`graphseq.models.views`) with the full-graph or the sampled
+backend (:mod:`graphseq.models.propagation`). ``view_scale`` starts at 0, so training starts
+from the ID model and the views enter as far as they help. With no views this is the plain
+item table of SASRec.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from graphseq.graph.context import GraphContext
+from graphseq.graph.sampler import ALL_TIME
+from graphseq.models.base import Encoded
+from graphseq.models.propagation import FullGraph, Sampled
+from graphseq.models.views import View
+from graphseq.nn.features import ItemFeatures
+from graphseq.nn.fusion import ViewFusion
+
+
+@dataclass
+class ItemTable:
+    """Item representations and their per-view fusion weights.
+    Shapes: items (n, d); view_weights (n, V) or None."""
+
+    items: Tensor
+    view_weights: Tensor | None = None
+
+
+class ItemEncoder(nn.Module):
+    """Args:
+        num_items: catalogue size.  dim: embedding size.
+        views: the item views (:func:`graphseq.models.views.parse_views`); () for none.
+        extra: rows of each extra node table the views need (``user``/``tag``/``entity``).
+        backend: a :class:`FullGraph` or :class:`Sampled` propagation (None without views).
+        fusion: ``attention`` | ``mean`` | ``concat``.
+        item_features: optional (I, F) fixed item features, kept as a buffer.
+        id_dropout: with features, the share of IDs dropped per training step (0.0).
+
+    Cold items: with item features, the ID embedding of every item outside ``trained_items``
+    (set by :meth:`set_trained_items`) is zeroed when not training, so such items are scored
+    by their features alone (chosen on the cold validation targets of ML-100K).
+    Shapes: ``forward`` → :class:`ItemTable` of all items, or of ``items`` (n,).
+    """
+
+    def __init__(
+        self,
+        num_items: int,
+        dim: int,
+        views: list[View] | tuple[View, ...] = (),
+        extra: dict[str, int] | None = None,
+        backend: FullGraph | Sampled | None = None,
+        fusion: str = "attention",
+        item_features: Tensor | None = None,
+        id_dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.num_items, self.dim, self.views = num_items, dim, list(views)
+        if self.views and backend is None:
+            raise ValueError("views need a propagation backend")
+        self.id_emb = nn.Embedding(num_items, dim)
+        self.extra = nn.ModuleDict({k: nn.Embedding(n, dim) for k, n in (extra or {}).items()})
+        self.backend = backend if self.views else None
+        self.fusion = ViewFusion(dim, len(self.views), fusion) if self.views else None
+        self.view_scale = nn.Parameter(torch.zeros(dim)) if self.views else None
+        self.id_dropout = id_dropout
+        self.feat: ItemFeatures | None = None
+        if item_features is not None:
+            if item_features.dim() != 2 or item_features.size(0) != num_items:
+                raise ValueError(
+                    f"item_features must be ({num_items}, F), got {tuple(item_features.shape)}"
+                )
+            feats = item_features.float()
+            self.register_buffer("item_features", feats.clone())  # (I, F)
+            self.register_buffer("feature_mean", feats.mean(0))  # (F,) centring
+            self.register_buffer("trained_items", torch.ones(num_items, dtype=torch.bool))
+            self.feat = ItemFeatures(feats.size(1), dim)
+        self.reset_parameters()
+
+    @property
+    def sampled(self) -> bool:
+        return isinstance(self.backend, Sampled)
+
+    def reset_parameters(self) -> None:
+        nn.init.normal_(self.id_emb.weight, std=0.02)
+        for emb in self.extra.values():
+            nn.init.normal_(emb.weight, std=0.02)
+        if self.view_scale is not None:
+            nn.init.zeros_(self.view_scale)
+        for m in (self.fusion, self.backend, self.feat):
+            if m is not None and hasattr(m, "reset_parameters"):
+                m.reset_parameters()
+
+    def set_trained_items(self, mask: Tensor) -> None:
+        """Mark the items with training events (the rest get no ID embedding at scoring).
+        Shapes: mask (I,) bool."""
+        if self.feat is not None:
+            self.trained_items.copy_(mask.to(self.trained_items.device))
+
+    def input(self, ids: Tensor | None = None) -> Tensor:
+        """(n, d) layer-0 item inputs: ID embedding (+ projected features) of ``ids`` (all
+        items when None)."""
+        dev = self.id_emb.weight.device
+        ids = None if ids is None else ids.to(dev)
+        x = self.id_emb.weight if ids is None else self.id_emb(ids)
+        if self.feat is None:
+            return x
+        n = self.num_items if ids is None else ids.numel()
+        if self.training and self.id_dropout > 0:
+            keep = torch.rand(n, device=dev) >= self.id_dropout
+        else:
+            keep = None if self.training else self.trained_items
+            keep = keep if keep is None or ids is None else keep[ids]
+        if keep is not None:
+            x = x * keep[:, None].to(x.dtype)
+        f = self.item_features if ids is None else self.item_features[ids]
+        return x + self.feat.proj(f - self.feature_mean)  # (n, d)
+
+    def node_x(self, view: View, ids: Tensor) -> Tensor:
+        """(N, d) layer-0 features of nodes ``ids`` of ``view``'s space (items first)."""
+        ids = ids.to(self.id_emb.weight.device)
+        if view.extra is None:
+            return self.input(ids)
+        is_item = ids < self.num_items
+        rest = self.extra[view.extra]((ids - self.num_items).clamp(min=0))
+        return torch.where(is_item[:, None], self.input(ids.clamp(max=self.num_items - 1)), rest)
+
+    def _full_view(self, ctx: GraphContext, k: int, view: View, x: Tensor, users: Tensor | None):
+        parts = [x]
+        if view.extra is not None:
+            n = {"user": ctx.events.num_users, "tag": ctx.side.num_tags}.get(
+                view.extra, ctx.side.num_entities
+            )
+            parts.append(self.extra[view.extra].weight[:n])
+        return self.backend(ctx, k, view, torch.cat(parts), users)[: self.num_items]
+
+    def forward(
+        self,
+        ctx: GraphContext,
+        batch_users: Tensor | None = None,
+        items: Tensor | None = None,
+        time: Tensor | None = None,
+    ) -> ItemTable:
+        """Representations of ``items`` (n,) seen from edges before ``time`` (sampled backend;
+        all items and every edge when None). ``batch_users``: the users being trained on,
+        whose own edges every user-derived view leaves out."""
+        if not self.views:
+            return ItemTable(self.input(items))
+        if not self.sampled:
+            x = self.input()  # (I, d)
+            xs = [self._full_view(ctx, k, v, x, batch_users) for k, v in enumerate(self.views)]
+            fused, w = self.fusion(torch.stack(xs))
+            out = ItemTable(x + self.view_scale * fused, w)
+            if items is None:
+                return out
+            idx = items.to(x.device)
+            return ItemTable(out.items[idx], None if w is None else w[idx])
+        if items is None:  # score the whole catalogue, chunk by chunk, over every edge
+            parts = [
+                self._sampled(ctx, c, torch.full_like(c, ALL_TIME), None)
+                for c in torch.arange(self.num_items).split(self.backend.eval_chunk)
+            ]
+            w = [p.view_weights for p in parts]
+            return ItemTable(
+                torch.cat([p.items for p in parts]), None if w[0] is None else torch.cat(w)
+            )
+        return self._sampled(ctx, items.cpu(), time.cpu(), batch_users)
+
+    def _sampled(
+        self, ctx: GraphContext, items: Tensor, time: Tensor, batch_users: Tensor | None
+    ) -> ItemTable:
+        base = self.input(items)  # (n, d)
+        xs = [
+            self.backend(ctx, k, v, items, time, lambda ids, v=v: self.node_x(v, ids), batch_users)
+            for k, v in enumerate(self.views)
+        ]
+        fused, w = self.fusion(torch.stack(xs))
+        return ItemTable(base + self.view_scale * fused, w)
+
+    def encode(self, ctx: GraphContext) -> Encoded:
+        table = self(ctx)
+        return Encoded(items=table.items, view_weights=table.view_weights)
+
+    def __repr__(self) -> str:
+        text = f", text={self.feat.proj.in_features}" if self.feat is not None else ""
+        views = ",".join(v.name for v in self.views) or "none"
+        return f"ItemEncoder({self.num_items}i, dim={self.dim}, views={views}{text})"

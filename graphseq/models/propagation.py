@@ -1,0 +1,162 @@
+"""The two ways a view propagates item representations: over the whole graph, or sampled.
+
+- :class:`FullGraph`: one normalised CSR per view (LightGCN SpMM chain, or PyG convolutions
+  for ``view_encoder=sage|gat``) over the whole scoring graph. Training rebuilds it with edge
+  dropout and without the batch users' own edges; scoring uses one cached adjacency.
+- :class:`Sampled` (mini-batch mode): time-respecting sampled trees
+  (:func:`graphseq.graph.sampler.sample_subgraph`) and a LightGCN estimate on them
+  (:func:`graphseq.nn.sampled.tree_lightgcn`); a step never touches the whole graph.
+
+Both take the layer-0 features of a view's nodes from the item encoder (``node_x``), so item
+features (text) and cold-item zeroing reach either backend the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+from graphseq.graph.context import GraphContext
+from graphseq.graph.sampler import TemporalCSR, sample_subgraph
+from graphseq.models.views import View, ViewEdges, view_edges
+from graphseq.nn.adjacency import union_adjacency
+from graphseq.nn.sampled import tree_lightgcn
+from graphseq.nn.views import ConvView, LightGCNView
+
+NodeX = Callable[[Tensor], Tensor]  # node ids of a view's node space -> (N, d) features
+
+
+def kept_edges(owner: Tensor | None, n: int, drop: float, batch_users: Tensor | None) -> Tensor:
+    """(n,) bool: edge dropout, and no edge made by a user of the batch being trained on."""
+    keep = torch.rand(n) >= drop
+    if owner is not None and batch_users is not None:
+        keep &= ~torch.isin(owner, batch_users.cpu())
+    return keep
+
+
+class FullGraph(nn.Module):
+    """Propagation over each view's whole graph.
+
+    Args:
+        views: the views (one propagator each).  dim: embedding size.
+        num_layers: propagation depth (2).  edge_dropout: share of edges dropped per step.
+        encoder: ``lightgcn`` (parameter-free SpMM chain) | ``sage`` | ``gat`` (PyG convs).
+    Shapes: ``forward`` x (N, d) over the view's node space → (N, d).
+    """
+
+    def __init__(
+        self,
+        views: list[View],
+        dim: int,
+        num_layers: int = 2,
+        edge_dropout: float = 0.1,
+        encoder: str = "lightgcn",
+    ) -> None:
+        super().__init__()
+        self.num_layers, self.edge_dropout, self.encoder = num_layers, edge_dropout, encoder
+        self.prop = LightGCNView(num_layers)
+        self.convs = (
+            nn.ModuleList(ConvView(dim, num_layers, encoder) for _ in views)
+            if encoder != "lightgcn"
+            else None
+        )
+
+    def forward(
+        self,
+        ctx: GraphContext,
+        k: int,
+        view: View,
+        x: Tensor,
+        batch_users: Tensor | None = None,
+    ) -> Tensor:
+        e = view_edges(view, ctx)
+        a, b = e.a, e.b
+        if self.training:
+            keep = kept_edges(e.owner, a.numel(), self.edge_dropout, batch_users)
+            a, b = a[keep], b[keep]
+        if self.convs is not None:
+            ei = torch.stack([torch.cat([a, b]), torch.cat([b, a])]).to(x.device)
+            return self.convs[k](x, ei)
+        return self.prop(x, self._adjacency(ctx, view, e, a, b, x.device), symmetric=True)
+
+    def _adjacency(
+        self, ctx: GraphContext, view: View, e: ViewEdges, a: Tensor, b: Tensor, dev: torch.device
+    ) -> Tensor:
+        if self.training:
+            return union_adjacency([(a, b)], e.num_nodes).to(dev)
+        key = f"adj:{view.name}"  # scoring: one adjacency per context
+        if key not in ctx.cache:
+            ctx.cache[key] = union_adjacency([(a, b)], e.num_nodes).to(dev)
+        return ctx.cache[key]
+
+    def __repr__(self) -> str:
+        return f"FullGraph({self.encoder}, layers={self.num_layers})"
+
+
+class Sampled(nn.Module):
+    """Propagation on sampled, time-respecting trees (mini-batch mode).
+
+    Args:
+        fanouts: neighbours sampled per hop, one entry per layer ((10, 5)).
+        edge_dropout: share of sampled edges dropped per step.
+        eval_chunk: items encoded per chunk when the whole catalogue is scored (4096).
+    Training samples ``uniform``ly; scoring uses the deterministic ``even`` strategy.
+    """
+
+    def __init__(
+        self, fanouts: tuple[int, ...] = (10, 5), edge_dropout: float = 0.1, eval_chunk: int = 4096
+    ) -> None:
+        super().__init__()
+        self.fanouts, self.edge_dropout, self.eval_chunk = tuple(fanouts), edge_dropout, eval_chunk
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.fanouts)
+
+    def csr(self, ctx: GraphContext, view: View) -> tuple[TemporalCSR, Tensor | None]:
+        """The view's time-ordered CSR and each input edge's owner (cached per context)."""
+        key = f"csr:{view.name}"
+        if key not in ctx.cache:
+            e = view_edges(view, ctx)
+            csr = TemporalCSR.from_edges(e.a, e.b, e.num_nodes, e.time, undirected=True)
+            ctx.cache[key] = (csr, e.owner)
+        return ctx.cache[key]
+
+    def tree(
+        self,
+        csr: TemporalCSR,
+        owner: Tensor | None,
+        seeds: Tensor,
+        time: Tensor,
+        node_x: NodeX,
+        batch_users: Tensor | None,
+        drop: float,
+    ) -> Tensor:
+        """(S, d) sampled LightGCN estimate at ``seeds`` (S,) with seed times ``time`` (S,)."""
+        sub = sample_subgraph(
+            csr, seeds, time, self.fanouts, "uniform" if self.training else "even"
+        )
+        x = node_x(sub.node)
+        keep = None
+        if self.training:
+            own = None if owner is None else owner[sub.edge_id]
+            keep = kept_edges(own, sub.edge_id.numel(), drop, batch_users).to(x.device)
+        return tree_lightgcn(x, sub.to(x.device), self.num_layers, keep)
+
+    def forward(
+        self,
+        ctx: GraphContext,
+        k: int,
+        view: View,
+        seeds: Tensor,
+        time: Tensor,
+        node_x: NodeX,
+        batch_users: Tensor | None = None,
+    ) -> Tensor:
+        csr, owner = self.csr(ctx, view)
+        return self.tree(csr, owner, seeds, time, node_x, batch_users, self.edge_dropout)
+
+    def __repr__(self) -> str:
+        return f"Sampled(fanouts={list(self.fanouts)})"

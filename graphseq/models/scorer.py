@@ -1,0 +1,59 @@
+"""Scorer: a head (dot or MLP on the user side) plus the optional item–item graph fusion.
+
+The fusion (:class:`~graphseq.nn.itemgraph.ItemGraphScorer`, EASE over the user's
+recency-decayed history) works for every model with per-user scores; its weight and decay are
+chosen on validation after training (``graphseq.train.tune``), weight 0 while training.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from graphseq.graph.context import GraphContext
+from graphseq.graph.sequences import SeqBatch
+from graphseq.nn.heads import DotHead, MLPHead
+from graphseq.nn.itemgraph import ItemGraphScorer
+
+
+class Scorer(nn.Module):
+    """Args:
+        dim: user / item size.  head: ``dot`` | ``mlp``.
+        item_graph: an :class:`ItemGraphScorer` to late-fuse, or None.
+    Shapes: ``forward`` users (B, d), items (I, d) → (B, I).
+    """
+
+    def __init__(self, dim: int, head: str = "dot", item_graph: ItemGraphScorer | None = None):
+        super().__init__()
+        if head not in ("dot", "mlp"):
+            raise ValueError(f"unknown head {head!r}; valid: dot, mlp")
+        self.head = MLPHead(dim) if head == "mlp" else DotHead()
+        self.item_graph = item_graph
+
+    def reset_parameters(self) -> None:
+        self.head.reset_parameters()
+        if self.item_graph is not None:
+            self.item_graph.reset_parameters()
+
+    def transform(self, users: Tensor) -> Tensor:
+        """The user side as scored. Shapes: (N, d) → (N, d)."""
+        return self.head.transform(users)
+
+    def fusing(self) -> bool:
+        return self.item_graph is not None and float(self.item_graph.weight) != 0.0
+
+    def forward(self, ctx: GraphContext, users: Tensor, items: Tensor, hist: SeqBatch) -> Tensor:
+        scores = self.head(users, items)  # (B, I)
+        if not self.fusing():
+            return scores
+        key = f"item_graph:{self.item_graph.reg:g}"  # one (I, I) graph per context (events only)
+        if key not in ctx.cache:
+            vis, dev = ctx.visible, scores.device
+            t = vis.is_target
+            ctx.cache[key] = self.item_graph.graph(
+                vis.user[t].to(dev), vis.item[t].to(dev), vis.num_users
+            )
+        return self.item_graph(scores, hist, ctx.cache[key])
+
+    def __repr__(self) -> str:
+        ig = "+itemgraph" if self.item_graph is not None else ""
+        return f"Scorer({type(self.head).__name__}{ig})"
