@@ -1,9 +1,12 @@
-"""Propagation speed: LightGCNView vs a bare torch.sparse.mm chain vs PyG LightGCN.
+"""Propagation speed: LightGCNView vs a bare torch.sparse.mm chain vs PyG.
+
+PyG is measured two ways: ``pyg_LightGCN`` (the model fed an ``edge_index``: it normalises
+and scatters on every call) and ``pyg_LGConv_csr`` (``LGConv(normalize=False)`` given the same
+precomputed normalised CSR as ours: PyG's layer used as fast as it goes without pyg-lib).
 
 Random bipartite graph shaped like ML-100K (943 users, 1682 items, 100k
 interactions -> 200k directed edges), dim 64, 3 layers, CPU. Prints a table
-and writes benchmarks/results/propagation.json. See BENCHMARKS.md
-("Propagation speed"): LightGCNView must stay within 1.3x of the bare chain.
+and writes benchmarks/results/propagation.json. The target: LightGCNView within 1.3x of the bare chain.
 
     python benchmarks/propagation.py [--threads 2] [--runs 30]
 """
@@ -22,6 +25,7 @@ from pathlib import Path
 import torch
 import torch_geometric
 from torch import Tensor
+from torch_geometric.nn import LGConv
 from torch_geometric.nn.models import LightGCN
 
 from graphseq.nn import LightGCNView, bipartite_adjacency
@@ -119,6 +123,17 @@ def main(argv: list[str] | None = None) -> dict:
         "LightGCNView": lambda: view(x, adj),
         "LightGCNView_symmetric": lambda: view(x, adj, symmetric=True),
     }
+    conv = LGConv(normalize=False)
+
+    def pyg_csr() -> Tensor:  # PyG's layer on our precomputed normalised CSR
+        out, h = x, x
+        for _ in range(args.layers):
+            h = conv(h, adj)
+            out = out + h
+        return out / (args.layers + 1)
+
+    torch.testing.assert_close(pyg_csr(), ref, rtol=1e-4, atol=1e-5)
+    ours["pyg_LGConv_csr"] = pyg_csr
     pyg_fn = {"pyg_LightGCN": lambda: pyg.get_embedding(edge_index)}
     for mode in ("forward", "forward+backward"):
         for fns, runs in ((ours, args.runs), (pyg_fn, args.pyg_runs)):
@@ -136,10 +151,10 @@ def main(argv: list[str] | None = None) -> dict:
     ratios, paired = {}, {}
     for mode in ("forward", "forward+backward"):
         bare = results[f"bare_spmm/{mode}"]["median_ms"]
-        for name in ("LightGCNView", "LightGCNView_symmetric", "pyg_LightGCN"):
+        for name in ("LightGCNView", "LightGCNView_symmetric", "pyg_LGConv_csr", "pyg_LightGCN"):
             key = f"{name}/bare ({mode})"
             ratios[key] = results[f"{name}/{mode}"]["median_ms"] / bare
-            if not name.startswith("pyg"):
+            if name in ours:
                 pairs = zip(times[f"{name}/{mode}"], times[f"bare_spmm/{mode}"])
                 paired[key] = statistics.median(a / b for a, b in pairs)
 
@@ -151,7 +166,8 @@ def main(argv: list[str] | None = None) -> dict:
     for name, ratio in ratios.items():
         pair = f"{paired[name]:>8.2f}x" if name in paired else f"{'-':>9}"
         print(f"{name:<48}{ratio:>10.2f}x{pair}")
-    ok = all(ratios[f"LightGCNView/bare ({m})"] <= 1.3 for m in ("forward", "forward+backward"))
+    # the paired ratio (same round, back to back) is robust to load from other processes
+    ok = all(paired[f"LightGCNView/bare ({m})"] <= 1.3 for m in ("forward", "forward+backward"))
     print(f"\nLightGCNView within 1.3x of bare SpMM: {'yes' if ok else 'NO'}")
 
     report = {

@@ -169,6 +169,23 @@ def cmd_serve(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(a: argparse.Namespace) -> int:
+    from graphseq.stats import compare, load_group
+
+    rows = compare([load_group(r, a.metric) for r in a.runs], n=a.resamples)
+    if a.json:
+        print(json.dumps(rows))
+        return 0
+    table = []
+    for r in rows:
+        d = r.get("vs_first")
+        diff = f"{d['diff']:+.4f} [{d['ci95'][0]:+.4f}, {d['ci95'][1]:+.4f}]" if d else "—"
+        table.append([r["run"], r["seeds"], f"{r['mean']:.4f} ± {r['seed_sd']:.4f}", diff])
+    header = ["run", "seeds", f"test {a.metric} (mean ± seed sd)", "minus first, 95% CI"]
+    _print_table(table, header)
+    return 0
+
+
 def cmd_quickstart(a: argparse.Namespace) -> int:
     from graphseq.quickstart import quickstart
 
@@ -247,6 +264,15 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
     s.set_defaults(func=cmd_serve)
+
+    c = sub.add_parser(
+        "compare", help="test metrics of runs and paired differences against the first"
+    )
+    c.add_argument("runs", nargs="+", help="run directories, or directories of seed runs")
+    c.add_argument("--metric", default="NDCG@10", help="per-user metric (per_user.parquet)")
+    c.add_argument("--resamples", type=int, default=10_000, help="bootstrap rounds")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=cmd_compare)
 
     q = sub.add_parser(
         "quickstart", help="synthetic data → graph → train graphseq and baselines → table"

@@ -26,6 +26,7 @@ Negatives = Literal["uniform", "popularity"]
 Fusion = Literal["attention", "mean", "concat"]
 Sequence = Literal["transformer", "gru", "none"]
 ViewEncoder = Literal["lightgcn", "sage", "gat"]
+LightGCNBehaviors = Literal["all", "target"]
 VIEW_KINDS = ("cooc", "tag", "kg", "behavior")  # a view is KIND or KIND:<behavior> (see views.py)
 
 
@@ -50,7 +51,8 @@ class TrainConfig:
     eval_chunk: int = 4096  # mini-batch backend: items encoded per chunk when scoring
     lr: float = 2e-3  # AdamW learning rate (chosen on ML-100K validation)
     weight_decay: float = 0.0  # AdamW weight decay
-    max_grad_norm: float = 5.0  # gradient clipping (global L2 norm); 0 = off
+    max_grad_norm: float = 5.0  # gradient clipping (global L2 norm; 0 = off): a guard against
+    # spikes, above every step's norm on ML-100K (at most 1.44), so it changes nothing there
     dim: int = 64  # embedding size
     num_layers: int = 2  # Transformer / GRU layers
     num_heads: int = 1  # attention heads (must divide dim)
@@ -62,6 +64,15 @@ class TrainConfig:
     negatives: Negatives = "uniform"  # how negatives are drawn (popularity: logQ-corrected)
     reg: float = 1e-4  # mf / lightgcn: L2 weight on the batch's embeddings
     lightgcn_edge_dropout: float = 0.0  # lightgcn: share of edges dropped per step
+    lightgcn_behaviors: LightGCNBehaviors = "all"  # lightgcn: propagate over every behavior's
+    # user–item edges, or over the target behaviors' only
+    behavior_order: tuple[str, ...] = ()  # mbcgcn: the cascade; () = rarest non-target
+    # behavior first (the funnel, e.g. fav, cart), target behaviors last
+    ease_regs: tuple[float, ...] = (50.0, 200.0, 500.0, 1000.0)  # ease: λ tried on valid
+    knn_neighbors: tuple[int, ...] = (50, 100, 200)  # itemknn: k tried on valid
+    knn_shrinks: tuple[float, ...] = (0.0, 10.0, 50.0)  # itemknn: shrinkage tried on valid
+    neighbor_decays: tuple[float, ...] = (5.0, 20.0, math.inf)  # ease/itemknn: history
+    # decays (events) tried on valid; inf = every earlier target event weighs 1
     gnn_layers: int = 2  # propagation depth of every view (and of lightgcn)
     views: tuple[str, ...] = ("cooc", "tag", "kg")  # item views; KIND or KIND:<behavior>,
     # KIND in cooc | tag | kg | behavior; views the graph lacks (no tags, no KG) are not built
@@ -75,7 +86,8 @@ class TrainConfig:
     item_graph: bool | None = None  # late-fuse a closed-form item–item graph (EASE) scorer,
     # weight chosen on validation; None = the model's default (on for graphseq only)
     item_graph_reg: float = 200.0  # its L2 weight λ
-    item_graph_max_items: int = 10_000  # dense (I, I): larger catalogues skip it
+    item_graph_max_items: int = 10_000  # EASE (dense, cubic) over at most this many of the
+    # most popular items; the others get no item–item weights (0 = no item graph)
     item_graph_weights: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0)  # tried on valid
     item_graph_decays: tuple[float, ...] = (5.0, 20.0)  # history decays (events) tried on valid
     minibatch: bool = False  # sampled time-respecting neighbourhoods per batch of users and a
@@ -122,6 +134,10 @@ RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "item_graph_max_items": (0, math.inf, True, True),
     "item_graph_weights": (0, math.inf, True, True),
     "item_graph_decays": (0, math.inf, False, True),
+    "ease_regs": (0, math.inf, False, True),
+    "knn_neighbors": (1, math.inf, True, True),
+    "knn_shrinks": (0, math.inf, True, True),
+    "neighbor_decays": (0, math.inf, False, True),
     "fanouts": (1, math.inf, True, True),
     "item_id_dropout": (0, 1, True, False),
     "ks": (1, math.inf, True, True),

@@ -17,8 +17,8 @@ from graphseq.nn.itemgraph import (
     standardize,
 )
 from graphseq.recommend import load_run
+from graphseq.train.posthoc import tune_item_graph
 from graphseq.train.trainer import Trainer
-from graphseq.train.tune import tune_item_graph
 
 
 def _seq(items: list[list[int]], targets: list[list[bool]], pad: int) -> SeqBatch:

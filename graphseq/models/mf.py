@@ -22,6 +22,7 @@ class CollaborativeTable(nn.Module):
         num_users, num_items: node counts.  dim: embedding size (64).
         num_layers: LightGCN layers (0: MF).  reg: L2 weight on the batch's ego rows (1e-4).
         edge_dropout: share of edges dropped per training step (0.0).
+        targets_only: propagate over the target behaviors' edges only (False: every behavior).
     Shapes: ``encode`` → users (U, d), items (I, d); ``pair_loss`` → scalar.
     """
 
@@ -35,8 +36,10 @@ class CollaborativeTable(nn.Module):
         num_layers: int = 0,
         reg: float = 1e-4,
         edge_dropout: float = 0.0,
+        targets_only: bool = False,
     ) -> None:
         super().__init__()
+        self.targets_only = targets_only
         self.num_users, self.num_items, self.dim, self.reg = num_users, num_items, dim, reg
         self.num_layers, self.edge_dropout = num_layers, edge_dropout
         self.emb = nn.Embedding(num_users + num_items, dim)  # users first, then items
@@ -53,14 +56,17 @@ class CollaborativeTable(nn.Module):
     def _adjacency(self, ctx: GraphContext) -> Tensor:
         dev = self.emb.weight.device
         vis = ctx.visible
+        if self.targets_only:
+            vis = vis.select(vis.is_target)
         if self.training and self.edge_dropout > 0:
             src, dst = drop_edges(vis.user, vis.item, self.edge_dropout)
             return bipartite_adjacency(src, dst, self.num_users, self.num_items).to(dev)
-        if "ui_adj" not in ctx.cache:
-            ctx.cache["ui_adj"] = bipartite_adjacency(
+        key = "ui_adj:target" if self.targets_only else "ui_adj"
+        if key not in ctx.cache:
+            ctx.cache[key] = bipartite_adjacency(
                 vis.user, vis.item, self.num_users, self.num_items
             ).to(dev)
-        return ctx.cache["ui_adj"]
+        return ctx.cache[key]
 
     def propagate(self, ctx: GraphContext) -> Tensor:
         """(U + I, d) final node embeddings (MF: the embeddings themselves)."""

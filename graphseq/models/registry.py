@@ -11,13 +11,18 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import torch
+from torch import nn
+
 from data_builders.errors import DataError
 from graphseq.config import TrainConfig
 from graphseq.graph.context import ItemSide
 from graphseq.graph.events import EventTable
 from graphseq.models.base import Recommender
+from graphseq.models.cascade import CascadeTable, behavior_chain
 from graphseq.models.items import ItemEncoder
 from graphseq.models.mf import CollaborativeTable
+from graphseq.models.neighbors import NeighborScorer
 from graphseq.models.objectives import SequenceObjective
 from graphseq.models.pop import PopularityTable
 from graphseq.models.propagation import FullGraph, Sampled
@@ -25,6 +30,7 @@ from graphseq.models.scorer import Scorer
 from graphseq.models.users import ConstantUser, SequenceEncoder, SnapshotScale, UserTable
 from graphseq.models.views import extra_sizes, parse_views
 from graphseq.nn.itemgraph import ItemGraphScorer
+from graphseq.train.posthoc import fusion_settings
 
 log = logging.getLogger("graphseq")
 
@@ -37,10 +43,19 @@ class GraphShape:
     num_items: int
     behaviors: tuple[str, ...]
     side: ItemSide
+    targets: tuple[str, ...] = ()  # target behaviors
+    overlap: tuple[float, ...] = ()  # per behavior: share of its user–item pairs that are
+    # also target pairs (how close a behavior is to the target)
 
     @classmethod
     def of(cls, ev: EventTable, side: ItemSide) -> GraphShape:
-        return cls(ev.num_users, ev.num_items, tuple(ev.behaviors), side)
+        pair = ev.user * ev.num_items + ev.item
+        tgt = torch.isin(pair, pair[ev.is_target])
+        overlap = [float(tgt[ev.behavior == b].float().mean()) if bool((ev.behavior == b).any())
+                   else 0.0 for b in range(len(ev.behaviors))]  # fmt: skip
+        targets = sorted({ev.behaviors[b] for b in ev.behavior[ev.is_target].unique().tolist()})
+        return cls(ev.num_users, ev.num_items, tuple(ev.behaviors), side, tuple(targets),
+                   tuple(overlap))  # fmt: skip
 
 
 Builder = Callable[[TrainConfig, GraphShape], Recommender]
@@ -60,9 +75,13 @@ GRAPH = {"gnn_layers", "views", "view_encoder", "fusion", "edge_dropout", "coars
 KEYS_READ: dict[str, set[str]] = {
     "pop": set(),
     "mf": TRAINING | {"reg"},
-    "lightgcn": TRAINING | {"reg", "gnn_layers", "lightgcn_edge_dropout"},
+    "lightgcn": TRAINING | {"reg", "gnn_layers", "lightgcn_edge_dropout", "lightgcn_behaviors"},
     "sasrec": SEQUENCE,
     "graphseq": SEQUENCE | GRAPH,
+    "gru4rec": SEQUENCE - {"num_heads", "sequence"},
+    "mbcgcn": TRAINING | {"reg", "gnn_layers", "behavior_order"},
+    "ease": {"ease_regs", "neighbor_decays"},
+    "itemknn": {"knn_neighbors", "knn_shrinks", "neighbor_decays"},
 }
 
 
@@ -143,11 +162,24 @@ def graphseq(c: TrainConfig, s: GraphShape) -> Recommender:
     )  # fmt: skip
 
 
-def _collaborative(name: str, layers: int, dropout: float) -> Builder:
+def gru4rec(c: TrainConfig, s: GraphShape) -> Recommender:
+    """GRU4Rec (Hidasi et al. 2016) trained like SASRec (full-softmax CE at every position,
+    as RecBole does): the same inputs (items, behaviors, time gaps), a GRU instead of
+    attention, no graph."""
+    model = sasrec(c.replace(sequence="gru"), s)
+    model.name = "GRU4Rec"
+    return model
+
+
+def _collaborative(name: str, layers: int, dropout: float, targets_only: bool = False) -> Builder:
     def build(c: TrainConfig, s: GraphShape) -> Recommender:
-        table = CollaborativeTable(s.num_users, s.num_items, c.dim, layers, c.reg, dropout)
+        table = CollaborativeTable(s.num_users, s.num_items, c.dim, layers, c.reg, dropout,
+                                   targets_only)  # fmt: skip
         ig = item_graph(c, s, default=False)
-        extra = (f", layers={layers}" if layers else "") + (", +itemgraph" if ig else "")
+        extra = (f", layers={layers}" if layers else "") + (
+            ", target edges" if targets_only else ""
+        )
+        extra += ", +itemgraph" if ig else ""
         return Recommender(
             name, s.num_users, s.num_items, table, UserTable(), Scorer(c.dim, "dot", ig), None,
             "pairs", f", dim={c.dim}{extra}",
@@ -162,8 +194,41 @@ def mf(c: TrainConfig, s: GraphShape) -> Recommender:
 
 
 def lightgcn(c: TrainConfig, s: GraphShape) -> Recommender:
-    """LightGCN on the user–item events of every behavior."""
-    return _collaborative("LightGCN", c.gnn_layers, c.lightgcn_edge_dropout)(c, s)
+    """LightGCN on the user–item events of every behavior (or of the target behaviors)."""
+    only = c.lightgcn_behaviors == "target"
+    return _collaborative("LightGCN", c.gnn_layers, c.lightgcn_edge_dropout, only)(c, s)
+
+
+def mbcgcn(c: TrainConfig, s: GraphShape) -> Recommender:
+    """MB-CGCN: cascading LightGCN along the behavior chain (``behavior_order``)."""
+    behaviors = list(s.behaviors)
+    chain = list(c.behavior_order) or behavior_chain(behaviors, list(s.targets), list(s.overlap))
+    unknown = [b for b in chain if b not in behaviors]
+    if unknown:
+        raise ValueError(f"behavior_order {unknown} not in the graph ({behaviors})")
+    table = CascadeTable(s.num_users, s.num_items, c.dim, [behaviors.index(b) for b in chain],
+                         c.gnn_layers, c.reg)  # fmt: skip
+    ig = item_graph(c, s, default=False)
+    return Recommender(
+        "MBCGCN", s.num_users, s.num_items, table, UserTable(), Scorer(c.dim, "dot", ig), None,
+        "pairs", f", dim={c.dim}, chain={'>'.join(chain)}" + (", +itemgraph" if ig else ""),
+    )  # fmt: skip
+
+
+def _neighbors(kind: str, name: str) -> Builder:
+    def build(c: TrainConfig, s: GraphShape) -> Recommender:
+        scorer = NeighborScorer(s.num_items, kind, c.ease_regs[0], c.item_graph_max_items,
+                                c.knn_neighbors[0], c.knn_shrinks[0], c.neighbor_decays[0])  # fmt: skip
+        return Recommender(
+            name, s.num_users, s.num_items, PopularityTable(s.num_items), ConstantUser(), scorer,
+            None, "none",
+        )  # fmt: skip
+
+    return build
+
+
+ease = _neighbors("ease", "EASE")
+itemknn = _neighbors("itemknn", "ItemKNN")
 
 
 def pop(c: TrainConfig, s: GraphShape) -> Recommender:
@@ -181,8 +246,42 @@ MODELS: dict[str, Builder] = {
     "lightgcn": lightgcn,
     "sasrec": sasrec,
     "graphseq": graphseq,
+    "ease": ease,
+    "itemknn": itemknn,
+    "gru4rec": gru4rec,
+    "mbcgcn": mbcgcn,
 }
-NO_FEATURES = ("pop", "mf", "lightgcn")  # built-in models without an item-feature input
+
+
+def posthoc_plan(c: TrainConfig, model: Recommender) -> tuple[nn.Module | None, list[dict], str]:
+    """What is chosen on validation after training: ``(module whose buffers are set, the
+    settings to try in order (the first wins ties), metrics.json key)``."""
+    sc = model.scorer
+    if isinstance(sc, NeighborScorer):
+        decays = [float(d) for d in c.neighbor_decays]
+        if sc.kind == "ease":
+            grid = [{"reg": float(r), "decay": d} for r in c.ease_regs for d in decays]
+        else:
+            grid = [{"k": float(k), "shrink": float(sh), "decay": d}
+                    for k in c.knn_neighbors for sh in c.knn_shrinks for d in decays]  # fmt: skip
+        return sc, grid, "neighbors"
+    if model.item_graph is not None:
+        return (
+            model.item_graph,
+            fusion_settings(c.item_graph_weights, c.item_graph_decays),
+            "item_graph",
+        )
+    return None, [], ""
+
+
+NO_FEATURES = (
+    "pop",
+    "mf",
+    "lightgcn",
+    "mbcgcn",
+    "ease",
+    "itemknn",
+)  # built-in models without an item-feature input
 
 
 def check_model_name(name: str) -> None:

@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from graphseq.graph.context import GraphContext
 from graphseq.graph.sequences import SeqBatch
+from graphseq.models.neighbors import target_graph
 from graphseq.nn.heads import DotHead, MLPHead
 from graphseq.nn.itemgraph import ItemGraphScorer
 
@@ -45,14 +46,11 @@ class Scorer(nn.Module):
         scores = self.head(users, items)  # (B, I)
         if not self.fusing():
             return scores
-        key = f"item_graph:{self.item_graph.reg:g}"  # one (I, I) graph per context (events only)
-        if key not in ctx.cache:
-            vis, dev = ctx.visible, scores.device
-            t = vis.is_target
-            ctx.cache[key] = self.item_graph.graph(
-                vis.user[t].to(dev), vis.item[t].to(dev), vis.num_users
-            )
-        return self.item_graph(scores, hist, ctx.cache[key])
+        ig = self.item_graph  # one item–item graph per context (it depends on events only)
+        graph = target_graph(
+            ctx, ig.graph_key(), lambda u, i, nu: ig.graph(u, i, nu), scores.device
+        )
+        return ig(scores, hist, graph)
 
     def __repr__(self) -> str:
         ig = "+itemgraph" if self.item_graph is not None else ""

@@ -1,52 +1,142 @@
-"""Closed-form item–item graph scored over a user's recency-decayed history.
+"""Closed-form item–item graphs scored over a user's recency-decayed history.
 
-The item–item graph is EASE (Steck 2019, https://arxiv.org/abs/1905.03375): the dense
-``(I, I)`` weights ``B`` that best rebuild every user's item row from their other items,
-``B = I - P / diag(P)`` with ``P = (XᵀX + λI)⁻¹`` and a zero diagonal, computed from the
-visible target events of one scoring graph. A user's score is one hop of their history over
-it, ``h_u B``, where ``h_u`` weights each earlier target event by ``exp(-age / decay)``
-(age in events, 0 for the most recent), so the last few items count most.
+Two graphs, both from the visible target events of one scoring graph:
+
+- EASE (Steck 2019, https://arxiv.org/abs/1905.03375): the dense weights ``B`` that best
+  rebuild every user's item row from their other items, ``B = I - P / diag(P)`` with
+  ``P = (XᵀX + λI)⁻¹`` and a zero diagonal. On catalogues above ``max_items`` it is computed
+  over the ``max_items`` most popular items (the rest get no weights): the inverse is cubic.
+- ItemKNN (Sarwar et al. 2001): cosine similarity of item columns with shrinkage,
+  ``s_ij = x_i·x_j / (|x_i| |x_j| + shrink)``, the ``k`` largest per item kept (sparse).
+
+A user's score is one hop of their history over the graph, ``h_u G``, where ``h_u`` weights
+each earlier target event by ``exp(-age / decay)`` (age in events, 0 for the most recent;
+``decay = inf``: every event weighs 1). :class:`ItemGraphScorer` late-fuses that score with a
+model's own; ``EASE`` / ``ItemKNN`` models use it alone.
 """
 
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
+import numpy as np
+import scipy.sparse as sp
 import torch
 from torch import Tensor, nn
 
 from graphseq.graph.sequences import SeqBatch
 
-__all__ = ["ItemGraphScorer", "decayed_history", "ease_item_graph", "standardize"]
+__all__ = [
+    "ItemGraph",
+    "ItemGraphScorer",
+    "decayed_history",
+    "ease_graph",
+    "ease_item_graph",
+    "knn_graph",
+    "standardize",
+]
+
+
+@dataclass
+class ItemGraph:
+    """Item–item weights: dense (M, M) over items ``index`` (all items when None), or a
+    sparse CSR (I, I). Shapes: :meth:`apply` (B, I) → (B, I)."""
+
+    weights: Tensor
+    index: Tensor | None = None
+
+    def apply(self, h: Tensor) -> Tensor:
+        if self.weights.layout == torch.sparse_csr:  # (I, I) sparse: h @ W = (Wᵀ hᵀ)ᵀ
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Sparse CSR tensor support")
+                return torch.sparse.mm(self.weights_t, h.T).T
+        x = h if self.index is None else h[:, self.index]
+        y = x @ self.weights
+        if self.index is None:
+            return y
+        out = torch.zeros_like(h)
+        out[:, self.index] = y
+        return out
+
+    @property
+    def weights_t(self) -> Tensor:
+        if not hasattr(self, "_t"):
+            self._t = self.weights.t().to_sparse_csr()
+        return self._t
+
+    def to(self, device: torch.device | str) -> ItemGraph:
+        idx = None if self.index is None else self.index.to(device)
+        return ItemGraph(self.weights.to(device), idx)
+
+
+def _binary_matrix(users: Tensor, items: Tensor, num_users: int, num_items: int) -> sp.csr_matrix:
+    """The binary user × item matrix of the (user, item) pairs (repeats count once)."""
+    u, i = users.cpu().numpy(), items.cpu().numpy()
+    x = sp.csr_matrix((np.ones(len(u), dtype=np.float32), (u, i)), shape=(num_users, num_items))
+    x.data[:] = 1.0  # duplicates were summed
+    return x
 
 
 def ease_item_graph(
     users: Tensor, items: Tensor, num_users: int, num_items: int, reg: float = 200.0
 ) -> Tensor:
-    """EASE weights of the binary user × item matrix of the ``(users, items)`` pairs.
+    """Dense EASE weights (I, I), zero diagonal, of the binary user × item matrix.
 
     Args:
         users, items: (E,) event endpoints (repeats count once).
-        num_users, num_items: matrix size.
-        reg: L2 weight λ (200).
-    Shapes: returns (I, I) with a zero diagonal, on ``items.device``.
+        num_users, num_items: matrix size.  reg: L2 weight λ (200).
     """
-    dev = items.device
-    pairs = torch.stack([items, users.to(dev)])
-    ones = torch.ones(pairs.size(1), device=dev)
-    xt = torch.sparse_coo_tensor(pairs, ones, (num_items, num_users), check_invariants=False)
-    xt = xt.coalesce()
-    xt = torch.sparse_coo_tensor(  # binary: a repeated pair counts once
-        xt.indices(), torch.ones_like(xt.values()), xt.shape, check_invariants=False
-    )
-    with warnings.catch_warnings():  # "Sparse CSR tensor support is in beta state"
-        warnings.filterwarnings("ignore", message="Sparse CSR tensor support")
-        gram = torch.sparse.mm(xt, xt.t()).to_dense().double()  # (I, I) co-occurrence counts
+    x = _binary_matrix(users, items, num_users, num_items)
+    gram = torch.from_numpy((x.T @ x).toarray()).double()  # (I, I) co-occurrence counts
     gram.diagonal().add_(reg)
     p = torch.linalg.inv(gram)
     b = -p / p.diagonal()[None, :]
     b.fill_diagonal_(0.0)
-    return b.float()
+    return b.float().to(items.device)
+
+
+def ease_graph(
+    users: Tensor, items: Tensor, num_users: int, num_items: int, reg: float, max_items: int
+) -> ItemGraph:
+    """EASE over every item, or over the ``max_items`` with the most events."""
+    if num_items <= max_items:
+        return ItemGraph(ease_item_graph(users, items, num_users, num_items, reg))
+    counts = torch.bincount(items.cpu(), minlength=num_items)
+    index = torch.argsort(counts, descending=True, stable=True)[:max_items].sort().values
+    local = torch.full((num_items,), -1, dtype=torch.long)
+    local[index] = torch.arange(max_items)
+    keep = local[items.cpu()] >= 0
+    w = ease_item_graph(users.cpu()[keep], local[items.cpu()[keep]], num_users, max_items, reg)
+    return ItemGraph(w.to(items.device), index.to(items.device))
+
+
+def knn_graph(
+    users: Tensor, items: Tensor, num_users: int, num_items: int, k: int, shrink: float
+) -> ItemGraph:
+    """Sparse ItemKNN graph: shrunk cosine similarity, the ``k`` largest per item (row)."""
+    x = _binary_matrix(users, items, num_users, num_items)
+    co = (x.T @ x).tocoo()  # (I, I) co-occurrence counts
+    norm = np.sqrt(np.asarray(x.sum(0)).ravel())
+    off = co.row != co.col
+    r, c = co.row[off], co.col[off]
+    s = co.data[off] / (norm[r] * norm[c] + shrink)
+    order = np.lexsort((-s, r))  # by row, then similarity descending
+    r, c, s = r[order], c[order], s[order]
+    start = np.searchsorted(r, np.arange(num_items))
+    rank = np.arange(len(r)) - start[r]
+    keep = rank < k
+    w = sp.csr_matrix((s[keep], (r[keep], c[keep])), shape=(num_items, num_items))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support")
+        t = torch.sparse_csr_tensor(
+            torch.from_numpy(w.indptr.astype(np.int64)),
+            torch.from_numpy(w.indices.astype(np.int64)),
+            torch.from_numpy(w.data.astype(np.float32)),
+            w.shape,
+            check_invariants=False,
+        )
+    return ItemGraph(t.to(items.device))
 
 
 def decayed_history(hist: SeqBatch, num_items: int, decay: Tensor | float) -> Tensor:
@@ -67,42 +157,47 @@ def standardize(scores: Tensor) -> Tensor:
 
 
 class ItemGraphScorer(nn.Module):
-    """Late fusion of a model's scores with the item–item graph's:
+    """Late fusion of a model's scores with the EASE item–item graph's:
     ``standardize(model) + weight · standardize(h_u B)``.
 
     ``weight`` and ``decay`` are buffers (saved with the model): they are chosen on
-    validation after training (``graphseq.train.tune``), and ``weight = 0`` (the default)
+    validation after training (``graphseq.train.posthoc``), and ``weight = 0`` (the default)
     leaves the model's scores untouched.
 
     Args:
         num_items: catalogue size.  reg: EASE λ (200).
-        max_items: above this catalogue size the dense (I, I) graph is skipped (10,000).
+        max_items: EASE is computed over at most this many (most popular) items (10,000).
     """
 
     def __init__(self, num_items: int, reg: float = 200.0, max_items: int = 10_000) -> None:
         super().__init__()
-        self.num_items, self.reg, self.max_items = num_items, reg, max_items
+        self.num_items, self.max_items = num_items, max_items
         self.register_buffer("weight", torch.zeros(()))
         self.register_buffer("decay", torch.tensor(20.0))
+        self.register_buffer("reg", torch.tensor(float(reg)))
+
+    def graph_key(self) -> tuple:
+        return ("ease", float(self.reg), self.max_items)
 
     @property
     def enabled(self) -> bool:
-        return self.num_items <= self.max_items
+        return self.max_items > 0
 
     def reset_parameters(self) -> None:
         self.weight.zero_()
         self.decay.fill_(20.0)
 
-    def graph(self, users: Tensor, items: Tensor, num_users: int) -> Tensor:
-        """(I, I) item–item graph of one scoring graph's target events."""
-        return ease_item_graph(users, items, num_users, self.num_items, self.reg)
+    def graph(self, users: Tensor, items: Tensor, num_users: int) -> ItemGraph:
+        """The item–item graph of one scoring graph's target events."""
+        return ease_graph(users, items, num_users, self.num_items, float(self.reg), self.max_items)
 
-    def forward(self, scores: Tensor, hist: SeqBatch, graph: Tensor) -> Tensor:
-        """Shapes: ``scores`` (B, I), ``hist`` fields (B, L), ``graph`` (I, I) → (B, I)."""
+    def forward(self, scores: Tensor, hist: SeqBatch, graph: ItemGraph | Tensor) -> Tensor:
+        """Shapes: ``scores`` (B, I), ``hist`` fields (B, L) → (B, I)."""
         if float(self.weight) == 0.0:
             return scores
+        g = graph if isinstance(graph, ItemGraph) else ItemGraph(graph)
         h = decayed_history(hist, self.num_items, self.decay)  # (B, I)
-        return standardize(scores) + self.weight * standardize(h @ graph)
+        return standardize(scores) + self.weight * standardize(g.apply(h))
 
     def __repr__(self) -> str:
-        return f"ItemGraphScorer({self.num_items}i, reg={self.reg:g}, weight={float(self.weight):g}, decay={float(self.decay):g})"
+        return f"ItemGraphScorer({self.num_items}i, reg={float(self.reg):g}, weight={float(self.weight):g}, decay={float(self.decay):g})"

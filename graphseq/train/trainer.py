@@ -24,14 +24,14 @@ from graphseq.config import TrainConfig, load_config, save_config
 from graphseq.device import resolve_device
 from graphseq.evaluate import EvalResult, evaluate_with
 from graphseq.graph.context import GraphContext
-from graphseq.models.registry import build_model, check_model_name
+from graphseq.models.registry import build_model, check_model_name, posthoc_plan
 from graphseq.train import run as rundir
 from graphseq.train.batches import BatchBuilder
 from graphseq.train.data import TrainData, load_train_data
 from graphseq.train.distributed import setup as dist_setup
 from graphseq.train.distributed import shard, teardown
+from graphseq.train.posthoc import choose_on_validation
 from graphseq.train.schedule import eval_interval
-from graphseq.train.tune import tune_item_graph
 
 log = logging.getLogger("graphseq")
 MAIN_METRIC = "NDCG@10"
@@ -274,12 +274,12 @@ class Trainer:
             best_epoch = ckpt.get("epoch", best_epoch)
         c = self.cfg
         valid_cache: dict = {}  # weights are fixed from here on: one scoring context for valid
-        tuned = tune_item_graph(
-            self.model,
-            lambda: self._evaluate("valid", valid_cache).metrics[MAIN_METRIC],
-            c.item_graph_weights,
-            c.item_graph_decays,
-        )
+        target, settings, key = posthoc_plan(c, self.model)
+        tuned = {}
+        if target is not None:
+            tuned = choose_on_validation(
+                target, lambda: self._evaluate("valid", valid_cache).metrics[MAIN_METRIC], settings
+            )
         if tuned or not ckpt_path.exists():  # the best model, with what validation chose
             rundir.save_checkpoint(ckpt_path, {**self._payload(), "epoch": best_epoch})
         valid, test = self._evaluate("valid", valid_cache), self._evaluate("test")
@@ -305,7 +305,7 @@ class Trainer:
             "model": repr(self.model),
         }
         if tuned:
-            metrics["item_graph"] = tuned
+            metrics[key] = tuned
         write_json(self.out / "metrics.json", metrics)
         return metrics
 

@@ -1,0 +1,67 @@
+"""Run comparison: two-level bootstrap by hand, and the compare command's refusals."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from data_builders.errors import DataError
+from graphseq.cli import main
+from graphseq.stats import compare, load_group, two_level_bootstrap
+
+
+def test_bootstrap_centres_on_the_difference_and_widens_with_seed_variance():
+    rng = np.random.default_rng(0)
+    base = rng.random(400)
+    b = np.stack([base, base])  # two identical seeds
+    a_same = np.stack([base + 0.05, base + 0.05])
+    a_noisy = np.stack([base + 0.05 + s for s in (-0.04, 0.04)])  # same mean, seed variance
+    same, noisy = two_level_bootstrap(a_same, b, 2000), two_level_bootstrap(a_noisy, b, 2000)
+    assert same["diff"] == pytest.approx(0.05) and noisy["diff"] == pytest.approx(0.05)
+    assert same["ci95"][1] - same["ci95"][0] < 1e-9  # paired, no seed noise: exact
+    assert noisy["ci95"][0] < 0.02 and noisy["ci95"][1] > 0.08  # seeds' spread is in the CI
+    one = two_level_bootstrap(rng.random((1, 300)), rng.random((1, 300)), 2000)
+    assert one["users"] == 300 and one["ci95"][0] < one["diff"] < one["ci95"][1]
+
+
+def _fake_run(path, users, scores, fingerprint="abc", split="leave_last_out"):
+    path.mkdir(parents=True)
+    pd.DataFrame({"user": users, "target": "i", "rank": 1, "NDCG@10": scores}).to_parquet(
+        path / "per_user.parquet"
+    )
+    (path / "provenance.json").write_text(json.dumps({"graph_fingerprint": fingerprint}))
+    m = {
+        "test": {"NDCG@10": float(np.mean(scores))},
+        "protocol": {"split": split, "ranking": "full"},
+    }
+    (path / "metrics.json").write_text(json.dumps(m))
+
+
+def test_compare_groups_seeds_and_refuses_other_graphs(tmp_path, capsys):
+    users = [f"u{i}" for i in range(50)]
+    rng = np.random.default_rng(1)
+    for s in range(3):
+        _fake_run(tmp_path / "a" / f"seed{s}", users, rng.random(50))
+        _fake_run(tmp_path / "b" / f"seed{s}", users, rng.random(50) * 0.1)
+    rows = compare([load_group(tmp_path / "a"), load_group(tmp_path / "b")], n=500)
+    assert [r["seeds"] for r in rows] == [3, 3]
+    assert rows[1]["vs_first"]["diff"] < 0 and rows[1]["vs_first"]["ci95"][1] < 0
+    assert (
+        main(["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--json", "--resamples", "200"])
+        == 0
+    )
+    out = json.loads(capsys.readouterr().out)
+    assert out[0]["run"] == "a" and "vs_first" in out[1]
+    _fake_run(tmp_path / "other", users, rng.random(50), fingerprint="zzz")
+    assert main(["compare", str(tmp_path / "a"), str(tmp_path / "other")]) == 2
+    assert "another graph" in capsys.readouterr().err
+    _fake_run(tmp_path / "gt", users, rng.random(50), split="global_time")
+    with pytest.raises(DataError, match="another protocol"):
+        compare([load_group(tmp_path / "a"), load_group(tmp_path / "gt")])
+    shutil.rmtree(tmp_path / "gt")
+    with pytest.raises(DataError, match="no finished run"):
+        load_group(tmp_path / "gt")
