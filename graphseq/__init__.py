@@ -7,7 +7,7 @@ Public API::
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one source of the version (pyproject reads it)
 
 __all__ = [
     "MODELS",

@@ -1,5 +1,5 @@
-import sys
+"""``python -m graphseq``: the same command line as the ``graphseq`` console script."""
 
-from graphseq.cli import main
+from graphseq.cli import entry
 
-sys.exit(main())
+entry()

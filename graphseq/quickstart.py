@@ -1,9 +1,20 @@
-"""``graphseq quickstart``: the main job end to end on the embedded synthetic data."""
+"""``graphseq quickstart``: the main job end to end on the embedded synthetic data.
+
+Layout of the working directory (``--dir``)::
+
+    data/            the synthetic log and its spec.json (reused while the size matches)
+    runs/<N>/graph   each invocation's graph, and one run per model beside it:
+    runs/<N>/<model> N = 1, 2, ... so a second quickstart never collides with the first
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from data_builders.build import build_graph
 from data_builders.readers.synthetic import SyntheticSpec, read_synthetic, write_synthetic
@@ -14,6 +25,17 @@ from graphseq.train.trainer import Trainer
 log = logging.getLogger("graphseq")
 
 MODELS = ("pop", "mf", "lightgcn", "sasrec", "graphseq")
+
+
+@dataclass
+class QuickstartResult:
+    runs: Path  # the directory holding this invocation's graph and runs
+    metrics: dict[str, dict[str, Any]]  # model -> its metrics.json
+
+
+def quickstart_spec(fast: bool = False) -> SyntheticSpec:
+    """The synthetic log's size: 1,000 users (~60k events), or 300 for ``--fast``."""
+    return SyntheticSpec(num_users=300) if fast else SyntheticSpec()
 
 
 def quickstart_configs(graph: str, fast: bool = False) -> dict[str, TrainConfig]:
@@ -31,25 +53,46 @@ def quickstart_configs(graph: str, fast: bool = False) -> dict[str, TrainConfig]
     }
 
 
-def quickstart(workdir: str | Path = "graphseq-quickstart", fast: bool = False) -> list[list[str]]:
-    """Generate the synthetic log, build its graph, train every model; returns table rows."""
-    from graphseq.cli import _metrics_rows
+def synthetic_data(data: Path, spec: SyntheticSpec, progress: bool = True) -> Path:
+    """``data`` holding the log of ``spec``: reused when its ``spec.json`` records the same spec,
+    else (re)written."""
+    meta = data / "spec.json"
+    if (data / "events.csv").exists() and meta.exists():
+        try:
+            if json.loads(meta.read_text()).get("spec") == asdict(spec):
+                log.info("reusing the synthetic log in %s", data)
+                return data
+        except (ValueError, AttributeError):
+            pass  # unreadable spec: write the data again
+    meta.unlink(missing_ok=True)  # spec.json is written last: its absence marks a partial log
+    log.info("writing a synthetic log of %d users to %s", spec.num_users, data)
+    return write_synthetic(data, spec, progress=progress)
 
+
+def _next_runs_dir(root: Path) -> Path:
+    taken = [int(p.name) for p in root.glob("*") if p.is_dir() and p.name.isdigit()]
+    return root / str(max(taken, default=0) + 1)
+
+
+def quickstart(
+    workdir: str | Path = "graphseq-quickstart",
+    fast: bool = False,
+    models: Sequence[str] = MODELS,
+    progress: bool = True,
+) -> QuickstartResult:
+    """Write (or reuse) the synthetic log, build its graph, train ``models`` into a fresh
+    ``runs/<N>`` directory; returns where they went and each model's metrics."""
     workdir = Path(workdir)
-    spec = SyntheticSpec(num_users=300) if fast else SyntheticSpec()
-    data = workdir / "data"
-    if not (data / "events.csv").exists():
-        log.info("writing synthetic log to %s", data)
-        write_synthetic(data, spec)
+    data = synthetic_data(workdir / "data", quickstart_spec(fast), progress)
     log_ = read_synthetic(data)
     g, ids, report = build_graph(log_)
-    graph = workdir / "graph"
-    save_graph(graph, g, ids, report, items=log_.items, overwrite=True)
+    runs = _next_runs_dir(workdir / "runs")
+    graph = runs / "graph"
+    save_graph(graph, g, ids, report, items=log_.items)
     log.info("graph: %s nodes, %s events", report["nodes"], report["events"])
-    rows = []
-    for name, cfg in quickstart_configs(str(graph), fast).items():
+    configs = quickstart_configs(str(graph), fast)
+    metrics = {}
+    for name in models:
         log.info("training %s", name)
-        run = workdir / "runs" / name
-        metrics = Trainer(cfg, run).fit()
-        rows.append(_metrics_rows(name, metrics))
-    return rows
+        metrics[name] = Trainer(configs[name], runs / name, progress=progress).fit()
+    return QuickstartResult(runs, metrics)

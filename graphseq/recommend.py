@@ -25,7 +25,13 @@ from graphseq.graph.sequences import pad_from_csr
 from graphseq.graph.splits import make_split
 from graphseq.models.base import Encoded, Recommender
 from graphseq.models.registry import GraphShape, build_model
+from graphseq.rules import k_problem, show_ids, table_suffix
 from graphseq.train.run import load_checkpoint
+
+
+def _check_k(k: int) -> None:
+    if (problem := k_problem(k)) is not None:
+        raise DataError(problem)
 
 
 @dataclass
@@ -42,6 +48,18 @@ class Run:
     enc: Encoded
 
     # ---- helpers ---------------------------------------------------------------------------
+    @property
+    def has_item_vectors(self) -> bool:
+        """Whether items have embeddings to compare (``pop``'s one column is a count)."""
+        flag = getattr(self.model, "has_item_vectors", None)
+        return bool(flag) if flag is not None else self.enc.items.size(1) > 1
+
+    def split_known(self, kind: str, ids: list[str]) -> tuple[list[str], list[str]]:
+        """``(known, unknown)`` raw ``kind`` ids (``user`` or ``item``); unknown deduplicated."""
+        found = self.id_maps[kind].get_indexer([str(i) for i in ids]) >= 0
+        known = [str(i) for i, f in zip(ids, found) if f]
+        return known, list(dict.fromkeys(str(i) for i, f in zip(ids, found) if not f))
+
     def _item_ids(self, idx: Tensor) -> list[str]:
         return [str(x) for x in self.id_maps["item"][idx.cpu().numpy()]]
 
@@ -72,7 +90,7 @@ class Run:
         unknown = [u for u, k in zip(raw, known) if k < 0]
         if unknown and not fallback_popular:
             raise DataError(
-                f"unknown user ids: {unknown[:5]}",
+                f"unknown user ids: {show_ids(unknown)}",
                 hint="pass --fallback-popular to get popular items for them",
             )
         return list(known), unknown
@@ -82,6 +100,7 @@ class Run:
         self, users: list[str], k: int = 10, fallback_popular: bool = False
     ) -> dict[str, list[dict]]:
         """Top-``k`` raw item ids with scores for raw user ids, history excluded."""
+        _check_k(k)
         known, _ = self._user_index(users, fallback_popular)
         out: dict[str, list[dict]] = {}
         ptr, idx = self._csr()
@@ -98,10 +117,15 @@ class Run:
         return out
 
     def recommend_history(self, items: list[str], k: int = 10) -> list[dict]:
-        """Top-``k`` for an anonymous user whose history is ``items`` (oldest first)."""
+        """Top-``k`` for an anonymous user whose history is ``items`` (oldest first).
+
+        Every item must be known: drop unknown ones first with :meth:`split_known`.
+        """
+        _check_k(k)
         idx = self.id_maps["item"].get_indexer([str(i) for i in items])
-        if (idx < 0).any():
-            raise DataError(f"unknown item ids: {[i for i, x in zip(items, idx) if x < 0][:5]}")
+        if (idx < 0).any() or not len(idx):
+            unknown = self.split_known("item", items)[1]
+            raise DataError(f"unknown item ids: {show_ids(unknown)}" if unknown else "no items")
         ev = self.ev
         n = len(idx)
         tmp = EventTable(
@@ -125,9 +149,15 @@ class Run:
 
     def similar_items(self, items: list[str], k: int = 10) -> dict[str, list[dict]]:
         """Nearest items by cosine similarity of item representations."""
+        _check_k(k)
+        if not self.has_item_vectors:
+            raise DataError(
+                f"{self.model!r} has no item vectors to compare, so no similar items",
+                hint="use a run of an embedding model (mf, lightgcn, sasrec, graphseq)",
+            )
         idx = self.id_maps["item"].get_indexer([str(i) for i in items])
         if (idx < 0).any():
-            raise DataError(f"unknown item ids: {[i for i, x in zip(items, idx) if x < 0][:5]}")
+            raise DataError(f"unknown item ids: {show_ids(self.split_known('item', items)[1])}")
         emb = torch.nn.functional.normalize(self.enc.items.float(), dim=1)
         q = torch.as_tensor(idx, dtype=torch.long, device=emb.device)
         scores = emb[q] @ emb.T
@@ -135,7 +165,16 @@ class Run:
         return dict(zip(map(str, items), self._topk(scores, k)))
 
     def recommend_all(self, out: str | Path, k: int = 10, batch_size: int = 1024) -> int:
-        """Top-``k`` for every user with events, in batches, to a parquet file (atomic)."""
+        """Top-``k`` for every user with events, in batches, to ``out`` (atomic): Parquet for
+        ``.parquet``, CSV for ``.csv``. Items the user has seen are left out, as in
+        :meth:`recommend`."""
+        _check_k(k)
+        suffix = table_suffix(out)
+        if suffix is None:
+            raise DataError(
+                "recommendations file must end in .parquet or .csv", file=out, hint="rename --out"
+            )
+        k = min(k, self.ev.num_items)
         ptr, idx = self._csr()
         users = torch.nonzero(ptr[1:] > ptr[:-1]).flatten()
         frames = []
@@ -154,8 +193,13 @@ class Run:
                     }
                 )
             )
+        recs = pd.concat(frames, ignore_index=True)
+        recs = recs[recs["score"] > float("-inf")]  # seen items fill rows when k is large
         with atomic_path(out) as tmp:
-            pd.concat(frames, ignore_index=True).to_parquet(tmp, index=False)
+            if suffix == ".csv":
+                recs.to_csv(tmp, index=False)
+            else:
+                recs.to_parquet(tmp, index=False)
         return len(users)
 
     def evaluate(self, split: str = "test") -> EvalResult:
@@ -184,6 +228,12 @@ class Run:
         vector that ``recommend`` scores with) and, for models with views,
         ``view_weights.parquet`` (each item's fusion weight per view)."""
         out = Path(out)
+        if out.exists() and not out.is_dir():
+            raise DataError(
+                "export writes a directory, and this is a file",
+                file=out,
+                hint="choose another --out",
+            )
         out.mkdir(parents=True, exist_ok=True)
         items = pd.DataFrame({"item": self.id_maps["item"].astype(str)})
         meta = load_items(self.cfg.graph)
@@ -220,11 +270,22 @@ class Run:
         return self._topk(target_counts(self.ev).float()[None], k)[0]
 
 
-def load_run(path: str | Path, device: str | None = None) -> Run:
-    """Load a finished run directory (its ``checkpoint.pt`` with ``weights_only=True``)."""
+def load_run(path: str | Path, device: str | None = None, allow_incomplete: bool = False) -> Run:
+    """Load a finished run directory (its ``checkpoint.pt`` with ``weights_only=True``).
+
+    A run without ``metrics.json`` (still training, or interrupted) is refused unless
+    ``allow_incomplete``, which loads its best checkpoint so far.
+    """
     path = Path(path)
     if not (path / "config.yaml").exists():
         raise DataError("not a run directory (no config.yaml)", file=path)
+    if not allow_incomplete and not (path / "metrics.json").exists():
+        raise DataError(
+            "run is not finished (no metrics.json): it is still training or was interrupted",
+            file=path,
+            hint="wait for it, finish it with `graphseq train --resume RUN`, or pass "
+            "--allow-incomplete (allow_incomplete=True in Python) to use its best checkpoint so far",
+        )
     cfg = load_config(path / "config.yaml")
     graph = load_graph(cfg.graph)
     ckpt = load_checkpoint(path / "checkpoint.pt", graph.fingerprint)

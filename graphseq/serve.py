@@ -5,12 +5,15 @@ Endpoints (OpenAPI docs at ``/docs``, schema at ``/openapi.json``):
 * ``GET /health`` — model, user and item counts.
 * ``GET /recommend?user=ID&k=10[&fallback=true]`` — top-``k`` for a known user, history
   excluded; an unknown user is a 404 unless ``fallback=true`` (popular items).
-* ``GET /similar?item=ID&k=10`` — nearest items by cosine similarity; unknown item: 404.
+* ``GET /similar?item=ID&k=10`` — nearest items by cosine similarity; unknown item: 404;
+  a model without item vectors (``pop``): 400.
 * ``POST /recommend/history`` with ``{"items": [...], "k": 10}`` — an anonymous user whose
-  history is ``items`` (oldest first); unknown items: 404.
+  history is ``items`` (oldest first); unknown items are skipped and listed in
+  ``unknown_items``; a 404 when none is known.
 
 The run is loaded once, when the app is created. Model calls are serialised by one lock
-(torch parallelises inside each call); ``k`` is bounded to 1..1000 (422 otherwise).
+(torch parallelises inside each call). ``k`` is bounded to 1..1000, and a query parameter
+that the endpoint does not take (a typo such as ``fallback_popular``) is a 422.
 """
 
 from __future__ import annotations
@@ -19,16 +22,18 @@ import threading
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import FastAPI, HTTPException, Query
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
 from graphseq import __version__
 from graphseq.recommend import Run, load_run
+from graphseq.rules import MAX_K, show_ids
 
-MAX_K = 1000  # largest k any endpoint returns
 MAX_HISTORY = 10_000  # longest anonymous history accepted (the model keeps max_seq_len)
 
-K = Annotated[int, Query(ge=1, le=MAX_K, description="number of items to return")]
+K = Annotated[int, Query(ge=1, le=MAX_K, description=f"number of items to return (1..{MAX_K})")]
 
 
 class ItemScore(BaseModel):
@@ -58,27 +63,57 @@ class HistoryRequest(BaseModel):
     items: list[str] = Field(
         min_length=1, max_length=MAX_HISTORY, description="raw item ids, oldest first"
     )
-    k: int = Field(10, ge=1, le=MAX_K, description="number of items to return")
+    k: int = Field(10, ge=1, le=MAX_K, description=f"number of items to return (1..{MAX_K})")
 
 
 class HistoryRecs(BaseModel):
     items: list[ItemScore]
+    unknown_items: list[str] = Field(
+        default_factory=list, description="history items not in the catalogue (skipped)"
+    )
 
 
 def _unknown(kind: str, ids: list[str], hint: str = "") -> HTTPException:
-    shown = ", ".join(repr(i) for i in ids[:5]) + (" ..." if len(ids) > 5 else "")
-    return HTTPException(404, f"unknown {kind} id{'s' if len(ids) > 1 else ''}: {shown}{hint}")
+    return HTTPException(
+        404, f"unknown {kind} id{'s' if len(ids) > 1 else ''}: {show_ids(ids)}{hint}"
+    )
 
 
-def create_app(run_dir: str | Path) -> FastAPI:
-    """A FastAPI app serving the run in ``run_dir`` (loaded once, here)."""
-    run: Run = load_run(run_dir)
+def reject_unknown_query(request: Request) -> None:
+    """422 for a query parameter the endpoint does not declare (no silent typos)."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    known = {p.alias for p in route.dependant.query_params}
+    for sub in route.dependant.dependencies:
+        known |= {p.alias for p in sub.query_params}
+    extra = [name for name in request.query_params if name not in known]
+    if extra:
+        valid = ", ".join(sorted(known)) or "none"
+        raise RequestValidationError(
+            [
+                {
+                    "type": "extra_forbidden",
+                    "loc": ("query", name),
+                    "msg": f"unknown query parameter (this endpoint takes: {valid})",
+                    "input": request.query_params[name],
+                }
+                for name in extra
+            ]
+        )
+
+
+def create_app(run_dir: str | Path, allow_incomplete: bool = False) -> FastAPI:
+    """A FastAPI app serving the run in ``run_dir`` (loaded once, here; an unfinished run is
+    refused unless ``allow_incomplete``)."""
+    run: Run = load_run(run_dir, allow_incomplete=allow_incomplete)
     users, items = run.id_maps["user"], run.id_maps["item"]
     lock = threading.Lock()
     app = FastAPI(
         title="graphseq",
         version=__version__,
         description=f"Recommendations from the run `{Path(run_dir).name}`: {run.model!r}.",
+        dependencies=[Depends(reject_unknown_query)],
     )
     app.state.run = run
 
@@ -101,6 +136,8 @@ def create_app(run_dir: str | Path) -> FastAPI:
 
     @app.get("/similar", response_model=SimilarItems)
     def similar(item: Annotated[str, Query(description="raw item id")], k: K = 10) -> SimilarItems:
+        if not run.has_item_vectors:
+            raise HTTPException(400, f"{run.model!r} has no item vectors, so no similar items")
         if item not in items:
             raise _unknown("item", [item])
         with lock:
@@ -109,14 +146,14 @@ def create_app(run_dir: str | Path) -> FastAPI:
 
     @app.post("/recommend/history", response_model=HistoryRecs)
     def recommend_history(req: HistoryRequest) -> HistoryRecs:
-        missing = [i for i in req.items if i not in items]
-        if missing:
-            raise _unknown("item", missing)
+        known, unknown = run.split_known("item", req.items)
+        if not known:
+            raise _unknown("item", unknown, " (no item of the history is known)")
         with lock:
-            recs = run.recommend_history(req.items, k=req.k)
-        return HistoryRecs(items=recs)
+            recs = run.recommend_history(known, k=req.k)
+        return HistoryRecs(items=recs, unknown_items=unknown)
 
     return app
 
 
-__all__ = ["create_app"]
+__all__ = ["MAX_HISTORY", "create_app", "reject_unknown_query"]

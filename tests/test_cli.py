@@ -49,6 +49,12 @@ def test_train_json_and_set_parsing(small_graph_dir, tmp_path):
     assert res.returncode == 0, res.stderr
     m = json.loads(res.stdout)  # stdout is exactly one JSON document
     assert m["epochs"] == 2 and m["protocol"]["ranking"] == "full"
+    # where the run went and its best epoch, for a person, on stderr
+    assert f"run written to {(tmp_path / 'r').resolve()}" in res.stderr
+    assert (
+        f"best epoch {m['best_epoch']} of 2 (valid NDCG@10 {m['valid']['NDCG@10']:.4f})"
+        in res.stderr
+    )
     cfg = (tmp_path / "r" / "config.yaml").read_text()
     assert "lr: 0.01" in cfg and "seed: 1" in cfg and str(small_graph_dir.resolve()) in cfg
 

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import re
+import shutil
+import socket
+import sys
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -16,9 +22,11 @@ with warnings.catch_warnings():  # starlette's notice that its httpx-based clien
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
+from data_builders.errors import DataError  # noqa: E402
 from graphseq.config import TrainConfig  # noqa: E402
 from graphseq.recommend import load_run  # noqa: E402
-from graphseq.serve import create_app  # noqa: E402
+from graphseq.rules import MAX_K  # noqa: E402
+from graphseq.serve import MAX_HISTORY, HistoryRequest, create_app  # noqa: E402
 from graphseq.train.trainer import Trainer  # noqa: E402
 
 
@@ -144,10 +152,20 @@ def test_recommend_history(client, run):
     assert len(default_k) == 10
 
 
+def test_recommend_history_skips_unknown_items(client, run):
+    r = client.post("/recommend/history", json={"items": ["i1", "zz", "i2", "yy", "zz"], "k": 5})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["unknown_items"] == ["zz", "yy"]
+    assert body["items"] == run.recommend_history(["i1", "i2"], k=5)
+    known = client.post("/recommend/history", json={"items": ["i1", "i2"]}).json()
+    assert known["unknown_items"] == []
+
+
 def test_recommend_history_errors(client):
-    r = client.post("/recommend/history", json={"items": ["i1", "zz", "yy"]})
+    r = client.post("/recommend/history", json={"items": ["zz", "yy"]})
     assert r.status_code == 404
-    assert r.json()["detail"] == "unknown item ids: 'zz', 'yy'"
+    assert r.json()["detail"] == "unknown item ids: 'zz', 'yy' (no item of the history is known)"
     assert client.post("/recommend/history", json={"items": []}).status_code == 422
     assert client.post("/recommend/history", json={"items": ["i1"], "k": 0}).status_code == 422
     assert client.post("/recommend/history", json={"k": 3}).status_code == 422
@@ -158,19 +176,116 @@ def test_openapi(client):
     assert {"/health", "/recommend", "/similar", "/recommend/history"} <= set(spec["paths"])
     assert "post" in spec["paths"]["/recommend/history"]
     k = next(p for p in spec["paths"]["/recommend"]["get"]["parameters"] if p["name"] == "k")
-    assert k["schema"]["minimum"] == 1 and k["schema"]["maximum"] == 1000
+    assert k["schema"]["minimum"] == 1 and k["schema"]["maximum"] == MAX_K == 1000
     assert client.get("/docs").status_code == 200
 
 
-def test_cli_serve(monkeypatch, run_dir):
-    """``graphseq serve`` hands uvicorn the app for --run with --host/--port."""
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_cli_serve(monkeypatch, capsys, run_dir):
+    """``graphseq serve`` listens on --host/--port, says its URL, hands uvicorn the app."""
     import uvicorn
 
     from graphseq.cli import main
 
     seen = {}
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(app=app, **kw))
-    assert main(["serve", "--run", str(run_dir), "--host", "127.0.0.1", "--port", "8123"]) == 0
+
+    def fake_run(server, sockets=None):
+        seen.update(app=server.config.app, address=sockets[0].getsockname())
+
+    monkeypatch.setattr(uvicorn.Server, "run", fake_run)
+    port = _free_port()
+    assert main(["serve", "--run", str(run_dir), "--host", "127.0.0.1", "--port", str(port)]) == 0
     assert isinstance(seen["app"], FastAPI)
-    assert (seen["host"], seen["port"]) == ("127.0.0.1", 8123)
+    assert seen["address"] == ("127.0.0.1", port)
+    err = capsys.readouterr().err
+    assert f"at http://127.0.0.1:{port} (API docs: http://127.0.0.1:{port}/docs)" in err
     assert main(["serve", "--run", str(run_dir / "missing")]) == 2  # one-line error, exit 2
+
+
+def test_cli_serve_port_in_use(monkeypatch, capsys, run_dir):
+    import uvicorn
+
+    from graphseq.cli import main
+
+    monkeypatch.setattr(uvicorn.Server, "run", lambda *a, **kw: pytest.fail("must not serve"))
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["serve", "--run", str(run_dir), "--port", str(port)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(
+        f"graphseq: error: cannot listen on 127.0.0.1:{port}"
+    )
+
+
+@pytest.mark.parametrize("missing", ["uvicorn", "fastapi"])
+def test_cli_serve_without_the_extra(monkeypatch, capsys, run_dir, missing):
+    """Without the [serve] extra: one line that names the extra, not a ModuleNotFoundError."""
+    from graphseq.cli import main
+
+    monkeypatch.setitem(sys.modules, missing, None)  # `import missing` now fails
+    monkeypatch.delitem(sys.modules, "graphseq.serve", raising=False)
+    assert main(["serve", "--run", str(run_dir)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"module '{missing}' is missing" in err[0]
+    assert 'pip install -e ".[serve]"' in err[0]
+
+
+@pytest.mark.parametrize(
+    "path, params",
+    [
+        ("/recommend", {"user": "u0", "fallback_popular": "true"}),
+        ("/recommend", {"user": "u0", "K": "5"}),
+        ("/similar", {"item": "i1", "n": "3"}),
+        ("/health", {"verbose": "1"}),
+    ],
+)
+def test_unknown_query_parameter_is_422(client, path, params):
+    r = client.get(path, params=params)
+    assert r.status_code == 422
+    (extra,) = [p for p in params if p not in ("user", "item")]
+    (err,) = r.json()["detail"]
+    assert err["loc"] == ["query", extra] and err["type"] == "extra_forbidden"
+    assert "unknown query parameter" in err["msg"]
+
+
+def test_pop_run_has_no_similar_items(small_graph_dir, tmp_path):
+    out = tmp_path / "pop"
+    Trainer(TrainConfig(graph=str(small_graph_dir), model="pop"), out, progress=False).fit()
+    with TestClient(create_app(out)) as c:
+        r = c.get("/similar", params={"item": "i1"})
+        assert r.status_code == 400 and "has no item vectors" in r.json()["detail"]
+        assert c.get("/recommend", params={"user": "u0", "k": 3}).status_code == 200
+
+
+def test_unfinished_run(run_dir, tmp_path):
+    out = tmp_path / "unfinished"
+    shutil.copytree(run_dir, out)
+    (out / "metrics.json").unlink()
+    with pytest.raises(DataError, match="--allow-incomplete"):
+        create_app(out)
+    with TestClient(create_app(out, allow_incomplete=True)) as c:
+        assert c.get("/health").json()["status"] == "ok"
+
+
+def test_readme_server_table_matches_the_api(client):
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    rows = re.findall(r"^\| `(GET|POST) (/[\w/]*)(?:\?([^`]*))?`", readme, flags=re.M)
+    spec = client.get("/openapi.json").json()
+    assert {(m.lower(), p) for m, p, _ in rows} == {
+        (m, p) for p, ops in spec["paths"].items() for m in ops
+    }
+    for method, path, query in rows:
+        op = spec["paths"][path][method.lower()]
+        declared = {p["name"] for p in op.get("parameters", [])}
+        assert {kv.split("=")[0] for kv in query.split("&") if kv} == declared, path
+    body = re.search(r"`POST /recommend/history` with `(\{.*?\})`", readme).group(1)
+    assert set(json.loads(body)) == set(HistoryRequest.model_fields)
+    assert f"`k` is 1..{MAX_K} (default 10) everywhere" in readme
+    assert f"a history holds 1..{MAX_HISTORY:,} items" in readme

@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
-from tqdm.auto import tqdm
 
 from data_builders.atomic import write_json
 from data_builders.errors import DataError
@@ -25,6 +24,7 @@ from graphseq.device import resolve_device
 from graphseq.evaluate import EvalResult, evaluate_with
 from graphseq.graph.context import GraphContext
 from graphseq.models.registry import build_model, check_model_name, posthoc_plan
+from graphseq.progress import progress
 from graphseq.train import run as rundir
 from graphseq.train.batches import BatchBuilder
 from graphseq.train.data import TrainData, load_train_data
@@ -193,7 +193,8 @@ class Trainer:
         amp = self.cfg.amp and self.device.type == "cuda"
         step_fn = self.ddp if self.ddp is not None else self.model
         batches = self._batches(epoch)
-        bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=not self.progress)
+        bar = progress(batches, desc=f"epoch {epoch}", unit="batch", inner=True,
+                       disable=not self.progress)  # fmt: skip
         for step, idx in enumerate(bar):
             batch = self.builder.make(idx, epoch, step)
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
@@ -225,9 +226,8 @@ class Trainer:
             rundir.write_config(self.out, save_config(self.cfg))
             rundir.write_provenance(self.out, self.graph.fingerprint)
         epochs = self.cfg.epochs if self.can_train else 0
-        bar = tqdm(
-            range(self.state["epoch"], epochs), desc=self.cfg.model, disable=not self.progress
-        )
+        bar = progress(range(self.state["epoch"], epochs), desc=self.cfg.model, unit="epoch",
+                       disable=not self.progress)  # fmt: skip
         every = self.eval_interval()
         for epoch in bar:
             t0 = time.perf_counter()
