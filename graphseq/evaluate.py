@@ -23,6 +23,8 @@ class EvalResult:
     num_users: int  # evaluated targets
     repeat_targets_dropped: int  # targets already in the user's seen items (exclude_seen)
     cold: dict[str, float] = field(default_factory=dict)  # see cold_item_metrics
+    view_weights: dict[str, float] = field(default_factory=dict)  # mean fusion weight per view
+    later_share: float = 0.0  # mean share of the scoring graph's events later than the target
 
 
 PER_USER_KEYS = ("user", "target", "rank", "num_candidates")
@@ -129,7 +131,29 @@ def evaluate(
         cold_m.update(
             {f"cold_only/{k}": v for k, v in only.items() if k != "AUC" and "Coverage" not in k}
         )
-    return EvalResult(evaluator.result(), per_user, len(kept), int((~keep).sum()), cold_m)
+    return EvalResult(
+        evaluator.result(), per_user, len(kept), int((~keep).sum()), cold_m,
+        mean_view_weights(model, enc, ~cold), later_share(ev, inp.graph_mask, inp.target_idx),
+    )  # fmt: skip
+
+
+def later_share(ev: EventTable, graph_mask: Tensor, target_idx: Tensor) -> float:
+    """Mean over targets of the share of scoring-graph events later in time than the target
+    (other users' futures: allowed by leave-last-out, 0 under global_time)."""
+    times = ev.time[graph_mask].sort().values
+    if times.numel() == 0 or target_idx.numel() == 0:
+        return 0.0
+    after = times.numel() - torch.searchsorted(times, ev.time[target_idx], right=True)
+    return float(after.double().mean() / times.numel())
+
+
+def mean_view_weights(model: Recommender, enc, items: Tensor) -> dict[str, float]:
+    """Each view's fusion weight averaged over ``items`` (I,) bool (those with events)."""
+    w = enc.view_weights
+    if w is None or not bool(items.any()):
+        return {}
+    m = w[items.to(w.device)].float().mean(0)
+    return {name: round(float(v), 4) for name, v in zip(model.views, m)}
 
 
 def _add_cold_only(

@@ -66,9 +66,14 @@ def parse_views(
     names: tuple[str, ...] | list[str], behaviors: list[str], side: ItemSide
 ) -> tuple[list[View], list[str]]:
     """``(views, skipped)``: the views to build, and the names left out because the graph
-    lacks their side graph (no tags, no KG). An unknown kind or behavior is a ValueError."""
+    lacks their side graph (no tags, no KG). ``KIND:*`` is one view per behavior. An unknown
+    kind or behavior is a ValueError."""
     views, skipped = [], []
-    for name in dict.fromkeys(names):
+    expanded = []
+    for name in names:
+        kind, _, beh = name.partition(":")
+        expanded += [f"{kind}:{b}" for b in behaviors] if beh == "*" else [name]
+    for name in dict.fromkeys(expanded):
         kind, _, beh = name.partition(":")
         if kind not in VIEW_KINDS or (":" in name and (not beh or kind in ("tag", "kg"))):
             raise ValueError(

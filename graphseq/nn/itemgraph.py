@@ -52,7 +52,8 @@ class ItemGraph:
                 warnings.filterwarnings("ignore", message="Sparse CSR tensor support")
                 return torch.sparse.mm(self.weights_t, h.T).T
         x = h if self.index is None else h[:, self.index]
-        y = x @ self.weights
+        # histories are short: a sparse (B, M) history costs nnz × M, not B × M × M
+        y = torch.sparse.mm(x.to_sparse(), self.weights) if x.is_cpu else x @ self.weights
         if self.index is None:
             return y
         out = torch.zeros_like(h)

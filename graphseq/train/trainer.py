@@ -301,8 +301,10 @@ class Trainer:
                 "ties": "pessimistic",
                 "test_users": test.num_users,
                 "repeat_targets_dropped": test.repeat_targets_dropped,
+                "graph_events_after_target": round(test.later_share, 4),
             },
             "model": repr(self.model),
+            "view_weights": test.view_weights,  # mean fusion weight of each view (test graph)
         }
         if tuned:
             metrics[key] = tuned
