@@ -73,6 +73,20 @@ class EventTable:
         )
 
 
+def time_quantiles(time: Tensor, q: Tensor | float) -> Tensor:
+    """Quantiles of ``time`` with linear interpolation, equal to ``torch.quantile`` (which
+    refuses inputs above 2**24 elements): one sort, then a lerp between neighbours.
+
+    Shapes: ``time`` (E,) any numeric dtype, ``q`` (Q,) or scalar in [0, 1] → (Q,) / () float64.
+    """
+    s = torch.sort(time.reshape(-1).double()).values
+    q = torch.as_tensor(q, dtype=torch.float64)
+    ranks = q * (s.numel() - 1)
+    below = ranks.long()
+    above = ranks.ceil().long()
+    return torch.lerp(s[below], s[above], ranks - below)
+
+
 def user_csr(user: Tensor, num_users: int) -> tuple[Tensor, Tensor]:
     """Group event indices by user, keeping event order.
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from graphseq.graph.events import EventTable, csr_rows, user_csr
+from graphseq.graph.events import EventTable, csr_rows, time_quantiles, user_csr
 
 TRAIN, VALID, TEST, FUTURE = 0, 1, 2, 3
 HELD_OUT = {"valid": VALID, "test": TEST}
@@ -93,9 +93,10 @@ def global_time(
     quantiles: tuple[float, float] = (0.8, 0.9),
 ) -> Split:
     """One global clock: cutoffs given in seconds, or as quantiles of event time."""
-    t = ev.time.double()
-    vc = int(torch.quantile(t, quantiles[0])) if valid_cut is None else int(valid_cut)
-    tc = int(torch.quantile(t, quantiles[1])) if test_cut is None else int(test_cut)
+    if valid_cut is None or test_cut is None:
+        qv, qt = time_quantiles(ev.time, torch.tensor(quantiles, dtype=torch.float64)).tolist()
+    vc = int(qv) if valid_cut is None else int(valid_cut)
+    tc = int(qt) if test_cut is None else int(test_cut)
     if not vc < tc:
         raise ValueError(f"global_time needs valid_cut < test_cut, got {vc} >= {tc}")
     stage = torch.zeros(len(ev), dtype=torch.int8)
