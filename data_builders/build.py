@@ -1,12 +1,15 @@
 """Canonical log → PyG ``HeteroData``: contiguous ids, one edge type per behavior, tags, KG.
 
 This is where a CSV column becomes an edge: ``events.user``/``events.item`` become
-``("user", <behavior>, "item")`` edges carrying ``time`` (int64 s), ``value`` (float32) and
-``order`` (int64, the event's position in the stable (timestamp, line) order).
+``("user", <behavior>, "item")`` edges carrying ``time`` (int64 s), ``value`` (float32),
+``order`` (int64, the event's position in the stable (timestamp, line) order) and, when the
+log has stages (``split=predefined``), ``stage`` (int8: 0 train, 1 valid, 2 test).
+Duplicate events are dropped here, and only here (``BuildOptions.dedup``).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 
@@ -16,8 +19,10 @@ import torch
 from torch_geometric.data import HeteroData
 
 from data_builders.errors import DataError
-from data_builders.log import CanonicalLog
+from data_builders.log import CanonicalLog, check_targets
 from graphseq.typing import edge_key
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -45,7 +50,11 @@ def _relation_name(rel: str) -> str:
 
 
 def _codes(col: pd.Series) -> tuple[np.ndarray, pd.Index]:
-    """``(codes, uniques)`` of a column: int64 codes by first appearance in row order."""
+    """``(codes, uniques)`` of a column: int codes into ``uniques`` (a Categorical's own codes
+    and categories, else by first appearance in row order). Callers renumber by first
+    appearance in event order, so the two give the same graph."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        return np.asarray(col.cat.codes), pd.Index(col.cat.categories, dtype=object)
     codes, uniques = pd.factorize(col, use_na_sentinel=False)
     return codes.astype(np.int64, copy=False), uniques
 
@@ -138,7 +147,7 @@ def _filter(log: CanonicalLog, opts: BuildOptions, dropped: dict[str, int]) -> d
         rows = order if rows is None else rows[order]
         t = ts[rows]
     del line
-    return {
+    out = {
         "user": _take(user, rows),
         "item": _take(item, rows),
         "behavior": _take(beh, rows),
@@ -148,6 +157,9 @@ def _filter(log: CanonicalLog, opts: BuildOptions, dropped: dict[str, int]) -> d
         "item_names": item_names,
         "behavior_names": beh_names,
     }
+    if "stage" in ev:
+        out["stage"] = _take(ev["stage"].to_numpy(np.int8), rows)
+    return out
 
 
 def _take(a: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
@@ -181,6 +193,7 @@ def build_graph(
     dropped = dict(log.dropped)
     ev = _filter(log, opts, dropped)
     n_events = len(ev["timestamp"])
+    notes = _notes(log, ev, dropped)
 
     # ids by first appearance in event order
     u_idx, u_first = _first_seen(ev.pop("user"), len(ev["user_names"]))
@@ -198,13 +211,7 @@ def build_graph(
     present = np.flatnonzero(np.bincount(beh_code, minlength=len(names)))
     behaviors = sorted({names[c] for c in present})
     targets = list(log.targets) if log.targets else list(behaviors)
-    unknown = [t for t in targets if t not in behaviors]
-    if unknown:
-        raise DataError(
-            f"target behaviors {unknown} do not occur in the log",
-            column="behavior",
-            hint=f"behaviors present: {behaviors}",
-        )
+    check_targets(targets, behaviors, column="behavior")
 
     data = HeteroData()
     data["user"].num_nodes = len(users)
@@ -223,6 +230,8 @@ def build_graph(
         store.time = torch.from_numpy(time[sel])
         store.value = torch.from_numpy(value[sel])
         store.order = torch.from_numpy(np.ascontiguousarray(sel, dtype=np.int64))
+        if "stage" in ev:
+            store.stage = torch.from_numpy(np.ascontiguousarray(ev["stage"][sel]))
     id_maps: dict[str, pd.Index] = {"user": users, "item": items}
 
     _add_tags(data, log, users, items, id_maps)
@@ -241,8 +250,36 @@ def build_graph(
         "dropped": dropped,
         "time_range": [int(time.min()), int(time.max())],
         "source": log.source,
+        **notes,
     }
+    data.time_kind = notes["time"]
     return data, id_maps, report
+
+
+def _notes(log: CanonicalLog, ev: dict, dropped: dict[str, int]) -> dict:
+    """Report keys about time and ids: ``time`` (``timestamp`` | ``input_order``), and when they
+    apply ``time_resolution``, ``same_timestamp_events``, ``float_ids``, ``stages``."""
+    info = log.info
+    notes: dict = {"time": info.get("time", "timestamp")}
+    if info.get("time_resolution") == "day":
+        notes["time_resolution"] = "day"
+        user, t = ev["user"].astype(np.int64), ev["timestamp"]
+        same = int(pd.Series((t - t.min()) * (int(user.max()) + 1) + user).duplicated().sum())
+        notes["same_timestamp_events"] = same
+        _log.warning(
+            "timestamps are whole days: %d events share their user's day with an earlier one "
+            "and are kept in file order; %d rows identical to an earlier one (same day, user, "
+            "item, behavior and value) were dropped as duplicate_rows, and may be distinct "
+            "events of that day (BuildOptions(dedup=False) keeps them)",
+            same,
+            dropped.get("duplicate_rows", 0),
+        )
+    if info.get("float_ids"):
+        notes["float_ids"] = dict(info["float_ids"])
+    if "stage" in ev:
+        counts = np.bincount(ev["stage"], minlength=3)
+        notes["stages"] = {s: int(c) for s, c in zip(("train", "valid", "test"), counts)}
+    return notes
 
 
 def _add_tags(

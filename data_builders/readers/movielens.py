@@ -18,13 +18,9 @@ from data_builders.errors import DataError
 from data_builders.log import CanonicalLog
 from data_builders.readers._source import find, read_text
 from data_builders.readers._table import concat_chunks, iter_columns, iter_table, read_table
-from data_builders.readers.csv_reader import (
-    clean_ids,
-    finish_events,
-    make_events,
-    parse_numbers,
-    rating_behavior,
-)
+from data_builders.readers.columns import EventColumns, parse_numbers
+from data_builders.readers.csv_reader import rating_behavior
+from data_builders.readers.side_tables import clean_ids
 from data_builders.timeparse import parse_timestamps
 
 GENRES_100K = (
@@ -45,12 +41,12 @@ def read_movielens_100k(dir: str | Path) -> CanonicalLog:
     data = find(root, "u.data")
     names = ["user", "item", "rating", "timestamp"]
     dropped: dict[str, int] = {}
-    parts = [
-        _rating_events(chunk, lines, data, names)
-        for chunk, lines in iter_table(
-            data, delimiter="\t", header=False, names=names, quoting=csv.QUOTE_NONE, dropped=dropped
-        )
-    ]
+    cols = _columns(names)
+    for chunk, lines in iter_table(
+        data, delimiter="\t", header=False, names=names, quoting=csv.QUOTE_NONE, dropped=dropped
+    ):
+        _rating_events(cols, chunk, lines, data, names)
+    events, info = cols.finish()
     items = None
     if u_item := find(root, "u.item"):
         genres = _genres_100k(find(root, "u.genre"))
@@ -65,10 +61,7 @@ def read_movielens_100k(dir: str | Path) -> CanonicalLog:
             }
         )
     return CanonicalLog(
-        events=finish_events(parts, dropped),
-        items=items,
-        dropped=dropped,
-        source=f"movielens-100k:{root}",
+        events=events, items=items, dropped=dropped, source=f"movielens-100k:{root}", info=info
     )
 
 
@@ -96,11 +89,10 @@ def _read_latest(root: Path) -> CanonicalLog:
     file = find(root, "ratings.csv")
     names = ["userId", "movieId", "rating", "timestamp"]
     dropped: dict[str, int] = {}
-    parts = [
-        _rating_events(chunk, lines, file, names)
-        for chunk, lines in iter_columns(file, names, delimiter=",", dropped=dropped)
-    ]
-    events = finish_events(parts, dropped)
+    cols = _columns(names)
+    for chunk, lines in iter_columns(file, names, delimiter=",", dropped=dropped):
+        _rating_events(cols, chunk, lines, file, names)
+    events, info = cols.finish()
     items = tag_events = None
     if f := find(root, "movies.csv"):
         df, lines = _whole(f, ",", ["movieId", "title", "genres"])
@@ -114,6 +106,7 @@ def _read_latest(root: Path) -> CanonicalLog:
         tag_events=tag_events,
         dropped=dropped,
         source=f"movielens:{root}",
+        info=info,
     )
 
 
@@ -122,18 +115,19 @@ def _read_1m(root: Path) -> CanonicalLog:
     # "::" separated integers: read with ":" (fast C parser) and keep every other field
     names = ["user", "_a", "item", "_b", "rating", "_c", "timestamp"]
     dropped: dict[str, int] = {}
-    parts = [
-        _rating_events(chunk, lines, file, ["user", "item", "rating", "timestamp"])
-        for chunk, lines in iter_table(
-            file,
-            delimiter=":",
-            header=False,
-            names=names,
-            encoding="latin-1",
-            quoting=csv.QUOTE_NONE,
-            dropped=dropped,
-        )
-    ]
+    used = ["user", "item", "rating", "timestamp"]
+    cols = _columns(used)
+    for chunk, lines in iter_table(
+        file,
+        delimiter=":",
+        header=False,
+        names=names,
+        encoding="latin-1",
+        quoting=csv.QUOTE_NONE,
+        dropped=dropped,
+    ):
+        _rating_events(cols, chunk, lines, file, used)
+    events, info = cols.finish()
     items = tag_events = None
     if f := find(root, "movies.dat"):
         df, lines = _read_dat(f, ["item", "title", "genres"])
@@ -142,26 +136,28 @@ def _read_1m(root: Path) -> CanonicalLog:
         df, lines = _read_dat(f, ["user", "item", "tag", "timestamp"])
         tag_events = _tag_events(df["user"], df["tag"], df["timestamp"], lines, f)
     return CanonicalLog(
-        events=finish_events(parts, dropped),
+        events=events,
         items=items,
         tag_events=tag_events,
         dropped=dropped,
         source=f"movielens-1m:{root}",
+        info=info,
     )
 
 
-def _rating_events(df: pd.DataFrame, lines: np.ndarray, file: Path, cols: list[str]):
-    """user, item, rating, timestamp columns (named by ``cols``) → canonical events chunk."""
-    u, i, r, t = cols
+def _columns(names: list[str]) -> EventColumns:
+    u, i, r, t = names
+    return EventColumns(u, i, r, time_unit="s", time_column=t)
+
+
+def _rating_events(
+    cols: EventColumns, df: pd.DataFrame, lines: np.ndarray, file: Path, names: list[str]
+) -> None:
+    """user, item, rating, timestamp columns (named by ``names``) → one events chunk."""
+    u, i, r, t = names
     rating = parse_numbers(df[r], lines, file=file, column=r)
-    return make_events(
-        clean_ids(df[u], lines, file=file, column=u),
-        clean_ids(df[i], lines, file=file, column=i),
-        parse_timestamps(df[t], unit="s", file=file, column=t, lines=lines),
-        rating_behavior(rating, HIGH_RATING),
-        rating,
-        lines,
-    )
+    behavior = rating_behavior(rating, HIGH_RATING)
+    cols.add(file, lines, user=df[u], item=df[i], behavior=behavior, timestamp=df[t], value=rating)
 
 
 def _items(

@@ -20,14 +20,9 @@ from data_builders.errors import DataError
 from data_builders.log import CanonicalLog
 from data_builders.readers._source import SUFFIXES, find, plain_name
 from data_builders.readers._table import concat_chunks, iter_table, read_header
-from data_builders.readers.csv_reader import (
-    clean_ids,
-    finish_events,
-    make_events,
-    parse_numbers,
-    rating_behavior,
-)
-from data_builders.timeparse import parse_timestamps_with_unit
+from data_builders.readers.columns import EventColumns, parse_numbers
+from data_builders.readers.csv_reader import rating_behavior
+from data_builders.readers.side_tables import clean_ids
 
 TYPES = ("token", "token_seq", "float", "float_seq")
 TAG_FIELDS = ("class", "genre", "categories")  # item fields that hold tags / genres
@@ -40,22 +35,26 @@ def read_recbole(dir: str | Path) -> CanonicalLog:
     inter = _find_inter(Path(dir))
     root, name = inter.parent, plain_name(inter)[: -len(".inter")]
     dropped: dict[str, int] = {}
-    parts, unit = [], None
+    cols = EventColumns("user_id", "item_id", "rating", time_column="timestamp")
     for df, lines in _chunks(inter, ["user_id", "item_id", "timestamp"], dropped):
-        ts, unit = parse_timestamps_with_unit(
-            df["timestamp"], expected=unit, file=inter, column="timestamp", lines=lines
-        )
         behavior: object = "interact"
         value: object = 1.0
         if "rating" in df:
             value = parse_numbers(df["rating"], lines, file=inter, column="rating")
             behavior = rating_behavior(value, HIGH_RATING)
-        user = clean_ids(df["user_id"], lines, file=inter, column="user_id")
-        item = clean_ids(df["item_id"], lines, file=inter, column="item_id")
-        parts.append(make_events(user, item, ts, behavior, value, lines))
+        cols.add(
+            inter,
+            lines,
+            user=df["user_id"],
+            item=df["item_id"],
+            behavior=behavior,
+            timestamp=df["timestamp"],
+            value=value,
+        )
+    events, info = cols.finish()
     side = {ext: find(root, f"{name}.{ext}") for ext in ("item", "kg", "link")}
     return CanonicalLog(
-        events=finish_events(parts, dropped),
+        events=events,
         items=_items(side["item"]) if side["item"] else None,
         kg=_ids(side["kg"], {"head_id": "head", "relation_id": "relation", "tail_id": "tail"})
         if side["kg"]
@@ -65,6 +64,7 @@ def read_recbole(dir: str | Path) -> CanonicalLog:
         else None,
         dropped=dropped,
         source=f"recbole:{inter}",
+        info=info,
     )
 
 
