@@ -20,6 +20,7 @@ from torch_geometric.data import HeteroData
 
 from data_builders.errors import DataError
 from data_builders.log import CanonicalLog, check_targets
+from data_builders.readers.columns import release_memory
 from graphseq.typing import edge_key
 
 _log = logging.getLogger(__name__)
@@ -54,7 +55,8 @@ def _codes(col: pd.Series) -> tuple[np.ndarray, pd.Index]:
     and categories, else by first appearance in row order). Callers renumber by first
     appearance in event order, so the two give the same graph."""
     if isinstance(col.dtype, pd.CategoricalDtype):
-        return np.asarray(col.cat.codes), pd.Index(col.cat.categories, dtype=object)
+        cat = col.array  # its codes, not a copy (`col.cat.codes` copies)
+        return cat.codes, pd.Index(cat.categories, dtype=object)
     codes, uniques = pd.factorize(col, use_na_sentinel=False)
     return codes.astype(np.int64, copy=False), uniques
 
@@ -86,93 +88,133 @@ def _kcore(user: np.ndarray, item: np.ndarray, k: int) -> np.ndarray:
 
 
 def _first_seen(codes: np.ndarray, n_codes: int) -> tuple[np.ndarray, np.ndarray]:
-    """Renumber codes by first appearance: ``(new codes, old code of each new code)``."""
+    """``(remap, first)``: ``remap[code]`` numbers codes by first appearance in ``codes``
+    (-1 for codes that never appear); ``first[k]`` is the code numbered ``k``."""
     first = pd.unique(codes)
     remap = np.full(n_codes, -1, dtype=np.int64)
     remap[first] = np.arange(len(first))
-    return remap[codes], first
+    return remap, first
+
+
+DEDUP_WINDOW = 4_000_000  # events per dedup window (bounds the hash table's memory)
+
+
+def _dedup(ev: pd.DataFrame, cols: dict, order: np.ndarray | None) -> np.ndarray:
+    """Duplicate events in event order (mask over ``order``, or over rows when ``None``):
+    equal to an earlier event on user, item, timestamp, behavior and value.
+
+    Duplicates share a timestamp, so the event-ordered rows are cut into windows of about
+    ``DEDUP_WINDOW`` events at timestamp changes and each window is hashed on its own.
+    """
+    ts = cols["timestamp"]
+    t_sorted = _take(ts, order)
+    n = len(t_sorted)
+    dup = np.zeros(n, dtype=bool)
+    value = ev["value"].to_numpy(np.float64)
+    cuts = [0]
+    while cuts[-1] < n:
+        end = min(cuts[-1] + DEDUP_WINDOW, n)
+        if end < n:  # move the cut to the next timestamp change
+            end = int(np.searchsorted(t_sorted, t_sorted[end - 1], side="right"))
+        cuts.append(max(end, cuts[-1] + 1))
+    for a, b in zip(cuts[:-1], cuts[1:]):
+        idx = slice(a, b) if order is None else order[a:b]
+        t = ts[idx]
+        keys = [(t - t.min(), int(t.max() - t.min()) + 1)]
+        for name in ("behavior", "user", "item"):
+            c, n_c = cols[name], len(cols[name + "_names"])
+            keys.append((c[idx].astype(np.int64), n_c))
+        v_codes, v_names = pd.factorize(value[idx])
+        keys.append((v_codes.astype(np.int64), len(v_names)))
+        dup[a:b] = _duplicated(keys)
+    return dup
 
 
 def _filter(log: CanonicalLog, opts: BuildOptions, dropped: dict[str, int]) -> dict:
-    """Dedup, time window, k-core, then the stable (timestamp, line) order.
+    """Event order (stable on timestamp, line), then dedup, time window and k-core.
 
-    Works on integer codes of the user/item/behavior columns (strings are hashed once, by
-    ``pd.factorize``) and returns the kept events in event order as numpy arrays: ``user``,
-    ``item``, ``behavior`` (codes into the ``*_names`` uniques), ``timestamp``, ``value``.
+    Works on integer codes of the user/item/behavior columns (a Categorical's codes, else
+    ``pd.factorize``). Returns the column arrays *unsubsetted* (``user``, ``item``,
+    ``behavior`` codes into the ``*_names`` uniques, ``timestamp``, ``value``, optionally
+    ``stage``), and the kept events in event order as ``rows`` (row indices) or ``keep``
+    (a mask over the rows, which are then in event order), or neither (every row, as is);
+    ``n`` is how many.
     """
     ev = log.events
     user, user_names = _codes(ev["user"])
     item, item_names = _codes(ev["item"])
     beh, beh_names = _codes(ev["behavior"])
     ts = ev["timestamp"].to_numpy(np.int64)
-    rows: np.ndarray | None = None  # kept rows; None: all, in row order
-    if opts.dedup:
-        dup = np.zeros(len(ev), dtype=bool)
-        if len(ev):
-            value, value_names = _codes(ev["value"])
-            lo, hi = int(ts.min()), int(ts.max())
-            if hi - lo < 2**40:  # seconds since the first event are already compact codes
-                t_key = (ts - lo, hi - lo + 1)
-            else:
-                t_codes, t_names = _codes(ev["timestamp"])
-                t_key = (t_codes, len(t_names))
-            dup = _duplicated(
-                [
-                    (beh, len(beh_names)),
-                    (value, len(value_names)),
-                    (user, len(user_names)),
-                    (item, len(item_names)),
-                    t_key,
-                ]
-            )
-        dropped["duplicate_rows"] = dropped.get("duplicate_rows", 0) + int(dup.sum())
-        if dup.any():
-            rows = np.flatnonzero(~dup)
-    if opts.time_window is not None:
-        start, end = opts.time_window
-        t = _take(ts, rows)
-        keep = (t >= start) & (t < end)
-        dropped["outside_time_window"] = int((~keep).sum())
-        rows = np.flatnonzero(keep) if rows is None else rows[keep]
-    if opts.kcore > 0:
-        n = len(ev) if rows is None else len(rows)
-        core = _kcore(_take(user, rows), _take(item, rows), opts.kcore)
-        rows = core if rows is None else rows[core]
-        dropped["kcore"] = n - len(rows)
-    if (len(ev) if rows is None else len(rows)) == 0:
-        raise DataError("no events left after filtering", hint="loosen kcore / time_window")
-    t, line = _take(ts, rows), _take(ev["line"].to_numpy(np.int64), rows)
-    if not _in_event_order(t, line):
-        order = np.lexsort((line, t))  # stable, like sort_values(kind="stable")
-        rows = order if rows is None else rows[order]
-        t = ts[rows]
-    del line
-    out = {
-        "user": _take(user, rows),
-        "item": _take(item, rows),
-        "behavior": _take(beh, rows),
-        "timestamp": t,
-        "value": _take(ev["value"].to_numpy(np.float64), rows).astype(np.float32),
+    cols = {
+        "user": user,
+        "item": item,
+        "behavior": beh,
+        "timestamp": ts,
         "user_names": user_names,
         "item_names": item_names,
         "behavior_names": beh_names,
     }
+    line = ev["line"].to_numpy(np.int64)
+    rows = None if _in_event_order(ts, line) else np.lexsort((line, ts))  # event order
+    del line
+    keep: np.ndarray | None = None  # over `rows` (or over rows as they are): kept events
+    if opts.dedup:
+        dup = _dedup(ev, cols, rows) if len(ev) else np.zeros(0, dtype=bool)
+        dropped["duplicate_rows"] = dropped.get("duplicate_rows", 0) + int(dup.sum())
+        if dup.any():
+            keep = ~dup
+        del dup
+        release_memory()  # the windows' hash tables
+    if opts.time_window is not None:
+        start, end = opts.time_window
+        t = _take(ts, rows)
+        inside = (t >= start) & (t < end)
+        dropped["outside_time_window"] = int((~inside if keep is None else keep & ~inside).sum())
+        keep = inside if keep is None else keep & inside
+    if opts.kcore > 0:
+        if keep is not None:  # rare at scale: make the kept rows explicit
+            rows = np.flatnonzero(keep) if rows is None else rows[keep]
+            keep = None
+        n = len(ev) if rows is None else len(rows)
+        core = _kcore(_take(user, rows), _take(item, rows), opts.kcore)
+        rows = core if rows is None else rows[core]
+        dropped["kcore"] = n - len(rows)
+    if rows is not None and keep is not None:
+        rows, keep = rows[keep], None
+    n_kept = int(keep.sum()) if keep is not None else len(ev) if rows is None else len(rows)
+    if n_kept == 0:
+        raise DataError("no events left after filtering", hint="loosen kcore / time_window")
+    cols["keep"] = keep
+    cols["n"] = n_kept
+    cols["rows"] = rows
+    cols["value"] = ev["value"].to_numpy(np.float64)
     if "stage" in ev:
-        out["stage"] = _take(ev["stage"].to_numpy(np.int8), rows)
-    return out
+        cols["stage"] = ev["stage"].to_numpy(np.int8)
+    return cols
 
 
 def _take(a: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
-    """``a[rows]``; ``rows=None`` means every row, in row order (no copy)."""
+    """``a[rows]`` (an index or a mask); ``rows=None`` means every row, as is (no copy)."""
     return a if rows is None else a[rows]
+
+
+def _kept(ev: dict, name: str) -> np.ndarray:
+    """Column ``name`` of the kept events, in event order."""
+    a = ev[name]
+    if ev["rows"] is not None:
+        return a[ev["rows"]]
+    return a if ev["keep"] is None else a[ev["keep"]]
 
 
 def _in_event_order(t: np.ndarray, line: np.ndarray) -> bool:
     """Whether rows are already sorted on (timestamp, line), so the stable sort is a no-op."""
-    if not (t[1:] >= t[:-1]).all():
-        return False
-    tie = np.flatnonzero(t[1:] == t[:-1])
-    return bool((line[tie + 1] >= line[tie]).all())
+    step, n = 1 << 22, len(t) - 1  # blocks: no (E,) temporaries
+    for a in range(0, max(n, 0), step):
+        b = min(a + step, n)
+        t0, t1, l0, l1 = t[a:b], t[a + 1 : b + 1], line[a:b], line[a + 1 : b + 1]
+        if not ((t1 > t0) | ((t1 == t0) & (l1 >= l0))).all():
+            return False
+    return True
 
 
 def build_graph(
@@ -192,21 +234,20 @@ def build_graph(
     opts = options or BuildOptions()
     dropped = dict(log.dropped)
     ev = _filter(log, opts, dropped)
-    n_events = len(ev["timestamp"])
+    rows, keep, n_events = ev["rows"], ev["keep"], ev["n"]
     notes = _notes(log, ev, dropped)
 
     # ids by first appearance in event order
-    u_idx, u_first = _first_seen(ev.pop("user"), len(ev["user_names"]))
+    u_remap, u_first = _first_seen(_kept(ev, "user"), len(ev["user_names"]))
     users = pd.Index(np.asarray(ev["user_names"].take(u_first), dtype=object), dtype=object)
-    i_idx, i_first = _first_seen(ev.pop("item"), len(ev["item_names"]))
+    i_remap, i_first = _first_seen(_kept(ev, "item"), len(ev["item_names"]))
     item_raw = np.asarray(ev["item_names"].take(i_first), dtype=object)
     if log.items is not None:  # catalogue items with no events still get nodes (cold start)
         extra = pd.Index(log.items["item"].astype(str)).difference(pd.Index(item_raw), sort=False)
         item_raw = np.concatenate([item_raw, np.asarray(extra, dtype=object)])
     items = pd.Index(item_raw, dtype=object)
-    time, value = ev["timestamp"], ev["value"]
 
-    beh_code = ev.pop("behavior")
+    beh_code = _kept(ev, "behavior")
     names = [str(b) for b in ev["behavior_names"]]
     present = np.flatnonzero(np.bincount(beh_code, minlength=len(names)))
     behaviors = sorted({names[c] for c in present})
@@ -216,22 +257,34 @@ def build_graph(
     data = HeteroData()
     data["user"].num_nodes = len(users)
     data["item"].num_nodes = len(items)
-    if len(behaviors) == 1:
-        groups = [np.arange(n_events)]
-    else:  # one stable counting sort by behavior: each view's events stay in event order
-        slot = {b: j for j, b in enumerate(behaviors)}
-        b_idx = np.array([slot.get(s, -1) for s in names], dtype=np.int64)[beh_code]
-        by_beh = np.argsort(b_idx, kind="stable")
-        groups = np.split(by_beh, np.cumsum(np.bincount(b_idx, minlength=len(behaviors)))[:-1])
-    del beh_code
-    for b, sel in zip(behaviors, groups):
+    t_lo, t_hi = None, None
+    for b in behaviors:  # each view's events in event order; `sel` are event-order positions
+        codes = [c for c, name in enumerate(names) if name == b]
+        if len(behaviors) == 1:
+            sel = np.arange(n_events, dtype=np.int64)
+        else:
+            sel = np.flatnonzero(np.isin(beh_code, codes))
+        if rows is not None:
+            idx = rows[sel]
+        elif keep is not None:  # the same events as positions among all rows
+            idx = np.flatnonzero(keep & np.isin(ev["behavior"], codes))
+        else:
+            idx = sel
         store = data["user", _relation_name(b), "item"]
-        store.edge_index = torch.from_numpy(np.stack([u_idx[sel], i_idx[sel]]))
-        store.time = torch.from_numpy(time[sel])
-        store.value = torch.from_numpy(value[sel])
-        store.order = torch.from_numpy(np.ascontiguousarray(sel, dtype=np.int64))
+        ei = np.empty((2, len(sel)), dtype=np.int64)
+        np.take(u_remap, ev["user"][idx], out=ei[0])
+        np.take(i_remap, ev["item"][idx], out=ei[1])
+        store.edge_index = torch.from_numpy(ei)
+        time = ev["timestamp"][idx]
+        store.time = torch.from_numpy(time)
+        store.value = torch.from_numpy(ev["value"][idx].astype(np.float32))
+        store.order = torch.from_numpy(sel)
         if "stage" in ev:
-            store.stage = torch.from_numpy(np.ascontiguousarray(ev["stage"][sel]))
+            store.stage = torch.from_numpy(ev["stage"][idx])
+        lo, hi = int(time.min()), int(time.max())
+        t_lo, t_hi = min(lo, t_lo if t_lo is not None else lo), max(hi, t_hi or hi)
+        del idx, ei, time
+    del beh_code
     id_maps: dict[str, pd.Index] = {"user": users, "item": items}
 
     _add_tags(data, log, users, items, id_maps)
@@ -248,11 +301,12 @@ def build_graph(
         "behaviors": data.behaviors,
         "targets": data.targets,
         "dropped": dropped,
-        "time_range": [int(time.min()), int(time.max())],
+        "time_range": [t_lo, t_hi],
         "source": log.source,
         **notes,
     }
     data.time_kind = notes["time"]
+    release_memory()
     return data, id_maps, report
 
 
@@ -263,7 +317,8 @@ def _notes(log: CanonicalLog, ev: dict, dropped: dict[str, int]) -> dict:
     notes: dict = {"time": info.get("time", "timestamp")}
     if info.get("time_resolution") == "day":
         notes["time_resolution"] = "day"
-        user, t = ev["user"].astype(np.int64), ev["timestamp"]
+        user = _kept(ev, "user").astype(np.int64)
+        t = _kept(ev, "timestamp")
         same = int(pd.Series((t - t.min()) * (int(user.max()) + 1) + user).duplicated().sum())
         notes["same_timestamp_events"] = same
         _log.warning(
@@ -277,7 +332,7 @@ def _notes(log: CanonicalLog, ev: dict, dropped: dict[str, int]) -> dict:
     if info.get("float_ids"):
         notes["float_ids"] = dict(info["float_ids"])
     if "stage" in ev:
-        counts = np.bincount(ev["stage"], minlength=3)
+        counts = np.bincount(_kept(ev, "stage"), minlength=3)
         notes["stages"] = {s: int(c) for s, c in zip(("train", "valid", "test"), counts)}
     return notes
 

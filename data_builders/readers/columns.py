@@ -10,6 +10,8 @@ whose categories are the raw id strings; every other column is a fixed-dtype num
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import re
 from pathlib import Path
@@ -57,10 +59,14 @@ class IdColumn:
         na_strings: whether ids spelled like NaN / null / None are errors.
     """
 
+    MERGE_EVERY = 8  # chunks whose dictionaries are merged into the column's at a time
+
     def __init__(self, column: str, *, na_strings: bool = True) -> None:
         self.column = column
         self.na_strings = na_strings
-        self.parts: list[pa.DictionaryArray] = []
+        self.parts: list[pa.DictionaryArray] = []  # chunks not yet merged
+        self.codes: list[np.ndarray] = []  # merged chunks: codes into self.dictionary
+        self.dictionary = pa.array([], pa.string())  # the column's distinct ids so far
         self.float_rows = 0  # rows whose id was written as an integral float ("12.0", 12.0)
 
     def add(self, values: Any, lines: np.ndarray, file: Path) -> None:
@@ -111,17 +117,25 @@ class IdColumn:
             again = pc.dictionary_encode(dic)
             indices, dic = again.indices.take(indices), again.dictionary
         self.parts.append(pa.DictionaryArray.from_arrays(indices, pc.cast(dic, pa.string())))
+        if len(self.parts) >= self.MERGE_EVERY:
+            self._merge()
+
+    def _merge(self) -> None:
+        """Fold pending chunks into the column dictionary (old ids keep their codes: Arrow's
+        unification puts the first chunk's dictionary first), keeping only their codes."""
+        head = pa.DictionaryArray.from_arrays(pa.array([], pa.int32()), self.dictionary)
+        unified = pa.chunked_array([head, *self.parts]).unify_dictionaries()
+        self.parts = []
+        self.dictionary = unified.chunks[0].dictionary
+        self.codes += [c.indices.to_numpy().astype(np.int32) for c in unified.chunks[1:]]
+        pa.default_memory_pool().release_unused()
 
     def finish(self) -> pd.Categorical:
-        """All chunks as one Categorical (codes int8/16/32, categories the raw id strings)."""
-        if not self.parts:
-            return pd.Categorical([], categories=pd.Index([], dtype="str"))
-        unified = pa.chunked_array(self.parts).unify_dictionaries()
-        self.parts = []
-        dic = unified.chunks[0].dictionary
-        codes = np.concatenate([c.indices.to_numpy() for c in unified.chunks])
-        del unified
-        categories = pd.Index(dic.to_pandas(), dtype="str")
+        """All chunks as one Categorical (codes int32, categories the raw id strings)."""
+        self._merge()
+        codes = np.concatenate(self.codes) if self.codes else np.zeros(0, np.int32)
+        self.codes = []
+        categories = pd.Index(self.dictionary.to_pandas(), dtype="str")
         return pd.Categorical.from_codes(codes, categories=categories, validate=False)
 
 
@@ -267,6 +281,8 @@ class EventColumns:
         events = pd.DataFrame(cols, copy=False)[list(EVENT_COLUMNS)]
         if self.staged:
             events["stage"] = _cat(self.stage, np.int8)
+        self.stage = []
+        release_memory()
         info: dict[str, Any] = {"time": "timestamp" if self.time else "input_order"}
         if self.time is not None:
             info.update(self.time.finish())
@@ -278,6 +294,16 @@ class EventColumns:
                 ", ".join(f"{k}: {v} rows" for k, v in floats.items()),
             )
         return events, info
+
+
+def release_memory() -> None:
+    """Hand freed memory back to the OS: Arrow's pool, and glibc's heap (per-chunk arrays
+    below glibc's mmap threshold leave free heap pages behind; ``malloc_trim`` returns them)."""
+    pa.default_memory_pool().release_unused()
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        pass
 
 
 def _is_text(t: pa.DataType) -> bool:
