@@ -29,7 +29,7 @@ def cmd_build(a: argparse.Namespace) -> int:
     from data_builders.store import save_graph
 
     schema = Schema.from_yaml(a.schema) if a.schema else None
-    log_ = read_log(a.format, a.input, schema)
+    log_ = read_log(a.format, a.input, schema, query=a.query)
     opts = BuildOptions(kcore=a.kcore, kg_top_relations=a.kg_top_relations)
     data, ids, report = build_graph(log_, opts)
     save_graph(a.out, data, ids, report, items=log_.items, overwrite=a.overwrite)
@@ -181,9 +181,12 @@ def make_parser() -> argparse.ArgumentParser:
     b.add_argument(
         "--format",
         required=True,
-        help="csv | movielens-100k | movielens | recbole | jodie | synthetic",
+        help="csv | sql | movielens-100k | movielens | recbole | jodie | synthetic",
     )
-    b.add_argument("--input", required=True, help="input file or directory")
+    b.add_argument(
+        "--input", required=True, help="input file or directory (sql: database file or dir)"
+    )
+    b.add_argument("--query", help="--format sql: the DuckDB query giving the events")
     b.add_argument("--out", required=True, help="graph directory to write")
     b.add_argument("--schema", help="YAML schema (required for --format csv)")
     b.add_argument("--kcore", type=int, default=0, help="k-core filter (0: off)")

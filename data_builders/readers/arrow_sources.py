@@ -2,8 +2,9 @@
 Parquet files, Parquet directories and hive-partitioned datasets (``year=2024/month=01/``),
 DuckDB queries, and tables already in memory (pandas, polars, Arrow).
 
-Each yields ``(columns, lines, where)``: Arrow arrays by column name, the 1-based row of every
-row in its file (or query result, or frame), and what errors name. A dataset's files are read
+Each yields ``(columns, lines, where, offset)``: Arrow arrays by column name, the 1-based row of
+every row in its file (or query result, or frame), what errors name, and the rows of earlier
+files (added to ``lines`` for the event-order ``line`` column). A dataset's files are read
 in sorted path order, each in row order; partition keys become columns. String columns of
 Parquet files are read as dictionaries, so ids are never materialised row by row.
 """
@@ -23,7 +24,7 @@ from data_builders.errors import DataError
 from data_builders.readers._source import printable
 from data_builders.readers._table import CHUNK_ROWS, check_columns
 
-Chunk = tuple[dict[str, pa.Array], np.ndarray, str]
+Chunk = tuple[dict[str, pa.Array], np.ndarray, str, int]
 
 
 def parquet_files(path: Path) -> list[tuple[Path, dict[str, Any]]]:
@@ -57,7 +58,7 @@ def iter_parquet(path: Path, wanted: list[str]) -> Iterator[Chunk]:
                 n = batch.num_rows
                 chunk = {c: batch.column(c) for c in cols}
                 chunk.update({k: pa.array([v] * n) for k, v in keys.items() if k in wanted})
-                yield chunk, start + np.arange(n, dtype=np.int64), str(file)
+                yield chunk, start + np.arange(n, dtype=np.int64), str(file), rows
                 start += n
         except (pa.ArrowException, OSError) as err:
             raise DataError(
@@ -93,13 +94,20 @@ def iter_sql(query: str, where: Path | None, wanted: list[str]) -> Iterator[Chun
             con.execute("SET file_search_path = ?", [str(where)])
         if db is not None:
             con.execute("SET file_search_path = ?", [str(db.parent)])
-        reader = con.execute(query).fetch_record_batch(CHUNK_ROWS)
+        rel = con.sql(query)
+        if rel is None:
+            raise DataError("the query returns no table", file=label, hint="use a SELECT query")
+        reader = (  # duckdb >= 1.4 / older
+            rel.to_arrow_reader(CHUNK_ROWS)
+            if hasattr(rel, "to_arrow_reader")
+            else rel.fetch_arrow_reader(CHUNK_ROWS)
+        )
         check_columns(Path(label), reader.schema.names, wanted, ",")
         start = 1
         for batch in reader:
             n = batch.num_rows
             if n:
-                yield {c: batch.column(c) for c in wanted}, start + np.arange(n), label
+                yield {c: batch.column(c) for c in wanted}, start + np.arange(n), label, 0
             start += n
     except duckdb.Error as err:
         raise DataError(
@@ -121,7 +129,7 @@ def iter_frame(frame: Any, wanted: list[str]) -> Iterator[Chunk]:
     for batch in table.select(wanted).to_batches(max_chunksize=CHUNK_ROWS):
         n = batch.num_rows
         if n:
-            yield {c: batch.column(c) for c in wanted}, start + np.arange(n), "DataFrame"
+            yield {c: batch.column(c) for c in wanted}, start + np.arange(n), "DataFrame", 0
         start += n
     if start == 1:
         raise DataError("the frame has no rows", file="DataFrame", hint="it holds no events")

@@ -116,6 +116,7 @@ class IdColumn:
         if len(pc.unique(dic)) < len(dic):  # cleaning merged entries (" a" and "a")
             again = pc.dictionary_encode(dic)
             indices, dic = again.indices.take(indices), again.dictionary
+        indices = indices.cast(pa.int32())
         self.parts.append(pa.DictionaryArray.from_arrays(indices, pc.cast(dic, pa.string())))
         if len(self.parts) >= self.MERGE_EVERY:
             self._merge()

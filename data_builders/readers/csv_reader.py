@@ -152,7 +152,7 @@ def _files(path: Path, schema: Schema) -> list[tuple[Path, SourceSpec | None]]:
 
 
 def _chunks(file: Path, schema: Schema, dropped: dict[str, int]) -> Iterator:
-    """``(columns, lines, file)`` chunks of one events file or Parquet directory."""
+    """``(columns, lines, file, offset)`` chunks of one events file or Parquet directory."""
     wanted = _wanted(schema)
     if file.is_dir() or is_parquet(file):
         yield from iter_parquet(file, wanted)
@@ -173,12 +173,12 @@ def _chunks(file: Path, schema: Schema, dropped: dict[str, int]) -> Iterator:
             names=names,
             dropped=dropped,
         ):
-            yield df, lines, file
+            yield df, lines, file, 0
         return
     for df, lines in iter_columns(
         file, wanted, delimiter=schema.delimiter, encoding=schema.encoding, dropped=dropped
     ):
-        yield df, lines, file
+        yield df, lines, file, 0
 
 
 def _add_source(
@@ -191,7 +191,7 @@ def _add_source(
     """Feed one source's chunks; returns the line offset for the next source."""
     rule = schema.behavior_rule
     last = offset
-    for chunk, lines, file in chunks:
+    for chunk, lines, file, before in chunks:
         file = Path(file)
         value: Any = 1.0
         if schema.value or rule:
@@ -224,7 +224,7 @@ def _add_source(
             timestamp=chunk[schema.timestamp] if schema.timestamp else None,
             value=value,
             stage=stage,
-            line_offset=offset,
+            line_offset=offset + before,
         )
-        last = offset + int(lines[-1])
+        last = offset + before + int(lines[-1])
     return last

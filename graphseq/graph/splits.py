@@ -12,7 +12,9 @@ Every event gets a *stage*:
 test target, the second-last the validation target; the user's events from the validation
 target up to the test target are ``VALID``. ``global_time``: events before the validation
 cutoff are ``TRAIN``, up to the test cutoff ``VALID``, the rest ``TEST``; each user's first
-target event after a cutoff is that split's target.
+target event after a cutoff is that split's target. ``predefined``: the log's own stages
+(a ``stage`` column or separate train / valid / test files); each user's first target event
+of the validation (test) stage is that split's target, for users with earlier history.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from data_builders.errors import DataError
 from graphseq.graph.events import EventTable, csr_rows, time_quantiles, user_csr
 
 TRAIN, VALID, TEST, FUTURE = 0, 1, 2, 3
@@ -109,13 +112,36 @@ def global_time(
     return Split("global_time", stage, targets, (vc, tc))
 
 
+def predefined(ev: EventTable) -> Split:
+    """The log's own train / valid / test stages (``ev.stage``); targets are each user's first
+    target event of the stage. The leakage check then verifies that they respect event order.
+    """
+    if ev.stage is None:
+        raise DataError(
+            "split=predefined needs a graph built from a log with stages",
+            hint="name a stage column (stage: COLUMN) or train/valid/test sources in the "
+            "schema, or use split=leave_last_out",
+        )
+    stage = ev.stage.to(torch.int8).clone()
+    targets = {
+        "valid": _first_target_after(ev, stage, VALID, stage == TRAIN),
+        "test": _first_target_after(ev, stage, TEST, stage <= VALID),
+    }
+    return Split("predefined", stage, targets)
+
+
+SPLITS = ("leave_last_out", "global_time", "predefined")
+
+
 def make_split(ev: EventTable, method: str) -> Split:
-    """``leave_last_out`` or ``global_time`` (quantile cutoffs 0.8 / 0.9)."""
+    """``leave_last_out``, ``global_time`` (quantile cutoffs 0.8 / 0.9) or ``predefined``."""
     if method == "leave_last_out":
         return leave_last_out(ev)
     if method == "global_time":
         return global_time(ev)
-    raise ValueError(f"unknown split {method!r}; valid: leave_last_out, global_time")
+    if method == "predefined":
+        return predefined(ev)
+    raise ValueError(f"unknown split {method!r}; valid: {', '.join(SPLITS)}")
 
 
 @dataclass
@@ -161,7 +187,8 @@ def check_leakage(ev: EventTable, split: Split, inp: ScoringInput) -> None:
         raise LeakageError(f"{inp.split}: scoring graph holds {n} held-out events")
     if bool(inp.graph_mask[inp.target_idx].any()):
         raise LeakageError(f"{inp.split}: a target event is in the scoring graph")
-    if split.method == "leave_last_out" and bool((split.stage[inp.target_idx] != held).any()):
+    exact = split.method in ("leave_last_out", "predefined")
+    if exact and bool((split.stage[inp.target_idx] != held).any()):
         raise LeakageError(f"{inp.split}: a target is not a held-out event of this split")
     counts = inp.hist_ptr[1:] - inp.hist_ptr[:-1]
     owner = torch.repeat_interleave(inp.target_idx, counts)
