@@ -140,8 +140,10 @@ def parse_timestamps_with_unit(
                 )
             resolved = first_unit
         factor = FACTORS[resolved]
-        if pd.api.types.is_integer_dtype(raw.dtype):  # exact: no float rounding for ns
-            seconds = raw.to_numpy(np.int64) // factor
+        use_int = factor > 1 or pd.api.types.is_integer_dtype(raw.dtype)
+        exact = _as_int(raw) if use_int else None  # no float rounding for us / ns
+        if exact is not None:
+            seconds = exact // factor
             _check_range(seconds, raw, now, fail)
         else:
             floored = np.floor(num / factor)
@@ -154,6 +156,19 @@ def parse_timestamps_with_unit(
             "use one unit for the whole column",
         )
     return seconds, resolved
+
+
+def _as_int(raw: pd.Series) -> np.ndarray | None:
+    """int64 values of an integer column or of integer strings; ``None`` otherwise."""
+    if pd.api.types.is_integer_dtype(raw.dtype):
+        return raw.to_numpy(np.int64)
+    if pd.api.types.is_numeric_dtype(raw.dtype):
+        return None
+    try:
+        arr = pc.utf8_trim_whitespace(pa.array(raw.astype(str)))
+        return pc.cast(arr, pa.int64()).to_numpy(zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
 
 
 def to_float(values: pd.Series) -> np.ndarray:

@@ -43,7 +43,8 @@ def to_arrow(values: Any) -> pa.Array:
             codes = values.cat.codes.to_numpy()
             dic = pa.array(values.cat.categories.astype(str))
             return pa.DictionaryArray.from_arrays(pa.array(codes, mask=codes < 0), dic)
-        return pa.array(values, from_pandas=True)
+        values = pa.array(values, from_pandas=True)  # chunked when pandas holds Arrow chunks
+        return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
     return pa.array(np.asarray(values), from_pandas=True)
 
 
@@ -148,7 +149,7 @@ def normalize_behaviors(cat: pd.Categorical, normalize: bool, column: str) -> pd
         return cat
     if not normalize:
         clash = folded[folded.duplicated(keep=False)]
-        groups = sorted({" / ".join(names[folded == f]) for f in clash})
+        groups = sorted({" / ".join(sorted(names[folded == f])) for f in clash})
         _log.warning(
             "behavior column %r: names differ only by case or spacing (%s) and become separate "
             "views; set 'normalize_behaviors: true' in the schema to merge them",
