@@ -1,23 +1,31 @@
 """``Schema``: how to read a custom behavior log (``--format csv``).
 
 A schema is a YAML file (``graphseq build --format csv --input DIR --schema log.yaml``) or
-``Schema.from_dict({...})``. Only ``user``, ``item`` and ``timestamp`` name required columns;
-every other key has a default. File paths are relative to the input directory (when the input
-is a file, it *is* the events file and side tables are found next to it)::
+``Schema.from_dict({...})``. Only ``user`` and ``item`` name required columns; every other key
+has a default. File paths are relative to the input directory (when the input is a file, it
+*is* the events file and side tables are found next to it). Every text file may be compressed
+(.gz, .bz2, .xz, .zst)::
 
-    events: ratings.csv          # events file; default: the input path itself
-    delimiter: ","               # , \\t ; |  (or "tab"); default: sniffed. .parquet also works
-    encoding: utf-8              # text encoding of every file
+    events: ratings.csv          # events file or Parquet directory; default: the input itself
+    # events: {sql: "SELECT ... FROM 'part-*.parquet'", database: log.duckdb}   # DuckDB query
+    # sources:                   # or several files, read in this order (GHCF / MuLe style)
+    #   - {file: buy.txt, behavior: buy}
+    #   - {file: test.txt, behavior: buy, stage: test}
+    delimiter: ","               # , \\t ; |  (or "tab", "space"); default: sniffed
+    encoding: utf-8              # text encoding of every file (a byte-order mark overrides it)
+    header: true                 # false: name the columns with `columns: [user, item, ...]`
     user: userId                 # column names in the events file
     item: movieId
-    timestamp: timestamp
+    timestamp: timestamp         # omit it: event order is input order (report "time")
     behavior: null               # column holding the behavior name (click, buy, ...)
     value: rating                # numeric column stored as the edge value (default 1.0)
     default_behavior: interact   # behavior of every event when there is no behavior column
     behavior_rule:               # split a rating-only log into two views
       {column: rating, threshold: 4, at_or_above: rate_high, below: rate_low}
+    normalize_behaviors: false   # true: Buy, BUY and buy are one behavior (buy)
+    stage: null                  # column of train / valid / test (split=predefined)
     targets: [rate_high]         # behaviors to recommend and evaluate; null = all
-    time_unit: auto              # auto | s | ms | iso
+    time_unit: auto              # auto | s | ms | us | ns | iso
     items: {file: movies.csv, item: movieId, tags: genres, tag_sep: "|", title: title}
     kg: {file: kg.tsv, head: head, relation: relation, tail: tail}
     links: {file: links.tsv, item: movieId, entity: entity}
@@ -42,7 +50,14 @@ import yaml
 from data_builders.errors import DataError
 from data_builders.timeparse import UNITS
 
-DELIMITER_ALIASES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
+DELIMITER_ALIASES = {
+    "tab": "\t",
+    "\\t": "\t",
+    "comma": ",",
+    "semicolon": ";",
+    "pipe": "|",
+    "space": " ",
+}
 
 
 @dataclass(frozen=True)

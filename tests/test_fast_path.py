@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
-import data_builders.build as build
+import data_builders.event_filter as event_filter
 from data_builders.build import build_graph
 from data_builders.log import CanonicalLog
 from data_builders.readers import read_frame, read_log
@@ -70,9 +70,9 @@ def _check(data, ids, report, want) -> None:
         assert torch.equal(data["item", f"rev_{b}", "user"].edge_index, store.edge_index.flip(0))
 
 
-@pytest.mark.parametrize("window", [build.DEDUP_WINDOW, 97])
+@pytest.mark.parametrize("window", [event_filter.DEDUP_WINDOW, 97])
 def test_every_source_gives_the_reference_graph(tmp_path: Path, monkeypatch, window) -> None:
-    monkeypatch.setattr(build, "DEDUP_WINDOW", window)  # small: many dedup windows
+    monkeypatch.setattr(event_filter, "DEDUP_WINDOW", window)  # small: many dedup windows
     monkeypatch.setattr("data_builders.readers._table.CHUNK_ROWS", 500)
     monkeypatch.setattr("data_builders.readers.arrow_sources.CHUNK_ROWS", 700)
     df = _raw_log()

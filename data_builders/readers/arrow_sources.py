@@ -11,6 +11,7 @@ Parquet files are read as dictionaries, so ids are never materialised row by row
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,10 +20,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
+from tqdm.auto import tqdm
 
 from data_builders.errors import DataError
 from data_builders.readers._source import printable
-from data_builders.readers._table import CHUNK_ROWS, check_columns
+from data_builders.readers._table import CHUNK_ROWS, PROGRESS_MIN_BYTES, check_columns
 
 Chunk = tuple[dict[str, pa.Array], np.ndarray, str, int]
 
@@ -43,9 +45,20 @@ def parquet_files(path: Path) -> list[tuple[Path, dict[str, Any]]]:
 
 
 def iter_parquet(path: Path, wanted: list[str]) -> Iterator[Chunk]:
-    """Chunks of the ``wanted`` columns of a Parquet file, directory or partitioned dataset."""
+    """Chunks of the ``wanted`` columns of a Parquet file, directory or partitioned dataset
+    (a progress bar on stderr when the files hold more than 50 MB)."""
     rows = 0
-    for file, keys in parquet_files(path):
+    files = parquet_files(path)
+    size = sum(f.stat().st_size for f, _ in files)
+    bar = tqdm(
+        total=size,
+        unit="B",
+        unit_scale=True,
+        file=sys.stderr,
+        desc=path.name,
+        disable=size <= PROGRESS_MIN_BYTES,
+    )
+    for file, keys in files:
         try:
             pf = pq.ParquetFile(file)
             names = pf.schema_arrow.names
@@ -60,6 +73,7 @@ def iter_parquet(path: Path, wanted: list[str]) -> Iterator[Chunk]:
                 chunk.update({k: pa.array([v] * n) for k, v in keys.items() if k in wanted})
                 yield chunk, start + np.arange(n, dtype=np.int64), str(file), rows
                 start += n
+                bar.update(int(file.stat().st_size * n / max(pf.metadata.num_rows, 1)))
         except (pa.ArrowException, OSError) as err:
             raise DataError(
                 f"cannot read Parquet: {printable(str(err), 200)}",
@@ -67,6 +81,7 @@ def iter_parquet(path: Path, wanted: list[str]) -> Iterator[Chunk]:
                 hint="the file is corrupt or not Parquet",
             ) from err
         rows += start - 1
+    bar.close()
     if rows == 0:
         raise DataError("no rows", file=path, line=1, hint="the file holds no events")
 
