@@ -60,7 +60,7 @@ class IdColumn:
         na_strings: whether ids spelled like NaN / null / None are errors.
     """
 
-    MERGE_EVERY = 8  # chunks whose dictionaries are merged into the column's at a time
+    MERGE_EVERY = 16  # chunks whose dictionaries are merged into the column's at a time
 
     def __init__(self, column: str, *, na_strings: bool = True) -> None:
         self.column = column
