@@ -105,10 +105,10 @@ def iter_sql(query: str, where: Path | None, wanted: list[str]) -> Iterator[Chun
     except duckdb.Error as err:
         raise DataError(f"cannot open DuckDB database: {_first(err)}", file=db) from err
     try:
-        if where is not None and db is None:
-            con.execute("SET file_search_path = ?", [str(where)])
-        if db is not None:
-            con.execute("SET file_search_path = ?", [str(db.parent)])
+        search = db.parent if db is not None else where  # relative paths in the query
+        if search is not None:
+            quoted = str(search).replace("'", "''")
+            con.execute(f"SET file_search_path = '{quoted}'")
         rel = con.sql(query)
         if rel is None:
             raise DataError("the query returns no table", file=label, hint="use a SELECT query")
