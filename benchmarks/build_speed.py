@@ -107,7 +107,8 @@ def bench_ml100k(path: Path, workdir: Path, reps: int) -> dict:
 
 def _synthetic_dir(workdir: Path, events: int) -> Path:
     """The cached synthetic CSV for ``events`` (written once; generation is not timed)."""
-    from data_builders.readers.synthetic import spec_for_events, write_synthetic
+    from data_builders.synthetic import spec_for_events
+    from data_builders.synthetic_io import write_synthetic
 
     spec = spec_for_events(events)
     d = workdir / f"synthetic-{events}"

@@ -5,8 +5,13 @@ Layout::
     DIR/graph.pt        tensors only (loads with ``weights_only=True``)
     DIR/ids/<type>.parquet   raw id (str) ↔ index (int64) for every node type
     DIR/items.parquet   item metadata: index, raw id, title, tags (when the log had them)
-    DIR/meta.json       format version, behaviors, targets, fingerprint
+    DIR/meta.json       format version, behaviors, targets, fingerprint, time
     DIR/report.json     counts per node and edge type, dropped rows, time range
+
+``meta.json["time"]`` is ``"timestamp"``, or ``"input_order"`` for a log without times (edge
+``time`` is then the event's position in the input); ``load_graph`` sets ``graph.time_kind``.
+Behavior edges of a log with stages carry ``stage`` (int8: 0 train, 1 valid, 2 test), and
+``meta.json["stages"]`` is true.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from data_builders.errors import DataError
 from graphseq.typing import edge_key, parse_edge_key
 
 FORMAT_VERSION = 1
-EDGE_ATTRS = ("edge_index", "time", "value", "order")
+EDGE_ATTRS = ("edge_index", "time", "value", "order", "stage")
 
 
 def fingerprint(id_maps: dict[str, pd.Index]) -> str:
@@ -59,6 +64,8 @@ def save_graph(
         "behaviors": list(data.behaviors),
         "targets": list(data.targets),
         "fingerprint": fp,
+        "time": getattr(data, "time_kind", None) or report.get("time", "timestamp"),
+        "stages": any("stage" in data[et] for et in data.edge_types),
     }
     if Path(out).exists() and not overwrite:
         raise DataError(
@@ -94,7 +101,8 @@ def _need(path: Path) -> Path:
 def load_graph(path: str | Path) -> HeteroData:
     """Load a graph directory written by :func:`save_graph` (``weights_only=True``).
 
-    Graph-level attributes: ``behaviors``, ``targets``, ``fingerprint``, ``path``.
+    Graph-level attributes: ``behaviors``, ``targets``, ``fingerprint``, ``path``,
+    ``time_kind`` (``"timestamp"`` | ``"input_order"``).
     """
     path = Path(path)
     if not path.is_dir():
@@ -123,6 +131,7 @@ def load_graph(path: str | Path) -> HeteroData:
     data.behaviors = meta["behaviors"]
     data.targets = meta["targets"]
     data.fingerprint = meta["fingerprint"]
+    data.time_kind = meta.get("time", "timestamp")
     data.path = str(path.resolve())
     return data
 

@@ -93,9 +93,12 @@ def make_parser() -> argparse.ArgumentParser:
     b.add_argument(
         "--format",
         required=True,
-        help="csv | movielens-100k | movielens | recbole | jodie | synthetic",
+        help="csv | sql | movielens-100k | movielens | recbole | jodie | synthetic",
     )
-    b.add_argument("--input", required=True, help="input file or directory")
+    b.add_argument(
+        "--input", required=True, help="input file or directory (sql: database file or dir)"
+    )
+    b.add_argument("--query", help="--format sql: the DuckDB query giving the events")
     b.add_argument("--out", required=True, help="graph directory to write")
     b.add_argument("--schema", help="YAML schema (required for --format csv)")
     b.add_argument("--kcore", type=int, default=0, help="k-core filter (0: off)")

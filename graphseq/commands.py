@@ -100,7 +100,7 @@ def cmd_build(a: argparse.Namespace) -> int:
     from data_builders.store import save_graph
 
     schema = Schema.from_yaml(a.schema) if a.schema else None
-    log_ = read_log(a.format, a.input, schema)
+    log_ = read_log(a.format, a.input, schema, query=a.query)
     opts = BuildOptions(kcore=a.kcore, kg_top_relations=a.kg_top_relations)
     data, ids, report = build_graph(log_, opts)
     save_graph(a.out, data, ids, report, items=log_.items, overwrite=a.overwrite)

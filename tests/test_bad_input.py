@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from data_builders.build import build_graph
 from data_builders.errors import DataError
 from data_builders.readers import read_log
 from data_builders.schema import Schema
@@ -84,7 +85,11 @@ SCHEMA_CASES = {
         "must be a number",
     ),
     "targets_type": ("user: u\nitem: i\ntimestamp: t\ntargets: 3\n", 4, "list of strings"),
-    "time_unit": ("user: u\nitem: i\ntimestamp: t\ntime_unit: hours\n", 4, "auto, s, ms, iso"),
+    "time_unit": (
+        "user: u\nitem: i\ntimestamp: t\ntime_unit: hours\n",
+        4,
+        "auto, s, ms, us, ns, iso",
+    ),
     "delimiter": ("user: u\nitem: i\ntimestamp: t\ndelimiter: '::'\n", 4, "one character"),
     "bad_yaml": ("user: u\nitem: [i\n", 3, "invalid YAML"),
 }
@@ -102,8 +107,9 @@ def test_bad_schema(tmp_path: Path, name: str) -> None:
 
 
 def test_schema_dict_errors() -> None:
-    with pytest.raises(DataError, match="lacks the required key 'timestamp'"):
-        Schema.from_dict({"user": "u", "item": "i"})
+    with pytest.raises(DataError, match="lacks the required key 'item'"):
+        Schema.from_dict({"user": "u", "timestamp": "t"})
+    assert Schema.from_dict({"user": "u", "item": "i"}).timestamp is None  # input order
     with pytest.raises(DataError, match="not both"):
         Schema.from_dict({**SCHEMA, "behavior": "b", "behavior_rule": {"column": "r"}})
     s = Schema.from_dict({**SCHEMA, "delimiter": "tab", "targets": "buy"})
@@ -119,16 +125,19 @@ def test_unknown_target(tmp_path: Path) -> None:
 
 
 def test_valid_oddities(tmp_path: Path) -> None:
-    """Unicode, very long and leading-zero ids are valid; duplicates are dropped and counted."""
+    """Unicode, very long and leading-zero ids are valid; build_graph drops and counts
+    duplicates."""
     long_id = "ü" * 5000
     rows = ["user,item,ts", "007,0001,10", f"{long_id},日本語 ✓,20", "007,0001,10", " 0x7 ,i,30"]
     f = tmp_path / "odd.csv"
     f.write_text("\n".join(rows) + "\n", encoding="utf-8")
     log = read_log("csv", f, Schema.from_dict(SCHEMA))
-    assert log.events["user"].tolist() == ["007", long_id, "0x7"]
-    assert log.events["item"].tolist() == ["0001", "日本語 ✓", "i"]
-    assert log.events["line"].tolist() == [2, 3, 5]
-    assert log.dropped["duplicate_rows"] == 1
+    assert log.events["user"].tolist() == ["007", long_id, "007", "0x7"]
+    assert log.events["item"].tolist() == ["0001", "日本語 ✓", "0001", "i"]
+    assert log.events["line"].tolist() == [2, 3, 4, 5]
+    _, ids, report = build_graph(log)
+    assert report["dropped"]["duplicate_rows"] == 1 and report["events"] == 3
+    assert list(ids["user"]) == ["007", long_id, "0x7"]
 
 
 ID = st.text(alphabet="abcxyz019_-éü漢", min_size=1, max_size=12)
@@ -155,8 +164,8 @@ def test_random_valid_logs_read(rows: list) -> None:
         log = read_log("csv", f, Schema.from_dict({**SCHEMA, "behavior": "b"}))
     unique = list(dict.fromkeys((u, i, t, b) for u, i, t, b in rows))
     got = log.events[["user", "item", "timestamp", "behavior"]].values.tolist()
-    assert [tuple(r) for r in got] == unique
-    assert log.dropped["duplicate_rows"] == len(rows) - len(unique)
+    assert [tuple(r) for r in got] == [tuple(r) for r in rows]
+    assert build_graph(log)[2]["dropped"]["duplicate_rows"] == len(rows) - len(unique)
 
 
 @settings(max_examples=40, deadline=None)

@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from data_builders.build import build_graph
 from data_builders.errors import DataError
 from data_builders.readers import FORMATS, read_log
 from data_builders.readers.movielens import GENRES_100K
@@ -64,7 +65,9 @@ def _recbole(root: Path, name: str = "tiny") -> Path:
 
 def _check_events(events: pd.DataFrame) -> None:
     assert list(events.columns) == ["user", "item", "timestamp", "behavior", "value", "line"]
-    assert all(pd.api.types.is_string_dtype(events[c]) for c in ("user", "item", "behavior"))
+    for c in ("user", "item", "behavior"):  # dictionary-encoded: codes + raw id strings
+        assert isinstance(events[c].dtype, pd.CategoricalDtype), c
+        assert pd.api.types.is_string_dtype(events[c].cat.categories), c
     assert events.dtypes[["timestamp", "value", "line"]].tolist() == ["int64", "float64", "int64"]
 
 
@@ -244,9 +247,17 @@ def test_csv_chunked_lines_and_duplicates(tmp_path: Path, monkeypatch, capsys) -
     rows = ["u,i,t", "a,x,10", "a,x,10", "", "b,y,20", "c,z,30", "a,x,10", "d,w,40"]
     f = _write(tmp_path / "c.csv", "\n".join(rows) + "\n")
     log = read_log("csv", f, Schema(user="u", item="i", timestamp="t"))
-    assert log.events["line"].tolist() == [2, 5, 6, 8]
-    assert log.dropped == {"blank_lines": 1, "duplicate_rows": 2}
+    assert log.events["line"].tolist() == [2, 3, 5, 6, 7, 8]  # duplicates go in build_graph
+    assert log.dropped == {"blank_lines": 1}
     assert log.events["behavior"].unique().tolist() == ["interact"]
+    data, _, report = build_graph(log)
+    assert report["dropped"] == {"blank_lines": 1, "duplicate_rows": 2}
+    assert report["events"] == 4 and data["user", "interact", "item"].time.tolist() == [
+        10,
+        20,
+        30,
+        40,
+    ]
     assert capsys.readouterr().err == ""  # no progress bar for small files
 
 
@@ -261,13 +272,21 @@ def test_csv_parquet(tmp_path: Path) -> None:
 
 
 def test_read_log_errors(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match="valid formats: csv, movielens-100k"):
+    with pytest.raises(DataError, match="valid formats: csv, sql, movielens-100k"):
         read_log("parquet", tmp_path)
     with pytest.raises(DataError, match="does not exist"):
         read_log("recbole", tmp_path / "nope")
     with pytest.raises(DataError, match="needs a schema"):
         read_log("csv", _write(tmp_path / "a.csv", "u,i,t\n1,2,3\n"))
-    assert set(FORMATS) == {"csv", "movielens-100k", "movielens", "recbole", "jodie", "synthetic"}
+    assert set(FORMATS) == {
+        "csv",
+        "sql",
+        "movielens-100k",
+        "movielens",
+        "recbole",
+        "jodie",
+        "synthetic",
+    }
 
 
 def test_recbole_real_ml100k(ml100k_dir: Path) -> None:
@@ -275,7 +294,7 @@ def test_recbole_real_ml100k(ml100k_dir: Path) -> None:
     log = read_log("recbole", ml100k_dir)
     ev = log.events
     _check_events(ev)
-    assert len(ev) == 100_000 and log.dropped["duplicate_rows"] == 0
+    assert len(ev) == 100_000 and build_graph(log)[2]["dropped"] == {"duplicate_rows": 0}
     assert ev["user"].nunique() == 943 and ev["item"].nunique() == 1682
     assert (ev["behavior"] == "rate_high").sum() == 55_375
     assert (ev["timestamp"].min(), ev["timestamp"].max()) == (874724710, 893286638)
@@ -289,11 +308,12 @@ def test_read_log_targets_and_synthetic(tmp_path: Path) -> None:
     schema = Schema(user="u", item="i", timestamp="t", targets=("rate_high",))
     log = read_log("movielens-100k", _grouplens_100k(tmp_path / "ml"), schema)
     assert log.targets == ["rate_high"]
-    synthetic = pytest.importorskip("data_builders.readers.synthetic")
+    import data_builders.synthetic_io as synthetic
+
     out = synthetic.write_synthetic(
         tmp_path / "syn",
-        synthetic.SyntheticSpec(num_users=20, num_items=10, num_tags=3, seed=1),
+        synthetic.SyntheticSpec(num_users=20, num_items=10, num_tags=3, seed=1),  # noqa
         progress=False,
     )
     log = read_log("synthetic", out)
-    assert len(log.events) > 0 and pd.api.types.is_string_dtype(log.events["user"])
+    assert len(log.events) > 0 and log.events["user"].str.startswith("u").all()

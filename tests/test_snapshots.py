@@ -44,3 +44,17 @@ def test_boundaries_and_user_sequences(small_log):
     assert (seq.time[0, 1 : int(seq.length[0])] >= seq.time[0, : int(seq.length[0]) - 1]).all()
     last_items = list(u0.sort_values(["timestamp", "line"])["item"].iloc[-int(seq.length[0]) :])
     assert list(ids["item"][seq.item[0, : int(seq.length[0])].numpy()]) == last_items
+
+
+def test_boundaries_match_torch_quantile_and_pass_2_pow_24():
+    from graphseq.graph.events import time_quantiles
+
+    g = torch.Generator().manual_seed(0)
+    for n in (1, 2, 7, 1000):
+        t = torch.randint(0, 10**9, (n,), generator=g)
+        q = torch.cat([torch.rand(5, generator=g), torch.tensor([0.0, 0.5, 0.8, 1.0])]).double()
+        assert torch.equal(time_quantiles(t, q), torch.quantile(t.double(), q))
+    t = torch.tensor([5, 1, 3, 3, 9, 7])
+    assert snapshot_boundaries(t, 4, "count").tolist() == [3, 4, 6, 9]  # torch.quantile's values
+    big = torch.arange(2**24 + 1, dtype=torch.int64)  # torch.quantile refuses > 2**24 elements
+    assert snapshot_boundaries(big, 4, "count").tolist() == [2**22, 2**23, 3 * 2**22, 2**24]

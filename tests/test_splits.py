@@ -147,3 +147,19 @@ def test_global_time_quantile_cutoffs_are_ordered(small_log):
     assert vc < tc
     for name in ("valid", "test"):
         check_leakage(ev, s, scoring_input(ev, s, name))
+
+
+def test_global_time_quantiles_above_2_pow_24_events():
+    n = 2**24 + 1  # torch.quantile refuses inputs this large
+    ev = EventTable(
+        user=torch.zeros(n, dtype=torch.int64),
+        item=torch.zeros(n, dtype=torch.int64),
+        time=torch.arange(n, dtype=torch.int64),
+        behavior=torch.zeros(n, dtype=torch.int64),
+        is_target=torch.zeros(n, dtype=torch.bool),
+        behaviors=["buy"],
+        num_users=1,
+        num_items=1,
+    )
+    s = global_time(ev)
+    assert s.cutoffs == (int(0.8 * 2**24), int(0.9 * 2**24))

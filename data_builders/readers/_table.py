@@ -4,15 +4,17 @@ Files are read in chunks of ``CHUNK_ROWS`` rows with every column as a string (`
 stays ``"007"``); a progress bar goes to stderr for files over 50 MB. Line numbers are
 physical lines: the header is line 1 and data row ``i`` (0-based) is line ``i + 2``. Quoted
 fields must not contain newlines (the line numbers would drift). Blank lines are skipped.
+Compressed files (gzip, bzip2, xz, zstd) and UTF-8/16/32 byte-order marks are recognised from
+the first bytes (``_source``); a trailing delimiter on every line is not an extra column.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import os
 import re
 import sys
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +23,8 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from data_builders.errors import DataError
+from data_builders.readers import _source
+from data_builders.readers._source import decode_start, looks_binary, printable
 
 CHUNK_ROWS = 500_000  # rows per pandas chunk
 PROGRESS_MIN_BYTES = 50 * 2**20  # show a progress bar for files larger than this
@@ -30,8 +34,7 @@ _NAMES = {",": "','", "\t": "tab", ";": "';'", "|": "'|'"}
 
 def sniff_delimiter(path: Path, encoding: str = "utf-8") -> str:
     """Guess the delimiter among ``, \\t ; |`` from the first lines (``,`` when unsure)."""
-    with open(path, encoding=encoding, errors="replace", newline="") as fh:
-        sample = fh.read(64 * 1024)
+    sample = decode_start(path, _source.detect_encoding(path, encoding))
     present = [d for d in CANDIDATES if d in (sample.splitlines() or [""])[0]]
     if len(present) == 1:  # the header names columns: one separator in it settles it
         return present[0]
@@ -47,11 +50,28 @@ def sniff_delimiter(path: Path, encoding: str = "utf-8") -> str:
 def read_header(
     path: Path, delimiter: str, encoding: str = "utf-8", *, quoting: int = csv.QUOTE_MINIMAL
 ) -> list[str]:
-    """The fields of line 1; an empty file is a DataError."""
+    """The fields of line 1; an empty file (or one that is not text) is a DataError."""
     _check_not_empty(path)
-    with open(path, encoding=encoding, errors="replace", newline="") as fh:
-        line = fh.readline().rstrip("\r\n").lstrip("\ufeff")
+    encoding = _source.detect_encoding(path, encoding)
+    start = decode_start(path, encoding)
+    line = start.split("\n", 1)[0].rstrip("\r")
+    if looks_binary(line[:4096]):
+        raise DataError(
+            f"line 1 is not {encoding} text",
+            file=path,
+            line=1,
+            hint="a binary file? set 'encoding', or give Parquet files a .parquet name",
+        )
     return [f.strip() for f in next(csv.reader([line], delimiter=delimiter, quoting=quoting))]
+
+
+def first_rows(path: Path, delimiter: str, encoding: str, quoting: int, n: int = 2) -> list[list]:
+    """The fields of the first ``n`` non-blank lines (header included)."""
+    encoding = _source.detect_encoding(path, encoding)
+    text = decode_start(path, encoding, 64 * 1024)
+    lines = text.splitlines()[: -1 if len(text) >= 32 * 1024 else None]  # last may be cut
+    lines = [ln for ln in lines if ln.strip()][:n]
+    return [next(csv.reader([ln], delimiter=delimiter, quoting=quoting), []) for ln in lines]
 
 
 def iter_table(
@@ -73,14 +93,20 @@ def iter_table(
     Blank lines are skipped and counted in ``dropped["blank_lines"]``.
     """
     _check_not_empty(path)
+    encoding = _source.detect_encoding(path, encoding)
     first_line = 2 if header else 1
     fields = names or read_header(path, delimiter, encoding, quoting=quoting)
     min_fields = len(fields) if min_fields is None else min_fields
-    last_fields = _last_line_fields(path, delimiter, encoding, quoting)
-    size = os.path.getsize(path)
+    extra = 0
+    if header and usecols is None:
+        extra = _trailing_fields(path, fields, delimiter, encoding, quoting)
+    if extra:  # "a,b,c," lines: name the empty trailing fields so pandas keeps every column
+        names = [*(names or fields), *(f"\x00trailing{k}" for k in range(extra))]
+    size = _source.size(path)
     rows = kept = 0
     with (
-        open(path, "rb") as fh,
+        _source.open_binary(path) as fh,
+        warnings.catch_warnings(),
         tqdm(
             total=size,
             unit="B",
@@ -90,28 +116,31 @@ def iter_table(
             disable=size <= PROGRESS_MIN_BYTES,
         ) as bar,
     ):
-        reader = pd.read_csv(
-            fh,
-            sep=delimiter,
-            header=0 if header else None,
-            names=names,
-            usecols=usecols,
-            dtype=str,
-            na_filter=False,
-            keep_default_na=False,
-            skip_blank_lines=False,
-            index_col=False,
-            encoding=encoding,
-            quoting=quoting,
-            chunksize=CHUNK_ROWS,
-            engine="c",
-        )
+        warnings.simplefilter("error", pd.errors.ParserWarning)
         pending: tuple[pd.DataFrame, np.ndarray] | None = None
         try:
+            reader = pd.read_csv(
+                fh,
+                sep=delimiter,
+                header=0 if header else None,
+                names=names,
+                usecols=usecols,
+                dtype=str,
+                na_filter=False,
+                keep_default_na=False,
+                skip_blank_lines=False,
+                index_col=False,
+                encoding=encoding,
+                quoting=quoting,
+                chunksize=CHUNK_ROWS,
+                engine="c",
+            )
             for chunk in reader:
                 lines = first_line + rows + np.arange(len(chunk), dtype=np.int64)
                 rows += len(chunk)
-                bar.update(fh.tell() - bar.n)
+                bar.update(fh.raw_position() - bar.n)
+                if extra:
+                    chunk = _drop_trailing(chunk, lines, path, len(chunk.columns) - extra)
                 blank = (chunk == "").all(axis=1).to_numpy()
                 if blank.any():
                     chunk, lines = chunk[~blank].reset_index(drop=True), lines[~blank]
@@ -123,13 +152,21 @@ def iter_table(
                 if pending is not None:
                     yield pending
                 pending = (chunk, lines)
-        except pd.errors.ParserError as err:
+        except DataError:
+            raise
+        except (pd.errors.ParserError, pd.errors.ParserWarning) as err:
             raise _parser_error(err, path) from err
-        except UnicodeDecodeError as err:
+        except (EOFError, OSError, ValueError) as err:  # corrupt compressed stream
+            if isinstance(err, UnicodeDecodeError):
+                raise DataError(
+                    f"cannot decode the file as {encoding}",
+                    file=path,
+                    hint="set 'encoding' (e.g. latin-1) in the schema",
+                ) from err
             raise DataError(
-                f"cannot decode the file as {encoding}",
+                f"cannot read: {type(err).__name__}: {printable(str(err))}",
                 file=path,
-                hint="set 'encoding' (e.g. latin-1) in the schema",
+                hint="the compressed file is corrupt or truncated",
             ) from err
         if pending is None or kept == 0:
             raise DataError(
@@ -138,6 +175,7 @@ def iter_table(
                 line=first_line,
                 hint="the file holds no events",
             )
+        last_fields = _last_line_fields(fh.tail(), delimiter, encoding, quoting)
         if last_fields < min_fields:
             raise DataError(
                 f"truncated last line: {last_fields} fields, expected {min_fields}",
@@ -183,8 +221,17 @@ def concat_chunks(
 
 
 def check_columns(path: Path, header: list[str], wanted: list[str], delimiter: str) -> None:
-    """DataError (line 1) for a column of ``wanted`` missing from ``header``."""
+    """DataError (line 1) for a column of ``wanted`` missing from ``header`` or named twice."""
     for col in wanted:
+        if header.count(col) > 1:
+            at = [str(k + 1) for k, h in enumerate(header) if h == col]
+            raise DataError(
+                f"the header names this column {len(at)} times (fields {', '.join(at)})",
+                file=path,
+                line=1,
+                column=col,
+                hint="rename the duplicated header fields",
+            )
         if col in header:
             continue
         if len(header) == 1 and len(wanted) > 1:
@@ -207,24 +254,55 @@ def check_columns(path: Path, header: list[str], wanted: list[str], delimiter: s
             file=path,
             line=1,
             column=col,
-            hint=f"columns present: {', '.join(map(repr, header))}",
+            hint=f"columns present: {printable(', '.join(map(repr, header)), 300)}",
         )
 
 
 def _check_not_empty(path: Path) -> None:
-    with open(path, "rb") as fh:
-        if not fh.read(4096).strip():
-            raise DataError("file is empty", file=path, line=1, hint="expected a header line")
+    if not _source.read_start(path, 4096).strip():
+        raise DataError("file is empty", file=path, line=1, hint="expected a header line")
 
 
-def _last_line_fields(path: Path, delimiter: str, encoding: str, quoting: int) -> int:
-    """Number of fields on the last non-blank line (large when it cannot be told)."""
-    with open(path, "rb") as fh:
-        fh.seek(max(0, os.path.getsize(path) - 2**20))
-        tail = fh.read().rstrip(b"\r\n")
-    if b"\n" not in tail and os.path.getsize(path) > 2**20:
+def _trailing_fields(
+    path: Path, header: list[str], delimiter: str, encoding: str, quoting: int
+) -> int:
+    """Empty fields that line 2 has beyond the header (a trailing delimiter); more fields
+    that are not empty are a DataError naming line 2."""
+    rows = first_rows(path, delimiter, encoding, quoting)
+    if len(rows) < 2 or len(rows[1]) <= len(header):
+        return 0
+    beyond = rows[1][len(header) :]
+    if any(f.strip() for f in beyond):
+        raise DataError(
+            f"{len(rows[1])} fields, the header has {len(header)}",
+            file=path,
+            line=2,
+            hint="a row has extra delimiters; quote the field or fix the header",
+        )
+    return len(beyond)
+
+
+def _drop_trailing(chunk: pd.DataFrame, lines: np.ndarray, path: Path, keep: int) -> pd.DataFrame:
+    """Drop the trailing-delimiter columns; a row with text in them is a DataError."""
+    rest = chunk.iloc[:, keep:]
+    full = (rest != "").any(axis=1).to_numpy()
+    if full.any():
+        i = int(np.argmax(full))
+        raise DataError(
+            "a field beyond the header's columns",
+            file=path,
+            line=int(lines[i]),
+            hint="a row has extra delimiters; quote the field or fix the row",
+        )
+    return chunk.iloc[:, :keep]
+
+
+def _last_line_fields(tail: bytes, delimiter: str, encoding: str, quoting: int) -> int:
+    """Number of fields on the last non-blank line of ``tail`` (large when it cannot be told)."""
+    text = tail.decode(encoding, errors="replace").lstrip("\ufeff").rstrip("\r\n")
+    if "\n" not in text and len(tail) >= _source.TAIL_BYTES:
         return 1 << 30
-    last = tail.rsplit(b"\n", 1)[-1].decode(encoding, errors="replace")
+    last = text.rsplit("\n", 1)[-1]
     return len(next(csv.reader(io.StringIO(last), delimiter=delimiter, quoting=quoting), []))
 
 
@@ -237,4 +315,4 @@ def _parser_error(err: Exception, path: Path) -> DataError:
             line=int(m.group(2)),
             hint="a row has extra delimiters; quote the field or fix the row",
         )
-    return DataError(f"cannot parse: {str(err).strip()}", file=path)
+    return DataError(f"cannot parse: {printable(str(err).strip(), 200)}", file=path)

@@ -1,136 +1,30 @@
-"""``read_csv_log`` (a custom delimited or parquet log described by a :class:`Schema`), and the
-column checks every reader uses to build canonical events (ids, numbers, the rating rule).
+"""``read_csv_log``: a custom log described by a :class:`Schema`, from delimited text (plain or
+compressed), Parquet (a file, a directory, a hive-partitioned dataset), several files (one per
+behavior or stage), or a DuckDB query; and ``read_frame`` for a table already in memory.
 
-Reading is chunked (see ``_table``): a multi-GB file is never parsed in one call. Lines are
-physical: the header is line 1, data row ``i`` (0-based) is line ``i + 2``; quoted fields must
-not hold newlines. For parquet, "line" is the 1-based row number.
+Reading is chunked: a multi-GB source is never parsed in one call, and ids are dictionary codes
+(see ``columns``). Lines are physical: the header is line 1, data row ``i`` (0-based) is line
+``i + 2``; quoted fields must not hold newlines. For Parquet, a query or a frame, "line" is the
+1-based row. A log read from several files numbers its ``line`` column on across them, so event
+order (timestamp, then line) follows the order the files are listed in.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from data_builders.errors import DataError
-from data_builders.log import EVENT_COLUMNS, CanonicalLog
-from data_builders.readers._table import CHUNK_ROWS, check_columns, iter_columns, read_table
-from data_builders.schema import Schema
-from data_builders.timeparse import parse_timestamps, parse_timestamps_with_unit, to_float
-
-NA_STRINGS = frozenset({"nan", "NaN", "NAN", "None", "null", "NULL", "<NA>", "N/A", "n/a", "#N/A"})
-
-
-def read_csv_log(path: str | Path, schema: Schema) -> CanonicalLog:
-    """Read a custom delimited (or .parquet) log described by a :class:`Schema`.
-
-    ``path`` is the events file, or a directory holding ``schema.events`` and the side tables
-    (side-table paths are relative to the directory, or to the events file's folder).
-    """
-    path = Path(path)
-    if path.is_dir():
-        if schema.events is None:
-            raise DataError(
-                "the input is a directory but the schema names no 'events' file",
-                file=path,
-                hint="set 'events: FILE' in the schema",
-            )
-        base, file = path, path / schema.events
-    else:
-        base, file = path.parent, path
-    if not file.is_file():
-        raise DataError("events file not found", file=file, hint="check 'events' in the schema")
-    rule = schema.behavior_rule
-    wanted = [schema.user, schema.item, schema.timestamp]
-    wanted += [c for c in (schema.behavior, schema.value, rule and rule.column) if c]
-    wanted = list(dict.fromkeys(wanted))
-    dropped: dict[str, int] = {}
-    parts, unit = [], None
-    for chunk, lines in _event_chunks(file, schema, wanted, dropped):
-        user = clean_ids(chunk[schema.user], lines, file=file, column=schema.user)
-        item = clean_ids(chunk[schema.item], lines, file=file, column=schema.item)
-        ts, unit = parse_timestamps_with_unit(
-            chunk[schema.timestamp],
-            unit=schema.time_unit,
-            expected=unit,
-            file=file,
-            column=schema.timestamp,
-            lines=lines,
-        )
-        value: object = 1.0
-        if schema.value or rule:
-            col = schema.value or rule.column
-            value = parse_numbers(chunk[col], lines, file=file, column=col)
-        if schema.behavior:
-            behavior: object = clean_ids(
-                chunk[schema.behavior], lines, file=file, column=schema.behavior
-            )
-        elif rule:
-            score = parse_numbers(chunk[rule.column], lines, file=file, column=rule.column)
-            behavior = rating_behavior(score, rule.threshold, rule.at_or_above, rule.below)
-        else:
-            behavior = schema.default_behavior
-        parts.append(make_events(user, item, ts, behavior, value, lines))
-    events = finish_events(parts, dropped)
-    if schema.targets is not None:
-        present = set(events["behavior"].unique())
-        missing = [t for t in schema.targets if t not in present]
-        if missing:
-            raise DataError(
-                f"target behaviors {missing} never occur",
-                file=file,
-                column=schema.behavior,
-                hint=f"behaviors present: {', '.join(sorted(present))}",
-            )
-    return CanonicalLog(
-        events=events,
-        items=_items(base, schema) if schema.items else None,
-        tag_events=_tag_events(base, schema) if schema.tag_events else None,
-        kg=_pairs(base, schema.kg, ["head", "relation", "tail"], schema) if schema.kg else None,
-        links=_pairs(base, schema.links, ["item", "entity"], schema) if schema.links else None,
-        targets=list(schema.targets) if schema.targets is not None else None,
-        dropped=dropped,
-        source=f"csv:{file}",
-    )
-
-
-def clean_ids(
-    values: pd.Series, lines: np.ndarray, *, file: Path, column: str, na_strings: bool = True
-) -> pd.Series:
-    """Strip ids; an empty or whitespace-only id (or, with ``na_strings``, one spelled like
-    NaN/null/None) is a DataError."""
-    ids = values.astype(str).str.strip()
-    bad = ids.isna() | (ids == "")
-    if na_strings:
-        bad |= ids.isin(NA_STRINGS)
-    if bad.any():
-        i = int(np.argmax(bad.to_numpy()))
-        raise DataError(
-            f"missing id {str(values.iloc[i])!r}",
-            file=file,
-            line=int(lines[i]),
-            column=column,
-            hint=f"fill in {column} or drop the row",
-        )
-    return ids
-
-
-def parse_numbers(values: pd.Series, lines: np.ndarray, *, file: Path, column: str) -> np.ndarray:
-    """Numeric column → float64; an empty, unparsable or infinite value is a DataError."""
-    num = to_float(values)
-    bad = ~np.isfinite(num)
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise DataError(
-            f"not a number: {str(values.iloc[i])!r}",
-            file=file,
-            line=int(lines[i]),
-            column=column,
-            hint="the column must hold finite numbers",
-        )
-    return num
+from data_builders.log import CanonicalLog
+from data_builders.readers._source import is_parquet
+from data_builders.readers._table import check_columns, iter_columns, iter_table
+from data_builders.readers.arrow_sources import iter_frame, iter_parquet, iter_sql
+from data_builders.readers.columns import STAGES, EventColumns, parse_numbers, parse_stages
+from data_builders.readers.side_tables import read_items, read_pairs, read_tag_events
+from data_builders.schema import Schema, SourceSpec
 
 
 def rating_behavior(
@@ -140,116 +34,197 @@ def rating_behavior(
     return np.where(rating >= threshold, high, low)
 
 
-def make_events(
-    user: pd.Series,
-    item: pd.Series,
-    timestamp: np.ndarray,
-    behavior: object,
-    value: object,
-    lines: np.ndarray,
-) -> pd.DataFrame:
-    """One events chunk with the canonical columns and dtypes (scalars broadcast)."""
-    n = len(lines)
-    beh = np.full(n, behavior, dtype=object) if isinstance(behavior, str) else behavior
-    return pd.DataFrame(
-        {
-            "user": _as_str(user),
-            "item": _as_str(item),
-            "timestamp": np.asarray(timestamp, dtype=np.int64),
-            "behavior": _as_str(beh),
-            "value": np.broadcast_to(np.asarray(value, dtype=np.float64), (n,)).copy(),
-            "line": np.asarray(lines, dtype=np.int64),
-        }
-    )[list(EVENT_COLUMNS)]
+def read_csv_log(path: str | Path, schema: Schema, *, query: str | None = None) -> CanonicalLog:
+    """Read a custom log described by a :class:`Schema`.
+
+    Args:
+        path: the events file (text, compressed text or Parquet), a Parquet directory, or a
+            directory holding ``schema.events`` / ``schema.sources`` and the side tables (side
+            tables are relative to the directory, or to the events file's folder). With a query:
+            a DuckDB database file, or the directory the query's relative paths start from.
+        schema: column names and options.
+        query: a DuckDB query giving the events (overrides ``schema.sql``).
+    """
+    path = Path(path)
+    base = path if path.is_dir() else path.parent
+    sql = query or schema.sql
+    dropped: dict[str, int] = {}
+    cols = _event_columns(schema)
+    if sql:
+        where = (base / schema.database) if schema.database else path
+        _add_source(cols, iter_sql(sql, where, _wanted(schema)), schema, None, 0)
+        source = f"sql:{where}"
+    else:
+        offset = 0
+        for file, spec in _files(path, schema):
+            offset = _add_source(cols, _chunks(file, schema, dropped), schema, spec, offset)
+        source = f"csv:{path}"
+    events, info = cols.finish(normalize=schema.normalize_behaviors)
+    return CanonicalLog(
+        events=events,
+        items=read_items(base, schema) if schema.items else None,
+        tag_events=read_tag_events(base, schema) if schema.tag_events else None,
+        kg=read_pairs(base, schema.kg, ["head", "relation", "tail"], schema) if schema.kg else None,
+        links=read_pairs(base, schema.links, ["item", "entity"], schema) if schema.links else None,
+        targets=_targets(schema),
+        dropped=dropped,
+        source=source,
+        info=info,
+    )
 
 
-def _as_str(values: object) -> pd.Series:
-    """A string Series with a fresh 0..n-1 index (no copy when it already is one)."""
-    if isinstance(values, pd.Series) and pd.api.types.is_string_dtype(values.dtype):
-        return values.reset_index(drop=True)
-    return pd.Series(np.asarray(values, dtype=object), dtype=str)
+def read_frame(frame: Any, schema: Schema, base: str | Path | None = None) -> CanonicalLog:
+    """The canonical log of a pandas or polars DataFrame, or an Arrow table, in memory.
+
+    Columns are named by ``schema`` as for files; "line" is the 1-based row. Side tables the
+    schema names are read from ``base`` (a directory). Errors name ``DataFrame`` and the row.
+    """
+    cols = _event_columns(schema)
+    _add_source(cols, iter_frame(frame, _wanted(schema)), schema, None, 0)
+    events, info = cols.finish(normalize=schema.normalize_behaviors)
+    root = Path(base) if base is not None else None
+    if root is None and (schema.items or schema.kg or schema.links or schema.tag_events):
+        raise DataError("the schema names side tables: pass base=DIR to read_frame")
+    return CanonicalLog(
+        events=events,
+        items=read_items(root, schema) if schema.items else None,
+        tag_events=read_tag_events(root, schema) if schema.tag_events else None,
+        kg=read_pairs(root, schema.kg, ["head", "relation", "tail"], schema) if schema.kg else None,
+        links=read_pairs(root, schema.links, ["item", "entity"], schema) if schema.links else None,
+        targets=_targets(schema),
+        source="frame",
+        info=info,
+    )
 
 
-def finish_events(parts: list[pd.DataFrame], dropped: dict[str, int]) -> pd.DataFrame:
-    """Concatenate chunks, drop exact duplicate events and count them in ``dropped``."""
-    events = pd.concat(parts, ignore_index=True)
-    dup = events.duplicated(subset=["user", "item", "timestamp", "behavior", "value"])
-    dropped["duplicate_rows"] = dropped.get("duplicate_rows", 0) + int(dup.sum())
-    return events[~dup.to_numpy()].reset_index(drop=True)
+def _event_columns(schema: Schema) -> EventColumns:
+    rule = schema.behavior_rule
+    return EventColumns(
+        schema.user,
+        schema.item,
+        schema.behavior or (rule.column if rule else "behavior"),
+        timed=schema.timestamp is not None,
+        time_unit=schema.time_unit,
+        time_column=schema.timestamp or "timestamp",
+        staged=schema.staged,
+    )
 
 
-def _event_chunks(
-    file: Path, schema: Schema, wanted: list[str], dropped: dict[str, int]
-) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
-    """Chunks of the events file (text or parquet) with the wanted columns."""
-    if file.suffix == ".parquet":
-        import pyarrow.parquet as pq
+def _targets(schema: Schema) -> list[str] | None:
+    if schema.targets is None:
+        return None
+    if schema.normalize_behaviors:
+        return [" ".join(t.lower().split()) for t in schema.targets]
+    return list(schema.targets)
 
-        pf = pq.ParquetFile(file)
-        check_columns(file, pf.schema_arrow.names, wanted, ",")
-        start = 1  # parquet has no header: row i (0-based) is "line" i + 1
-        for batch in pf.iter_batches(batch_size=CHUNK_ROWS, columns=wanted):
-            chunk = batch.to_pandas()
-            yield chunk, start + np.arange(len(chunk), dtype=np.int64)
-            start += len(chunk)
-        if start == 1:
-            raise DataError("no rows", file=file, line=1, hint="the file holds no events")
+
+def _wanted(schema: Schema, spec: SourceSpec | None = None) -> list[str]:
+    """The columns a source must have."""
+    rule = schema.behavior_rule
+    wanted = [schema.user, schema.item, schema.timestamp]
+    if spec is None or spec.behavior is None:
+        wanted += [schema.behavior, rule and rule.column]
+    wanted += [schema.value, rule and rule.column if schema.value is None else None]
+    if spec is None or spec.stage is None:
+        wanted.append(schema.stage)
+    return list(dict.fromkeys(c for c in wanted if c))
+
+
+def _files(path: Path, schema: Schema) -> list[tuple[Path, SourceSpec | None]]:
+    """The events files (or Parquet directories) to read, in order."""
+    base = path if path.is_dir() else path.parent
+    if schema.sources:
+        out = [(base / s.file, s) for s in schema.sources]
+    elif schema.events is not None and path.is_dir():
+        out = [(path / schema.events, None)]
+    elif path.is_dir() and not any(path.rglob("*.parquet")):
+        raise DataError(
+            "the input is a directory but the schema names no 'events' file",
+            file=path,
+            hint="set 'events: FILE' in the schema (or give a directory of Parquet files)",
+        )
+    else:
+        out = [(path, None)]
+    for file, _ in out:
+        if not file.exists():
+            raise DataError("events file not found", file=file, hint="check 'events' in the schema")
+    return out
+
+
+def _chunks(file: Path, schema: Schema, dropped: dict[str, int]) -> Iterator:
+    """``(columns, lines, file, offset)`` chunks of one events file or Parquet directory."""
+    wanted = _wanted(schema)
+    if file.is_dir() or is_parquet(file):
+        yield from iter_parquet(file, wanted)
         return
-    yield from iter_columns(
-        file, wanted, delimiter=schema.delimiter, encoding=schema.encoding, dropped=dropped
-    )
-
-
-def _side(base: Path, spec: object, cols: list[str], schema: Schema):
-    """Read a side table named by ``spec`` (ItemsSpec, KGSpec, ...); ids cleaned."""
-    file = base / spec.file
-    if not file.is_file():
-        raise DataError("side table not found", file=file, hint="paths are relative to the input")
-    df, lines = read_table(file, cols, delimiter=spec.delimiter, encoding=schema.encoding)
-    return df, lines, file
-
-
-def _items(base: Path, schema: Schema) -> pd.DataFrame:
-    spec = schema.items
-    cols = [c for c in (spec.item, spec.tags, spec.title) if c]
-    df, lines, file = _side(base, spec, list(dict.fromkeys(cols)), schema)
-    tags = (
-        df[spec.tags].map(lambda s: [t.strip() for t in s.split(spec.tag_sep) if t.strip()])
-        if spec.tags
-        else [[] for _ in range(len(df))]
-    )
-    return pd.DataFrame(
-        {
-            "item": clean_ids(df[spec.item], lines, file=file, column=spec.item),
-            "tags": list(tags),
-            "title": df[spec.title].astype(str) if spec.title else "",
-        }
-    )
-
-
-def _tag_events(base: Path, schema: Schema) -> pd.DataFrame:
-    spec = schema.tag_events
-    df, lines, file = _side(base, spec, [spec.user, spec.tag, spec.timestamp], schema)
-    return pd.DataFrame(
-        {
-            "user": clean_ids(df[spec.user], lines, file=file, column=spec.user),
-            "tag": clean_ids(df[spec.tag], lines, file=file, column=spec.tag),
-            "timestamp": parse_timestamps(
-                df[spec.timestamp],
-                unit=schema.time_unit,
+    if not schema.header:
+        if not schema.columns:
+            raise DataError(
+                "headerless events files need 'columns' (their column names) in the schema",
                 file=file,
-                column=spec.timestamp,
-                lines=lines,
-            ),
-            "line": lines,
-        }
-    )
+            )
+        names = list(schema.columns)
+        check_columns(file, names, wanted, schema.delimiter or ",")
+        for df, lines in iter_table(
+            file,
+            delimiter=schema.delimiter or ",",
+            encoding=schema.encoding,
+            header=False,
+            names=names,
+            dropped=dropped,
+        ):
+            yield df, lines, file, 0
+        return
+    for df, lines in iter_columns(
+        file, wanted, delimiter=schema.delimiter, encoding=schema.encoding, dropped=dropped
+    ):
+        yield df, lines, file, 0
 
 
-def _pairs(base: Path, spec: object, names: list[str], schema: Schema) -> pd.DataFrame:
-    """KG triples or item-entity links: every column an id."""
-    cols = [getattr(spec, n) for n in names]
-    df, lines, file = _side(base, spec, cols, schema)
-    return pd.DataFrame(
-        {n: clean_ids(df[c], lines, file=file, column=c) for n, c in zip(names, cols)}
-    )
+def _add_source(
+    cols: EventColumns,
+    chunks: Iterator,
+    schema: Schema,
+    spec: SourceSpec | None,
+    offset: int,
+) -> int:
+    """Feed one source's chunks; returns the line offset for the next source."""
+    rule = schema.behavior_rule
+    last = offset
+    for chunk, lines, file, before in chunks:
+        file = Path(file)
+        value: Any = 1.0
+        if schema.value or rule:
+            col = schema.value or rule.column
+            value = parse_numbers(chunk[col], lines, file=file, column=col)
+        if spec is not None and spec.behavior is not None:
+            behavior: Any = spec.behavior
+        elif schema.behavior:
+            behavior = chunk[schema.behavior]
+        elif rule:
+            score = value if schema.value is None else None
+            if score is None:
+                score = parse_numbers(chunk[rule.column], lines, file=file, column=rule.column)
+            behavior = rating_behavior(score, rule.threshold, rule.at_or_above, rule.below)
+        else:
+            behavior = schema.default_behavior
+        stage = None
+        if spec is not None and spec.stage is not None:
+            stage = STAGES[spec.stage]
+        elif schema.stage:
+            stage = parse_stages(chunk[schema.stage], lines, file=file, column=schema.stage)
+        elif schema.staged:
+            stage = STAGES["train"]  # sources without a stage are training data
+        cols.add(
+            file,
+            lines,
+            user=chunk[schema.user],
+            item=chunk[schema.item],
+            behavior=behavior,
+            timestamp=chunk[schema.timestamp] if schema.timestamp else None,
+            value=value,
+            stage=stage,
+            line_offset=offset + before,
+        )
+        last = offset + before + int(lines[-1])
+    return last

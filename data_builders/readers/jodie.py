@@ -12,15 +12,16 @@ from pathlib import Path
 
 from data_builders.errors import DataError
 from data_builders.log import CanonicalLog
+from data_builders.readers._source import SUFFIXES, decode_start
 from data_builders.readers._table import iter_table, read_header
-from data_builders.readers.csv_reader import clean_ids, finish_events, make_events, parse_numbers
-from data_builders.timeparse import parse_timestamps
+from data_builders.readers.columns import EventColumns, parse_numbers
 
 COLUMNS = ["user_id", "item_id", "timestamp", "state_label"]  # the first four fields
 
 
 def read_jodie(path: str | Path) -> CanonicalLog:
-    """Read a JODIE-style CSV file (or a directory holding exactly one ``.csv``)."""
+    """Read a JODIE-style CSV file (or a directory holding exactly one ``.csv``, which may be
+    compressed: ``.csv.gz``, ``.bz2``, ``.xz``, ``.zst``)."""
     file = _find_csv(Path(path))
     header = read_header(file, ",")
     if len(header) < len(COLUMNS):
@@ -31,37 +32,33 @@ def read_jodie(path: str | Path) -> CanonicalLog:
             column=COLUMNS[len(header) - 1 if header else 0],
             hint="expected user_id,item_id,timestamp,state_label,features...",
         )
-    with open(file, encoding="utf-8", errors="replace") as fh:
-        fh.readline()
-        second = fh.readline().rstrip("\r\n")
+    second = (decode_start(file, "utf-8").splitlines()[1:2] or [""])[0]
     width = len(next(csv.reader([second]), [])) or len(header)
     dropped: dict[str, int] = {}
-    parts = []
+    cols = EventColumns("user_id", "item_id", time_unit="s", time_column="timestamp")
     for df, lines in iter_table(
         file, delimiter=",", usecols=list(range(4)), min_fields=width, dropped=dropped
     ):
         df.columns = COLUMNS
-        parts.append(
-            make_events(
-                clean_ids(df["user_id"], lines, file=file, column="user_id"),
-                clean_ids(df["item_id"], lines, file=file, column="item_id"),
-                parse_timestamps(
-                    df["timestamp"], unit="s", file=file, column="timestamp", lines=lines
-                ),
-                "interact",
-                parse_numbers(df["state_label"], lines, file=file, column="state_label"),
-                lines,
-            )
+        cols.add(
+            file,
+            lines,
+            user=df["user_id"],
+            item=df["item_id"],
+            behavior="interact",
+            timestamp=df["timestamp"],
+            value=parse_numbers(df["state_label"], lines, file=file, column="state_label"),
         )
-    return CanonicalLog(
-        events=finish_events(parts, dropped), dropped=dropped, source=f"jodie:{file}"
-    )
+    events, info = cols.finish()
+    return CanonicalLog(events=events, dropped=dropped, source=f"jodie:{file}", info=info)
 
 
 def _find_csv(path: Path) -> Path:
     if path.is_file():
         return path
-    found = sorted(path.glob("*.csv")) if path.is_dir() else []
+    found = (
+        sorted(p for s in ("", *SUFFIXES) for p in path.glob(f"*.csv{s}")) if path.is_dir() else []
+    )
     if len(found) != 1:
         raise DataError(
             f"expected one JODIE .csv file, found {len(found)}",

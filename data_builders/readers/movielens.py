@@ -16,14 +16,11 @@ import pandas as pd
 
 from data_builders.errors import DataError
 from data_builders.log import CanonicalLog
+from data_builders.readers._source import find, read_text
 from data_builders.readers._table import concat_chunks, iter_columns, iter_table, read_table
-from data_builders.readers.csv_reader import (
-    clean_ids,
-    finish_events,
-    make_events,
-    parse_numbers,
-    rating_behavior,
-)
+from data_builders.readers.columns import EventColumns, parse_numbers
+from data_builders.readers.csv_reader import rating_behavior
+from data_builders.readers.side_tables import clean_ids
 from data_builders.timeparse import parse_timestamps
 
 GENRES_100K = (
@@ -36,50 +33,50 @@ NO_GENRES = "(no genres listed)"  # ml-latest's marker for an item without genre
 
 
 def read_movielens_100k(dir: str | Path) -> CanonicalLog:
-    """Read GroupLens ML-100K: ``u.data`` (required), ``u.item`` and ``u.genre`` (optional)."""
+    """Read GroupLens ML-100K: ``u.data`` (required), ``u.item`` and ``u.genre`` (optional).
+
+    Every file may also be compressed (``u.data.gz``, ``.bz2``, ``.xz``, ``.zst``).
+    """
     root = _root(dir, "u.data")
-    data = root / "u.data"
+    data = find(root, "u.data")
     names = ["user", "item", "rating", "timestamp"]
     dropped: dict[str, int] = {}
-    parts = [
-        _rating_events(chunk, lines, data, names)
-        for chunk, lines in iter_table(
-            data, delimiter="\t", header=False, names=names, quoting=csv.QUOTE_NONE, dropped=dropped
-        )
-    ]
+    cols = _columns(names)
+    for chunk, lines in iter_table(
+        data, delimiter="\t", header=False, names=names, quoting=csv.QUOTE_NONE, dropped=dropped
+    ):
+        _rating_events(cols, chunk, lines, data, names)
+    events, info = cols.finish()
     items = None
-    if (root / "u.item").is_file():
-        genres = _genres_100k(root / "u.genre")
+    if u_item := find(root, "u.item"):
+        genres = _genres_100k(find(root, "u.genre"))
         cols = ["item", "title", "release", "video", "url", *genres]
-        df, lines = _whole(root / "u.item", "|", cols, header=False)
+        df, lines = _whole(u_item, "|", cols, header=False)
         flags = df[list(genres)].to_numpy() == "1"
         items = pd.DataFrame(
             {
-                "item": clean_ids(df["item"], lines, file=root / "u.item", column="item"),
+                "item": clean_ids(df["item"], lines, file=u_item, column="item"),
                 "tags": [[g for g, f in zip(genres, row) if f] for row in flags],
                 "title": df["title"].astype(str),
             }
         )
     return CanonicalLog(
-        events=finish_events(parts, dropped),
-        items=items,
-        dropped=dropped,
-        source=f"movielens-100k:{root}",
+        events=events, items=items, dropped=dropped, source=f"movielens-100k:{root}", info=info
     )
 
 
 def read_movielens(dir: str | Path) -> CanonicalLog:
     """Read ml-latest / ml-latest-small (``ratings.csv``) or ML-1M (``ratings.dat``).
 
-    A directory with ``u.data`` is read as ML-100K.
+    A directory with ``u.data`` is read as ML-100K. Files may be compressed (``.gz`` ...).
     """
     root = Path(dir)
     root = root.parent if root.is_file() else root
-    if (root / "ratings.csv").is_file():
+    if find(root, "ratings.csv"):
         return _read_latest(root)
-    if (root / "ratings.dat").is_file():
+    if find(root, "ratings.dat"):
         return _read_1m(root)
-    if (root / "u.data").is_file():
+    if find(root, "u.data"):
         return read_movielens_100k(root)
     raise DataError(
         "no MovieLens ratings file found",
@@ -89,21 +86,18 @@ def read_movielens(dir: str | Path) -> CanonicalLog:
 
 
 def _read_latest(root: Path) -> CanonicalLog:
-    file = root / "ratings.csv"
+    file = find(root, "ratings.csv")
     names = ["userId", "movieId", "rating", "timestamp"]
     dropped: dict[str, int] = {}
-    parts = [
-        _rating_events(chunk, lines, file, names)
-        for chunk, lines in iter_columns(file, names, delimiter=",", dropped=dropped)
-    ]
-    events = finish_events(parts, dropped)
+    cols = _columns(names)
+    for chunk, lines in iter_columns(file, names, delimiter=",", dropped=dropped):
+        _rating_events(cols, chunk, lines, file, names)
+    events, info = cols.finish()
     items = tag_events = None
-    if (root / "movies.csv").is_file():
-        f = root / "movies.csv"
+    if f := find(root, "movies.csv"):
         df, lines = _whole(f, ",", ["movieId", "title", "genres"])
         items = _items(df["movieId"], df["title"], df["genres"].str.split("|"), lines, f)
-    if (root / "tags.csv").is_file():
-        f = root / "tags.csv"
+    if f := find(root, "tags.csv"):
         df, lines = _whole(f, ",", ["userId", "movieId", "tag", "timestamp"])
         tag_events = _tag_events(df["userId"], df["tag"], df["timestamp"], lines, f)
     return CanonicalLog(
@@ -112,56 +106,58 @@ def _read_latest(root: Path) -> CanonicalLog:
         tag_events=tag_events,
         dropped=dropped,
         source=f"movielens:{root}",
+        info=info,
     )
 
 
 def _read_1m(root: Path) -> CanonicalLog:
-    file = root / "ratings.dat"
+    file = find(root, "ratings.dat")
     # "::" separated integers: read with ":" (fast C parser) and keep every other field
     names = ["user", "_a", "item", "_b", "rating", "_c", "timestamp"]
     dropped: dict[str, int] = {}
-    parts = [
-        _rating_events(chunk, lines, file, ["user", "item", "rating", "timestamp"])
-        for chunk, lines in iter_table(
-            file,
-            delimiter=":",
-            header=False,
-            names=names,
-            encoding="latin-1",
-            quoting=csv.QUOTE_NONE,
-            dropped=dropped,
-        )
-    ]
+    used = ["user", "item", "rating", "timestamp"]
+    cols = _columns(used)
+    for chunk, lines in iter_table(
+        file,
+        delimiter=":",
+        header=False,
+        names=names,
+        encoding="latin-1",
+        quoting=csv.QUOTE_NONE,
+        dropped=dropped,
+    ):
+        _rating_events(cols, chunk, lines, file, used)
+    events, info = cols.finish()
     items = tag_events = None
-    if (root / "movies.dat").is_file():
-        df, lines = _read_dat(root / "movies.dat", ["item", "title", "genres"])
-        items = _items(
-            df["item"], df["title"], df["genres"].str.split("|"), lines, root / "movies.dat"
-        )
-    if (root / "tags.dat").is_file():  # ML-10M style user tags
-        df, lines = _read_dat(root / "tags.dat", ["user", "item", "tag", "timestamp"])
-        tag_events = _tag_events(df["user"], df["tag"], df["timestamp"], lines, root / "tags.dat")
+    if f := find(root, "movies.dat"):
+        df, lines = _read_dat(f, ["item", "title", "genres"])
+        items = _items(df["item"], df["title"], df["genres"].str.split("|"), lines, f)
+    if f := find(root, "tags.dat"):  # ML-10M style user tags
+        df, lines = _read_dat(f, ["user", "item", "tag", "timestamp"])
+        tag_events = _tag_events(df["user"], df["tag"], df["timestamp"], lines, f)
     return CanonicalLog(
-        events=finish_events(parts, dropped),
+        events=events,
         items=items,
         tag_events=tag_events,
         dropped=dropped,
         source=f"movielens-1m:{root}",
+        info=info,
     )
 
 
-def _rating_events(df: pd.DataFrame, lines: np.ndarray, file: Path, cols: list[str]):
-    """user, item, rating, timestamp columns (named by ``cols``) → canonical events chunk."""
-    u, i, r, t = cols
+def _columns(names: list[str]) -> EventColumns:
+    u, i, r, t = names
+    return EventColumns(u, i, r, time_unit="s", time_column=t)
+
+
+def _rating_events(
+    cols: EventColumns, df: pd.DataFrame, lines: np.ndarray, file: Path, names: list[str]
+) -> None:
+    """user, item, rating, timestamp columns (named by ``names``) → one events chunk."""
+    u, i, r, t = names
     rating = parse_numbers(df[r], lines, file=file, column=r)
-    return make_events(
-        clean_ids(df[u], lines, file=file, column=u),
-        clean_ids(df[i], lines, file=file, column=i),
-        parse_timestamps(df[t], unit="s", file=file, column=t, lines=lines),
-        rating_behavior(rating, HIGH_RATING),
-        rating,
-        lines,
-    )
+    behavior = rating_behavior(rating, HIGH_RATING)
+    cols.add(file, lines, user=df[u], item=df[i], behavior=behavior, timestamp=df[t], value=rating)
 
 
 def _items(
@@ -190,11 +186,11 @@ def _tag_events(
     )
 
 
-def _genres_100k(path: Path) -> tuple[str, ...]:
+def _genres_100k(path: Path | None) -> tuple[str, ...]:
     """Genre names from ``u.genre`` (``name|index`` lines), else the standard 19."""
-    if not path.is_file():
+    if path is None:
         return GENRES_100K
-    pairs = [ln.rsplit("|", 1) for ln in path.read_text(encoding="latin-1").splitlines()]
+    pairs = [ln.rsplit("|", 1) for ln in read_text(path, "latin-1").splitlines()]
     pairs = [(int(i), g) for g, i in (p for p in pairs if len(p) == 2 and p[1].strip().isdigit())]
     return tuple(g for _, g in sorted(pairs)) or GENRES_100K
 
@@ -214,7 +210,7 @@ def _whole(
 def _read_dat(file: Path, names: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
     """A small ``::``-separated latin-1 file (fields may hold single colons)."""
     rows, lines = [], []
-    for n, raw in enumerate(file.read_text(encoding="latin-1").splitlines(), start=1):
+    for n, raw in enumerate(read_text(file, "latin-1").splitlines(), start=1):
         if not raw.strip():
             continue
         fields = raw.split("::")
@@ -235,6 +231,6 @@ def _read_dat(file: Path, names: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
 def _root(dir: str | Path, required: str) -> Path:
     root = Path(dir)
     root = root.parent if root.is_file() else root
-    if not (root / required).is_file():
+    if find(root, required) is None:
         raise DataError(f"{required} not found", file=root, hint=f"expected {root / required}")
     return root

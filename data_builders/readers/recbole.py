@@ -18,15 +18,11 @@ import pandas as pd
 
 from data_builders.errors import DataError
 from data_builders.log import CanonicalLog
+from data_builders.readers._source import SUFFIXES, find, plain_name
 from data_builders.readers._table import concat_chunks, iter_table, read_header
-from data_builders.readers.csv_reader import (
-    clean_ids,
-    finish_events,
-    make_events,
-    parse_numbers,
-    rating_behavior,
-)
-from data_builders.timeparse import parse_timestamps_with_unit
+from data_builders.readers.columns import EventColumns, parse_numbers
+from data_builders.readers.csv_reader import rating_behavior
+from data_builders.readers.side_tables import clean_ids
 
 TYPES = ("token", "token_seq", "float", "float_seq")
 TAG_FIELDS = ("class", "genre", "categories")  # item fields that hold tags / genres
@@ -34,45 +30,51 @@ HIGH_RATING = 4.0  # ratings at or above this are "rate_high"
 
 
 def read_recbole(dir: str | Path) -> CanonicalLog:
-    """Read a RecBole atomic dataset directory (or its ``.inter`` file)."""
+    """Read a RecBole atomic dataset directory (or its ``.inter`` file); any file may be
+    compressed (``ml-100k.inter.gz``, ``.bz2``, ``.xz``, ``.zst``)."""
     inter = _find_inter(Path(dir))
-    root, name = inter.parent, inter.stem
+    root, name = inter.parent, plain_name(inter)[: -len(".inter")]
     dropped: dict[str, int] = {}
-    parts, unit = [], None
+    cols = EventColumns("user_id", "item_id", "rating", time_column="timestamp")
     for df, lines in _chunks(inter, ["user_id", "item_id", "timestamp"], dropped):
-        ts, unit = parse_timestamps_with_unit(
-            df["timestamp"], expected=unit, file=inter, column="timestamp", lines=lines
-        )
         behavior: object = "interact"
         value: object = 1.0
         if "rating" in df:
             value = parse_numbers(df["rating"], lines, file=inter, column="rating")
             behavior = rating_behavior(value, HIGH_RATING)
-        user = clean_ids(df["user_id"], lines, file=inter, column="user_id")
-        item = clean_ids(df["item_id"], lines, file=inter, column="item_id")
-        parts.append(make_events(user, item, ts, behavior, value, lines))
-    side = {ext: root / f"{name}.{ext}" for ext in ("item", "kg", "link")}
+        cols.add(
+            inter,
+            lines,
+            user=df["user_id"],
+            item=df["item_id"],
+            behavior=behavior,
+            timestamp=df["timestamp"],
+            value=value,
+        )
+    events, info = cols.finish()
+    side = {ext: find(root, f"{name}.{ext}") for ext in ("item", "kg", "link")}
     return CanonicalLog(
-        events=finish_events(parts, dropped),
-        items=_items(side["item"]) if side["item"].is_file() else None,
+        events=events,
+        items=_items(side["item"]) if side["item"] else None,
         kg=_ids(side["kg"], {"head_id": "head", "relation_id": "relation", "tail_id": "tail"})
-        if side["kg"].is_file()
+        if side["kg"]
         else None,
         links=_ids(side["link"], {"item_id": "item", "entity_id": "entity"})
-        if side["link"].is_file()
+        if side["link"]
         else None,
         dropped=dropped,
         source=f"recbole:{inter}",
+        info=info,
     )
 
 
 def _find_inter(path: Path) -> Path:
-    if path.is_file() and path.suffix == ".inter":
+    if path.is_file() and plain_name(path).endswith(".inter"):
         return path
     if not path.is_dir():
         raise DataError("not a RecBole directory or .inter file", file=path)
-    found = sorted(path.glob("*.inter"))
-    preferred = path / f"{path.name}.inter"
+    found = sorted(p for s in ("", *SUFFIXES) for p in path.glob(f"*.inter{s}"))
+    preferred = find(path, f"{path.name}.inter")
     if preferred in found:
         return preferred
     if len(found) != 1:

@@ -18,6 +18,9 @@ class EventTable:
         time: int64 seconds.
         behavior: index into ``behaviors`` (int64).
         is_target: whether the behavior is a target behavior (bool).
+        stage: the log's own stage per event (int8: 0 train, 1 valid, 2 test), or ``None``
+            when the graph has none (``split=predefined`` needs it).
+        time_kind: ``"timestamp"``, or ``"input_order"`` when ``time`` is the input position.
     """
 
     user: Tensor
@@ -28,6 +31,8 @@ class EventTable:
     behaviors: list[str]
     num_users: int
     num_items: int
+    stage: Tensor | None = None
+    time_kind: str = "timestamp"
 
     def __len__(self) -> int:
         return int(self.user.numel())
@@ -37,8 +42,9 @@ class EventTable:
         """Gather the ``(user, <behavior>, item)`` edge types into one table in event order."""
         behaviors = list(data.behaviors)
         parts = []
-        for b_idx, b in enumerate(behaviors):
-            store = data["user", b, "item"]
+        stores = [data["user", b, "item"] for b in behaviors]
+        staged = all("stage" in s for s in stores)
+        for b_idx, store in enumerate(stores):
             n = store.edge_index.size(1)
             parts.append((store.edge_index, store.time, store.order, torch.full((n,), b_idx)))
         ei = torch.cat([p[0] for p in parts], 1)
@@ -57,6 +63,8 @@ class EventTable:
             behaviors=behaviors,
             num_users=int(data["user"].num_nodes),
             num_items=int(data["item"].num_nodes),
+            stage=torch.cat([s.stage for s in stores])[perm].contiguous() if staged else None,
+            time_kind=str(getattr(data, "time_kind", None) or "timestamp"),
         )
 
     def select(self, mask: Tensor) -> EventTable:
@@ -70,7 +78,23 @@ class EventTable:
             self.behaviors,
             self.num_users,
             self.num_items,
+            None if self.stage is None else self.stage[mask],
+            self.time_kind,
         )
+
+
+def time_quantiles(time: Tensor, q: Tensor | float) -> Tensor:
+    """Quantiles of ``time`` with linear interpolation, equal to ``torch.quantile`` (which
+    refuses inputs above 2**24 elements): one sort, then a lerp between neighbours.
+
+    Shapes: ``time`` (E,) any numeric dtype, ``q`` (Q,) or scalar in [0, 1] → (Q,) / () float64.
+    """
+    s = torch.sort(time.reshape(-1).double()).values
+    q = torch.as_tensor(q, dtype=torch.float64)
+    ranks = q * (s.numel() - 1)
+    below = ranks.long()
+    above = ranks.ceil().long()
+    return torch.lerp(s[below], s[above], ranks - below)
 
 
 def user_csr(user: Tensor, num_users: int) -> tuple[Tensor, Tensor]:

@@ -7,7 +7,7 @@ from torch import Tensor
 from torch_geometric.data import HeteroData
 
 from graphseq.graph.context import GraphContext, ItemSide
-from graphseq.graph.events import EventTable
+from graphseq.graph.events import EventTable, time_quantiles
 from graphseq.graph.sequences import SeqBatch
 
 
@@ -24,7 +24,7 @@ def snapshot_boundaries(time: Tensor, num_steps: int, mode: str = "count") -> Te
     t = time.double()
     if mode == "count":
         q = torch.linspace(0, 1, num_steps + 1)[1:].double()
-        bounds = torch.quantile(t, q)
+        bounds = time_quantiles(t, q)
     elif mode == "time":
         bounds = torch.linspace(float(t.min()), float(t.max()), num_steps + 1)[1:].double()
     else:

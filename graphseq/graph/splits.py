@@ -12,7 +12,9 @@ Every event gets a *stage*:
 test target, the second-last the validation target; the user's events from the validation
 target up to the test target are ``VALID``. ``global_time``: events before the validation
 cutoff are ``TRAIN``, up to the test cutoff ``VALID``, the rest ``TEST``; each user's first
-target event after a cutoff is that split's target.
+target event after a cutoff is that split's target. ``predefined``: the log's own stages
+(a ``stage`` column or separate train / valid / test files); each user's first target event
+of the validation (test) stage is that split's target, for users with earlier history.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from graphseq.graph.events import EventTable, csr_rows, user_csr
+from data_builders.errors import DataError
+from graphseq.graph.events import EventTable, csr_rows, time_quantiles, user_csr
 
 TRAIN, VALID, TEST, FUTURE = 0, 1, 2, 3
 HELD_OUT = {"valid": VALID, "test": TEST}
@@ -93,9 +96,10 @@ def global_time(
     quantiles: tuple[float, float] = (0.8, 0.9),
 ) -> Split:
     """One global clock: cutoffs given in seconds, or as quantiles of event time."""
-    t = ev.time.double()
-    vc = int(torch.quantile(t, quantiles[0])) if valid_cut is None else int(valid_cut)
-    tc = int(torch.quantile(t, quantiles[1])) if test_cut is None else int(test_cut)
+    if valid_cut is None or test_cut is None:
+        qv, qt = time_quantiles(ev.time, torch.tensor(quantiles, dtype=torch.float64)).tolist()
+    vc = int(qv) if valid_cut is None else int(valid_cut)
+    tc = int(qt) if test_cut is None else int(test_cut)
     if not vc < tc:
         raise ValueError(f"global_time needs valid_cut < test_cut, got {vc} >= {tc}")
     stage = torch.zeros(len(ev), dtype=torch.int8)
@@ -108,13 +112,37 @@ def global_time(
     return Split("global_time", stage, targets, (vc, tc))
 
 
+def predefined(ev: EventTable) -> Split:
+    """The log's own train / valid / test stages (``ev.stage``); targets are each user's first
+    target event of the stage. The leakage check then verifies that they respect event order.
+    """
+    if ev.stage is None:
+        raise DataError(
+            "split=predefined needs a graph built from a log with stages",
+            hint="name a stage column (stage: COLUMN) or train/valid/test sources in the "
+            "schema, or use split=leave_last_out",
+        )
+    stage = ev.stage.to(torch.int8).clone()
+    targets = {
+        "valid": _first_target_after(ev, stage, VALID, stage == TRAIN),
+        "test": _first_target_after(ev, stage, TEST, stage <= VALID),
+    }
+    return Split("predefined", stage, targets)
+
+
+SPLITS = ("leave_last_out", "global_time", "predefined")
+
+
 def make_split(ev: EventTable, method: str, quantiles: tuple[float, float] = (0.8, 0.9)) -> Split:
-    """``leave_last_out`` or ``global_time`` (cutoffs at the ``quantiles`` of event time)."""
+    """``leave_last_out``, ``global_time`` (cutoffs at the ``quantiles`` of event time) or
+    ``predefined``."""
     if method == "leave_last_out":
         return leave_last_out(ev)
     if method == "global_time":
         return global_time(ev, quantiles=quantiles)
-    raise ValueError(f"unknown split {method!r}; valid: leave_last_out, global_time")
+    if method == "predefined":
+        return predefined(ev)
+    raise ValueError(f"unknown split {method!r}; valid: {', '.join(SPLITS)}")
 
 
 @dataclass
@@ -160,7 +188,8 @@ def check_leakage(ev: EventTable, split: Split, inp: ScoringInput) -> None:
         raise LeakageError(f"{inp.split}: scoring graph holds {n} held-out events")
     if bool(inp.graph_mask[inp.target_idx].any()):
         raise LeakageError(f"{inp.split}: a target event is in the scoring graph")
-    if split.method == "leave_last_out" and bool((split.stage[inp.target_idx] != held).any()):
+    exact = split.method in ("leave_last_out", "predefined")
+    if exact and bool((split.stage[inp.target_idx] != held).any()):
         raise LeakageError(f"{inp.split}: a target is not a held-out event of this split")
     counts = inp.hist_ptr[1:] - inp.hist_ptr[:-1]
     owner = torch.repeat_interleave(inp.target_idx, counts)

@@ -46,6 +46,7 @@ class GraphShape:
     targets: tuple[str, ...] = ()  # target behaviors
     overlap: tuple[float, ...] = ()  # per behavior: share of its user–item pairs that are
     # also target pairs (how close a behavior is to the target)
+    timed: bool = True  # False when the log had no timestamps (time = input position)
 
     @classmethod
     def of(cls, ev: EventTable, side: ItemSide) -> GraphShape:
@@ -55,7 +56,7 @@ class GraphShape:
                    else 0.0 for b in range(len(ev.behaviors))]  # fmt: skip
         targets = sorted({ev.behaviors[b] for b in ev.behavior[ev.is_target].unique().tolist()})
         return cls(ev.num_users, ev.num_items, tuple(ev.behaviors), side, tuple(targets),
-                   tuple(overlap))  # fmt: skip
+                   tuple(overlap), ev.time_kind != "input_order")  # fmt: skip
 
 
 Builder = Callable[[TrainConfig, GraphShape], Recommender]
@@ -97,6 +98,15 @@ def item_graph(c: TrainConfig, shape: GraphShape, default: bool) -> ItemGraphSco
     return ig
 
 
+def untimed(c: TrainConfig, s: GraphShape) -> TrainConfig:
+    """Without timestamps there are no time gaps and no snapshots: both are turned off."""
+    if s.timed or not (c.time_encoding or c.coarse):
+        return c
+    log.info("the log has no timestamps (event order = input order): time-gap embeddings "
+             "and the snapshot scale are off")  # fmt: skip
+    return c.replace(time_encoding=False, coarse=False)
+
+
 def _objective(c: TrainConfig) -> SequenceObjective:
     return SequenceObjective(c.loss, c.train_exclude_seen and c.exclude_seen)
 
@@ -116,6 +126,7 @@ def _text(c: TrainConfig, s: GraphShape) -> str:
 def sasrec(c: TrainConfig, s: GraphShape) -> Recommender:
     """SASRec with full-softmax CE (Kang & McAuley 2018; gSASRec's CE, Petrov & Macdonald
     2023): the sequence-only baseline and GraphSeq's core."""
+    c = untimed(c, s)
     items = ItemEncoder(s.num_items, c.dim, item_features=s.side.item_features,
                         id_dropout=c.item_id_dropout)  # fmt: skip
     ig = item_graph(c, s, default=False)
@@ -129,6 +140,7 @@ def sasrec(c: TrainConfig, s: GraphShape) -> Recommender:
 
 def graphseq(c: TrainConfig, s: GraphShape) -> Recommender:
     """GraphSeq: multi-view GNN item representations + multi-scale sequence user states."""
+    c = untimed(c, s)
     views, skipped = parse_views(c.views, list(s.behaviors), s.side)
     if skipped:
         log.info("views %s not built: the graph has no %s", skipped, "side graph for them")
