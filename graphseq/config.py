@@ -85,6 +85,9 @@ class TrainConfig:
     num_snapshots: int = 8  # graph snapshots for the coarse scale
     item_graph: bool | None = None  # late-fuse a closed-form item–item graph (EASE) scorer,
     # weight chosen on validation; None = the model's default (on for graphseq only)
+    own_history: bool | None = None  # score the user's own earlier edges of each behavior
+    # (a learned weight and decay per behavior, trained with the model; needs loss=ce);
+    # None = the model's default (on for graphseq only)
     item_graph_reg: float = 200.0  # its L2 weight λ
     item_graph_max_items: int = 10_000  # EASE (dense, cubic) over at most this many of the
     # most popular items; the others get no item–item weights (0 = no item graph)

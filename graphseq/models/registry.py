@@ -29,6 +29,7 @@ from graphseq.models.propagation import FullGraph, Sampled
 from graphseq.models.scorer import Scorer
 from graphseq.models.users import ConstantUser, SequenceEncoder, SnapshotScale, UserTable
 from graphseq.models.views import extra_sizes, parse_views
+from graphseq.nn.history import OwnHistory
 from graphseq.nn.itemgraph import ItemGraphScorer
 from graphseq.train.posthoc import fusion_settings
 
@@ -68,7 +69,7 @@ ALWAYS = {"model", "graph", "split", "global_time_quantiles", "seed", "device", 
           "item_graph_max_items", "item_graph_weights", "item_graph_decays"}  # fmt: skip
 TRAINING = {"epochs", "patience", "eval_every", "batch_size", "lr", "weight_decay",
             "max_grad_norm", "amp", "distributed", "dim"}  # fmt: skip
-SEQUENCE = TRAINING | {"num_layers", "num_heads", "dropout", "loss", "head", "num_negatives",
+SEQUENCE = TRAINING | {"own_history", "num_layers", "num_heads", "dropout", "loss", "head", "num_negatives",
                        "negatives", "sequence", "time_encoding", "item_text", "item_text_model",
                        "item_id_dropout", "train_exclude_seen"}  # fmt: skip
 GRAPH = {"gnn_layers", "views", "view_encoder", "fusion", "edge_dropout", "coarse",
@@ -107,6 +108,17 @@ def untimed(c: TrainConfig, s: GraphShape) -> TrainConfig:
     return c.replace(time_encoding=False, coarse=False)
 
 
+def own_history(c: TrainConfig, s: GraphShape, default: bool) -> OwnHistory | None:
+    """The learned own-earlier-edges term, when asked for (or by the model's default)."""
+    if not (default if c.own_history is None else c.own_history):
+        return None
+    if c.loss != "ce":
+        if c.own_history:
+            raise ValueError(f"own_history=true needs loss=ce, not {c.loss!r}")
+        return None
+    return OwnHistory(len(s.behaviors), skip_targets=c.exclude_seen)
+
+
 def _objective(c: TrainConfig) -> SequenceObjective:
     return SequenceObjective(c.loss, c.train_exclude_seen and c.exclude_seen)
 
@@ -129,11 +141,11 @@ def sasrec(c: TrainConfig, s: GraphShape) -> Recommender:
     c = untimed(c, s)
     items = ItemEncoder(s.num_items, c.dim, item_features=s.side.item_features,
                         id_dropout=c.item_id_dropout)  # fmt: skip
-    ig = item_graph(c, s, default=False)
-    seq = c.sequence + ("+itemgraph" if ig is not None else "")
+    ig, oh = item_graph(c, s, default=False), own_history(c, s, default=False)
+    seq = c.sequence + ("+itemgraph" if ig is not None else "") + ("+history" if oh else "")
     return Recommender(
         "SASRec", s.num_users, s.num_items, items, _sequence_users(c, s),
-        Scorer(c.dim, c.head, ig), _objective(c), "sequences",
+        Scorer(c.dim, c.head, ig, oh), _objective(c), "sequences",
         f", dim={c.dim}, seq={seq}{_text(c, s)}",
     )  # fmt: skip
 
@@ -164,12 +176,13 @@ def graphseq(c: TrainConfig, s: GraphShape) -> Recommender:
         snaps = SnapshotScale(
             s.num_users, s.num_items, c.dim, c.num_snapshots, c.gnn_layers, sampled
         )
-    ig = item_graph(c, s, default=True)
+    ig, oh = item_graph(c, s, default=True), own_history(c, s, default=True)
     seq = c.sequence + ("+snapshots" if c.coarse else "") + ("+itemgraph" if ig is not None else "")
+    seq += "+history" if oh is not None else ""
     mb = f", minibatch={list(c.fanouts)}" if c.minibatch else ""
     return Recommender(
         "GraphSeq", s.num_users, s.num_items, items, _sequence_users(c, s, snaps),
-        Scorer(c.dim, c.head, ig), _objective(c), "sequences",
+        Scorer(c.dim, c.head, ig, oh), _objective(c), "sequences",
         f", dim={c.dim}, views={len(views)}, seq={seq}{_text(c, s)}{mb}",
     )  # fmt: skip
 

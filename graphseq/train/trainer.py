@@ -308,6 +308,11 @@ class Trainer:
         }
         if tuned:
             metrics[key] = tuned
+        hist = getattr(self.model.scorer, "history", None)
+        if hist is not None:  # the learned weight and decay of each behavior's own edges
+            w, d = hist.summary()["weight"], hist.summary()["decay"]
+            metrics["own_history"] = {b: {"weight": round(w[k], 4), "decay": round(d[k], 2)}
+                                      for k, b in enumerate(self.ev.behaviors)}  # fmt: skip
         write_json(self.out / "metrics.json", metrics)
         return metrics
 
