@@ -25,7 +25,7 @@ class SequenceObjective(nn.Module):
         train_exclude_seen: drop each position's earlier targets from its softmax (False).
     Shapes: ``forward`` h (N, d), items (n, d), target (N,) local ids; inp/use (B, L);
         neg (S,) shared or (N, k) per position; log_q (n,); bias: sparse logit terms
-        (rows, cols, values), ``ce`` only → scalar.
+        (rows, cols, values) and dense_bias (columns, (N, M)), ``ce`` only → scalar.
     """
 
     def __init__(self, loss: str = "ce", train_exclude_seen: bool = False) -> None:
@@ -55,13 +55,16 @@ class SequenceObjective(nn.Module):
         neg: Tensor | None = None,
         log_q: Tensor | None = None,
         bias: tuple[Tensor, Tensor, Tensor] | None = None,
+        dense_bias: tuple[Tensor | None, Tensor] | None = None,
     ) -> Tensor:
         n, ex = items.size(0), self.train_exclude_seen
         if self.loss == "ce":
             seen = earlier_targets(inp, use, target, n) if ex else None
-            return full_softmax_ce(h, items, target, seen, bias)
-        if bias is not None:
-            raise ValueError(f"own_history needs loss=ce, not {self.loss!r}")
+            return full_softmax_ce(h, items, target, seen, bias, dense_bias)
+        if bias is not None or dense_bias is not None:
+            raise ValueError(
+                f"own_history / item_graph_mode=trained need loss=ce, not {self.loss!r}"
+            )
         if neg is None:
             raise ValueError(f"loss={self.loss} needs negatives in the batch")
         if self.loss == "sampled":

@@ -21,6 +21,7 @@ from graphseq.graph.events import EventTable
 from graphseq.models.base import Recommender
 from graphseq.models.cascade import CascadeTable, behavior_chain
 from graphseq.models.items import ItemEncoder
+from graphseq.models.itemscale import ItemGraphScale
 from graphseq.models.mf import CollaborativeTable
 from graphseq.models.neighbors import NeighborScorer
 from graphseq.models.objectives import SequenceObjective
@@ -65,7 +66,7 @@ Builder = Callable[[TrainConfig, GraphShape], Recommender]
 # config keys each kind of model reads (beyond ALWAYS); a key set by the user that the chosen
 # model ignores gets a warning
 ALWAYS = {"model", "graph", "split", "global_time_quantiles", "seed", "device", "eval_batch_size",
-          "exclude_seen", "ks", "max_seq_len", "item_graph", "item_graph_reg",
+          "exclude_seen", "ks", "max_seq_len", "item_graph", "item_graph_reg", "item_graph_mode",
           "item_graph_max_items", "item_graph_weights", "item_graph_decays"}  # fmt: skip
 TRAINING = {"epochs", "patience", "eval_every", "batch_size", "lr", "weight_decay",
             "max_grad_norm", "amp", "distributed", "dim"}  # fmt: skip
@@ -88,9 +89,9 @@ KEYS_READ: dict[str, set[str]] = {
 
 
 def item_graph(c: TrainConfig, shape: GraphShape, default: bool) -> ItemGraphScorer | None:
-    """The item–item graph fusion when ``c.item_graph`` (or the model's default) asks for it
-    and the catalogue is small enough for its dense (I, I) matrix."""
-    if not (default if c.item_graph is None else c.item_graph):
+    """The post-hoc item–item graph fusion when ``c.item_graph`` (or the model's default)
+    asks for it (``item_graph_mode=posthoc``)."""
+    if not (default if c.item_graph is None else c.item_graph) or c.item_graph_mode != "posthoc":
         return None
     ig = ItemGraphScorer(shape.num_items, c.item_graph_reg, c.item_graph_max_items)
     if not ig.enabled:
@@ -106,6 +107,25 @@ def untimed(c: TrainConfig, s: GraphShape) -> TrainConfig:
     log.info("the log has no timestamps (event order = input order): time-gap embeddings "
              "and the snapshot scale are off")  # fmt: skip
     return c.replace(time_encoding=False, coarse=False)
+
+
+def item_scale(c: TrainConfig, s: GraphShape, default: bool) -> ItemGraphScale | None:
+    """The item–item graph as a trained scale (``item_graph_mode=trained``)."""
+    if not (default if c.item_graph is None else c.item_graph) or c.item_graph_mode != "trained":
+        return None
+    if c.loss != "ce":
+        raise ValueError(f"item_graph_mode=trained needs loss=ce, not {c.loss!r}")
+    if c.item_graph_max_items <= 0:
+        return None
+    return ItemGraphScale(s.num_items, c.item_graph_reg, c.item_graph_max_items,
+                          decay=c.item_graph_decays[-1])  # fmt: skip
+
+
+def _extras(c: TrainConfig, s: GraphShape, default: bool) -> tuple[str, tuple]:
+    """The scorer's optional parts of a sequence model, and their repr suffix."""
+    ig, oh, sc = item_graph(c, s, default), own_history(c, s, default), item_scale(c, s, default)
+    tag = ("+itemgraph" if ig is not None else "") + ("+itemscale" if sc is not None else "")
+    return tag + ("+history" if oh is not None else ""), (ig, oh, sc)
 
 
 def own_history(c: TrainConfig, s: GraphShape, default: bool) -> OwnHistory | None:
@@ -141,11 +161,11 @@ def sasrec(c: TrainConfig, s: GraphShape) -> Recommender:
     c = untimed(c, s)
     items = ItemEncoder(s.num_items, c.dim, item_features=s.side.item_features,
                         id_dropout=c.item_id_dropout)  # fmt: skip
-    ig, oh = item_graph(c, s, default=False), own_history(c, s, default=False)
-    seq = c.sequence + ("+itemgraph" if ig is not None else "") + ("+history" if oh else "")
+    tag, parts = _extras(c, s, default=False)
+    seq = c.sequence + tag
     return Recommender(
         "SASRec", s.num_users, s.num_items, items, _sequence_users(c, s),
-        Scorer(c.dim, c.head, ig, oh), _objective(c), "sequences",
+        Scorer(c.dim, c.head, *parts), _objective(c), "sequences",
         f", dim={c.dim}, seq={seq}{_text(c, s)}",
     )  # fmt: skip
 
@@ -176,13 +196,12 @@ def graphseq(c: TrainConfig, s: GraphShape) -> Recommender:
         snaps = SnapshotScale(
             s.num_users, s.num_items, c.dim, c.num_snapshots, c.gnn_layers, sampled
         )
-    ig, oh = item_graph(c, s, default=True), own_history(c, s, default=True)
-    seq = c.sequence + ("+snapshots" if c.coarse else "") + ("+itemgraph" if ig is not None else "")
-    seq += "+history" if oh is not None else ""
+    tag, parts = _extras(c, s, default=True)
+    seq = c.sequence + ("+snapshots" if c.coarse else "") + tag
     mb = f", minibatch={list(c.fanouts)}" if c.minibatch else ""
     return Recommender(
         "GraphSeq", s.num_users, s.num_items, items, _sequence_users(c, s, snaps),
-        Scorer(c.dim, c.head, ig, oh), _objective(c), "sequences",
+        Scorer(c.dim, c.head, *parts), _objective(c), "sequences",
         f", dim={c.dim}, views={len(views)}, seq={seq}{_text(c, s)}{mb}",
     )  # fmt: skip
 

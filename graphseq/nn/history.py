@@ -74,7 +74,8 @@ class OwnHistory(nn.Module):
         return out.scatter_add_(1, hist.item, v)[:, :num_items]
 
     def summary(self) -> dict[str, dict[str, float]]:
-        return {"weight": self.weight[:-1].tolist(), "decay": self.log_decay[:-1].exp().tolist()}
+        w, d = self.weight.detach(), self.log_decay.detach().exp()
+        return {"weight": w[:-1].tolist(), "decay": d[:-1].tolist()}
 
     def __repr__(self) -> str:
         return f"OwnHistory({self.num_behaviors} behaviors)"

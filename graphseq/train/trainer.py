@@ -308,6 +308,9 @@ class Trainer:
         }
         if tuned:
             metrics[key] = tuned
+        scale = getattr(self.model.scorer, "scale", None)
+        if scale is not None:  # the trained item–item graph scale
+            metrics["item_graph_scale"] = {k: round(v, 4) for k, v in scale.summary().items()}
         hist = getattr(self.model.scorer, "history", None)
         if hist is not None:  # the learned weight and decay of each behavior's own edges
             w, d = hist.summary()["weight"], hist.summary()["decay"]

@@ -1,0 +1,140 @@
+"""The item–item graph as a scale of the model, trained with it: ``s · h_u(τ) B``.
+
+EASE (Steck 2019) is a closed-form linear autoencoder of each user's whole history. Instead
+of fusing its scores after training (:class:`~graphseq.nn.itemgraph.ItemGraphScorer`), this
+adds them to every training logit with a learned weight ``s`` and history decay ``τ``, so the
+sequence network learns what the autoencoder misses.
+
+No target is read from the graph that scores it: while training, the users are split into
+``folds`` and a position of a user in fold ``k`` is scored with ``B_k``, the EASE graph of the
+training events of the *other* folds (cross-fitting), so the user's own row — which holds the
+target — never shaped the weights that score it. Scoring (validation, test, serving) uses
+the EASE graph of the whole scoring graph, as the post-hoc fusion does.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from graphseq.graph.context import GraphContext
+from graphseq.graph.sequences import SeqBatch
+from graphseq.models.neighbors import cached_graph
+from graphseq.nn.itemgraph import ItemGraph, decayed_history, ease_graph
+
+
+def prefix_history(inp: SeqBatch, use: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """``(rows, items, ages)`` of the target events at or before each used position (rows in
+    ``use`` order; age in events from the position)."""
+    b, t = use.nonzero(as_tuple=True)
+    counts = t + 1
+    total = int(counts.sum())
+    row = torch.repeat_interleave(torch.arange(len(t), device=t.device), counts, output_size=total)
+    start = torch.cumsum(counts, 0) - counts
+    pos = torch.arange(total, device=t.device) - torch.repeat_interleave(
+        start, counts, output_size=total
+    )
+    rb = b[row]
+    keep = inp.mask[rb, pos] & inp.is_target[rb, pos]
+    row, rb, pos = row[keep], rb[keep], pos[keep]
+    return row, inp.item[rb, pos], (t[row] - pos).float()
+
+
+class ItemGraphScale(nn.Module):
+    """Args:
+        num_items: catalogue size.  reg: EASE λ (200).
+        max_items: EASE over at most this many of the most popular items (10,000).
+        folds: user folds for the cross-fitted training graphs (5).  decay: initial τ (20).
+    Shapes: ``train_bias`` → (columns or None, (N, M)); ``forward`` → (B, I).
+    """
+
+    def __init__(
+        self,
+        num_items: int,
+        reg: float = 200.0,
+        max_items: int = 10_000,
+        folds: int = 5,
+        decay: float = 20.0,
+    ) -> None:
+        super().__init__()
+        self.num_items, self.reg, self.max_items, self.folds = num_items, reg, max_items, folds
+        self.init_decay = decay
+        self.scale = nn.Parameter(torch.zeros(()))
+        self.log_decay = nn.Parameter(torch.tensor(math.log(decay)))
+
+    def reset_parameters(self) -> None:
+        nn.init.zeros_(self.scale)
+        nn.init.constant_(self.log_decay, math.log(self.init_decay))
+
+    def _graph(self, users: Tensor, items: Tensor, num_users: int) -> ItemGraph:
+        return ease_graph(users, items, num_users, self.num_items, self.reg, self.max_items)
+
+    def scoring_graph(self, ctx: GraphContext, device: torch.device) -> ItemGraph:
+        vis = ctx.visible
+        t = vis.is_target
+        key = ("ease-scale", self.reg, self.max_items)
+        build = lambda: self._graph(vis.user[t], vis.item[t], vis.num_users).to(device)  # noqa: E731
+        return cached_graph(ctx, key, build)
+
+    def fold_graphs(
+        self, ctx: GraphContext, device: torch.device
+    ) -> tuple[Tensor, list[ItemGraph]]:
+        """``(fold of each user (U,), the graph of every fold)`` from the training events of
+        the other folds (cached per context: derived from events only)."""
+        key = f"ease-folds:{self.reg:g}:{self.max_items}:{self.folds}"
+        if key not in ctx.cache:
+            vis = ctx.visible
+            t = vis.is_target
+            u, i = vis.user[t], vis.item[t]
+            g = torch.Generator().manual_seed(0)
+            fold = torch.randint(self.folds, (vis.num_users,), generator=g)
+            graphs = []
+            for k in range(self.folds):
+                other = fold[u] != k
+                graphs.append(self._graph(u[other], i[other], vis.num_users).to(device))
+            ctx.cache[key] = (fold.to(device), graphs)
+        return ctx.cache[key]
+
+    def train_bias(
+        self, ctx: GraphContext, inp: SeqBatch, use: Tensor, users: Tensor
+    ) -> tuple[Tensor | None, Tensor]:
+        """Dense logit terms of every used position: ``s · h(τ) B_fold(user)``."""
+        dev = inp.item.device
+        fold, graphs = self.fold_graphs(ctx, dev)
+        row, item, age = prefix_history(inp, use)
+        n = int(use.sum())
+        w = torch.exp(-age / self.log_decay.exp())  # (M,) differentiable in τ
+        index = graphs[0].index
+        if index is not None:  # only the graph's items take part
+            local = torch.full((self.num_items,), -1, dtype=torch.long, device=dev)
+            local[index] = torch.arange(len(index), device=dev)
+            keep = local[item] >= 0
+            row, item, w = row[keep], local[item[keep]], w[keep]
+        m = self.num_items if index is None else len(index)
+        b, _ = use.nonzero(as_tuple=True)
+        row_fold = fold[users[b]]  # (N,) the fold of each position's user
+        out = torch.zeros(n, m, device=dev, dtype=w.dtype)
+        for k, g in enumerate(graphs):
+            sel = row_fold[row] == k
+            rows_k = torch.nonzero(row_fold == k).flatten()
+            if rows_k.numel() == 0:
+                continue
+            local_row = torch.searchsorted(rows_k, row[sel])
+            h = torch.sparse_coo_tensor(
+                torch.stack([local_row, item[sel]]), w[sel], (rows_k.numel(), m)
+            )
+            out = out.index_add(0, rows_k, torch.sparse.mm(h, g.weights))
+        return index, self.scale * out
+
+    def forward(self, ctx: GraphContext, hist: SeqBatch) -> Tensor:
+        """(B, I) ``s · h_u(τ) B`` over each row's whole history, B of the scoring graph."""
+        h = decayed_history(hist, self.num_items, self.log_decay.exp())
+        return self.scale * self.scoring_graph(ctx, h.device).apply(h)
+
+    def summary(self) -> dict[str, float]:
+        return {"scale": float(self.scale.detach()), "decay": float(self.log_decay.detach().exp())}
+
+    def __repr__(self) -> str:
+        return f"ItemGraphScale({self.num_items}i, reg={self.reg:g}, folds={self.folds})"
