@@ -22,24 +22,7 @@ from torch import Tensor, nn
 from graphseq.graph.context import GraphContext
 from graphseq.graph.sequences import SeqBatch
 from graphseq.models.neighbors import cached_graph
-from graphseq.nn.itemgraph import ItemGraph, decayed_history, ease_graph
-
-
-def prefix_history(inp: SeqBatch, use: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """``(rows, items, ages)`` of the target events at or before each used position (rows in
-    ``use`` order; age in events from the position)."""
-    b, t = use.nonzero(as_tuple=True)
-    counts = t + 1
-    total = int(counts.sum())
-    row = torch.repeat_interleave(torch.arange(len(t), device=t.device), counts, output_size=total)
-    start = torch.cumsum(counts, 0) - counts
-    pos = torch.arange(total, device=t.device) - torch.repeat_interleave(
-        start, counts, output_size=total
-    )
-    rb = b[row]
-    keep = inp.mask[rb, pos] & inp.is_target[rb, pos]
-    row, rb, pos = row[keep], rb[keep], pos[keep]
-    return row, inp.item[rb, pos], (t[row] - pos).float()
+from graphseq.nn.itemgraph import ItemGraph, decayed_history, ease_graph, top_items
 
 
 class ItemGraphScale(nn.Module):
@@ -68,8 +51,10 @@ class ItemGraphScale(nn.Module):
         nn.init.zeros_(self.scale)
         nn.init.constant_(self.log_decay, math.log(self.init_decay))
 
-    def _graph(self, users: Tensor, items: Tensor, num_users: int) -> ItemGraph:
-        return ease_graph(users, items, num_users, self.num_items, self.reg, self.max_items)
+    def _graph(
+        self, users: Tensor, items: Tensor, num_users: int, index: Tensor | None = None
+    ) -> ItemGraph:
+        return ease_graph(users, items, num_users, self.num_items, self.reg, self.max_items, index)
 
     def scoring_graph(self, ctx: GraphContext, device: torch.device) -> ItemGraph:
         vis = ctx.visible
@@ -90,43 +75,55 @@ class ItemGraphScale(nn.Module):
             u, i = vis.user[t], vis.item[t]
             g = torch.Generator().manual_seed(0)
             fold = torch.randint(self.folds, (vis.num_users,), generator=g)
+            index = top_items(i, self.num_items, self.max_items)  # the same items in every fold
             graphs = []
             for k in range(self.folds):
                 other = fold[u] != k
-                graphs.append(self._graph(u[other], i[other], vis.num_users).to(device))
+                graphs.append(self._graph(u[other], i[other], vis.num_users, index).to(device))
             ctx.cache[key] = (fold.to(device), graphs)
         return ctx.cache[key]
 
     def train_bias(
         self, ctx: GraphContext, inp: SeqBatch, use: Tensor, users: Tensor
     ) -> tuple[Tensor | None, Tensor]:
-        """Dense logit terms of every used position: ``s · h(τ) B_fold(user)``."""
+        """Dense logit terms of every used position: ``s · h_t(τ) B_fold(user)``.
+
+        ``h_t B = Σ_{p ≤ t} exp(-(t - p)/τ) B[i_p]`` over the row's target events, computed
+        for every position at once as ``exp(-t/τ) · cumsum_p(exp(p/τ) B[i_p])`` (float64),
+        so the cost is B × L × M rather than a sparse product per position.
+        Shapes: inp fields (B, L), use (B, L), users (B,) → (N, M)."""
         dev = inp.item.device
         fold, graphs = self.fold_graphs(ctx, dev)
-        row, item, age = prefix_history(inp, use)
-        n = int(use.sum())
-        w = torch.exp(-age / self.log_decay.exp())  # (M,) differentiable in τ
         index = graphs[0].index
+        item = inp.item.clamp(max=self.num_items - 1)
+        ok = inp.mask & inp.is_target
         if index is not None:  # only the graph's items take part
             local = torch.full((self.num_items,), -1, dtype=torch.long, device=dev)
             local[index] = torch.arange(len(index), device=dev)
-            keep = local[item] >= 0
-            row, item, w = row[keep], local[item[keep]], w[keep]
-        m = self.num_items if index is None else len(index)
-        b, _ = use.nonzero(as_tuple=True)
-        row_fold = fold[users[b]]  # (N,) the fold of each position's user
-        out = torch.zeros(n, m, device=dev, dtype=w.dtype)
+            item = local[item]
+            ok &= item >= 0
+            item = item.clamp(min=0)
+        tau = self.log_decay.exp().double().clamp(min=1.0)
+        L = inp.item.size(1)
+        pos = torch.arange(L, device=dev, dtype=torch.float64)
+        up = torch.exp(pos / tau)[None, :] * ok  # (B, L) exp(p/τ) on target events
+        b_all, t_all = use.nonzero(as_tuple=True)
+        out = []
+        row_order = []
         for k, g in enumerate(graphs):
-            sel = row_fold[row] == k
-            rows_k = torch.nonzero(row_fold == k).flatten()
-            if rows_k.numel() == 0:
+            rows = torch.nonzero(fold[users] == k).flatten()  # this fold's sequences
+            if rows.numel() == 0:
                 continue
-            local_row = torch.searchsorted(rows_k, row[sel])
-            h = torch.sparse_coo_tensor(
-                torch.stack([local_row, item[sel]]), w[sel], (rows_k.numel(), m)
-            )
-            out = out.index_add(0, rows_k, torch.sparse.mm(h, g.weights))
-        return index, self.scale * out
+            x = g.weights.double()[item[rows]] * up[rows][..., None]  # (b, L, M)
+            acc = x.cumsum(1) * torch.exp(-pos / tau)[None, :, None]  # (b, L, M)
+            sel = torch.isin(b_all, rows)
+            local_b = torch.searchsorted(rows, b_all[sel])
+            out.append(acc[local_b, t_all[sel]].float())
+            row_order.append(torch.nonzero(sel).flatten())
+        order = torch.cat(row_order)
+        dense = torch.empty(len(b_all), out[0].size(1), device=dev)
+        dense = dense.index_copy(0, order, torch.cat(out))
+        return index, self.scale * dense
 
     def forward(self, ctx: GraphContext, hist: SeqBatch) -> Tensor:
         """(B, I) ``s · h_u(τ) B`` over each row's whole history, B of the scoring graph."""
