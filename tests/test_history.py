@@ -7,7 +7,7 @@ import math
 import torch
 
 from graphseq.graph.sequences import SeqBatch
-from graphseq.nn.history import OwnHistory
+from graphseq.nn.history import STEP, OwnHistory
 
 
 def _seq():
@@ -22,7 +22,7 @@ def _seq():
 def test_training_terms_by_hand():
     m = OwnHistory(3, decay=2.0)
     with torch.no_grad():
-        m.weight.copy_(torch.tensor([0.5, 1.0, 3.0, 9.0]))  # the padding weight is never used
+        m.weight.copy_(torch.tensor([0.5, 1.0, 3.0, 9.0]) / STEP)  # padding: never used
     inp = _seq()
     use = torch.tensor([[False, True, False, True]])  # positions 1 and 3 are scored
     rows, items, vals = m.train_terms(inp, use)
@@ -52,4 +52,5 @@ def test_a_weight_starts_at_zero_and_learns_to_point_at_carted_items():
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert float(m.weight[1]) > 1.0 and float(m.weight[0]) == 0.0  # cart learned, buy untouched
+    w = m.weights().detach()
+    assert float(w[1]) > 1.0 and float(w[0]) == 0.0  # cart learned, buy untouched

@@ -12,6 +12,7 @@ from graphseq.graph.context import GraphContext, ItemSide
 from graphseq.graph.events import EventTable
 from graphseq.graph.splits import make_split
 from graphseq.models.itemscale import ItemGraphScale
+from graphseq.nn.history import STEP
 from graphseq.nn.itemgraph import ease_graph
 
 
@@ -26,7 +27,7 @@ def test_training_terms_equal_a_loop_over_positions(ctx, max_items):
     ev = ctx.events
     m = ItemGraphScale(ev.num_items, max_items=max_items)
     with torch.no_grad():
-        m.scale.fill_(1.0)
+        m.scale.fill_(1.0 / STEP)  # weight 1
     users = torch.arange(0, ev.num_users, 3)
     inp, _, use = ctx.user_sequences(users, 31).shift()
     index, got = m.train_bias(ctx, inp, use, users)

@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from graphseq.graph.context import GraphContext
 from graphseq.graph.sequences import SeqBatch
 from graphseq.models.neighbors import cached_graph
+from graphseq.nn.history import STEP
 from graphseq.nn.itemgraph import ItemGraph, decayed_history, ease_graph, top_items
 
 
@@ -123,15 +124,21 @@ class ItemGraphScale(nn.Module):
         order = torch.cat(row_order)
         dense = torch.empty(len(b_all), out[0].size(1), device=dev)
         dense = dense.index_copy(0, order, torch.cat(out))
-        return index, self.scale * dense
+        return index, self.weight() * dense
+
+    def weight(self) -> Tensor:
+        return STEP * self.scale
 
     def forward(self, ctx: GraphContext, hist: SeqBatch) -> Tensor:
         """(B, I) ``s · h_u(τ) B`` over each row's whole history, B of the scoring graph."""
         h = decayed_history(hist, self.num_items, self.log_decay.exp())
-        return self.scale * self.scoring_graph(ctx, h.device).apply(h)
+        return self.weight() * self.scoring_graph(ctx, h.device).apply(h)
 
     def summary(self) -> dict[str, float]:
-        return {"scale": float(self.scale.detach()), "decay": float(self.log_decay.detach().exp())}
+        return {
+            "weight": float(self.weight().detach()),
+            "decay": float(self.log_decay.detach().exp()),
+        }
 
     def __repr__(self) -> str:
         return f"ItemGraphScale({self.num_items}i, reg={self.reg:g}, folds={self.folds})"

@@ -19,6 +19,9 @@ from torch import Tensor, nn
 
 from graphseq.graph.sequences import SeqBatch
 
+STEP = 10.0  # weight = STEP · parameter: Adam moves a parameter by ~lr a step, and a logit
+# weight has to travel to ~10 (full-softmax logits are of that size) within a few epochs
+
 
 class OwnHistory(nn.Module):
     """Args: num_behaviors (padding gets weight 0); decay: initial τ in events (10).
@@ -35,11 +38,13 @@ class OwnHistory(nn.Module):
         nn.init.zeros_(self.weight)
         nn.init.constant_(self.log_decay, math.log(self.init_decay))
 
+    def weights(self) -> Tensor:
+        """(num_behaviors + 1,) the weight of each behavior (padding: 0)."""
+        pad = torch.arange(len(self.weight), device=self.weight.device) == self.num_behaviors
+        return STEP * self.weight.masked_fill(pad, 0.0)
+
     def _value(self, behavior: Tensor, age: Tensor) -> Tensor:
-        w = self.weight.masked_fill(
-            torch.arange(len(self.weight), device=behavior.device) == self.num_behaviors, 0.0
-        )
-        return w[behavior] * torch.exp(-age / self.log_decay.exp()[behavior])
+        return self.weights()[behavior] * torch.exp(-age / self.log_decay.exp()[behavior])
 
     def train_terms(self, inp: SeqBatch, use: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """``(rows, items, values)``: for each used position (row of the loss, in ``use``
@@ -74,7 +79,7 @@ class OwnHistory(nn.Module):
         return out.scatter_add_(1, hist.item, v)[:, :num_items]
 
     def summary(self) -> dict[str, dict[str, float]]:
-        w, d = self.weight.detach(), self.log_decay.detach().exp()
+        w, d = self.weights().detach(), self.log_decay.detach().exp()
         return {"weight": w[:-1].tolist(), "decay": d[:-1].tolist()}
 
     def __repr__(self) -> str:
