@@ -1,6 +1,6 @@
 """One trainer for every model: AdamW, early stopping on valid NDCG@10, resumable runs.
 
-Run directory (DESIGN.md): ``config.yaml``, ``provenance.json``, ``train_log.jsonl``,
+Run directory: ``config.yaml``, ``provenance.json``, ``train_log.jsonl``,
 ``last.pt`` (resume state), ``checkpoint.pt`` (best model), ``per_user.parquet`` and
 ``metrics.json`` (written last).
 """
