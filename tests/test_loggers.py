@@ -59,6 +59,7 @@ def test_mlflow_run_holds_params_metrics_and_the_run_directory(small_graph_dir, 
     assert run.data.metrics["final/test_NDCG_at_10"] == pytest.approx(metrics["test"]["NDCG@10"])
     files = {f.path for f in client.list_artifacts(run.info.run_id)}
     assert {"metrics.json", "config.yaml", "train_log.jsonl", "checkpoint.pt"} <= files
+    assert list((tmp_path / "mlartifacts").rglob("metrics.json"))  # beside the database
 
 
 def test_mlflow_default_store_lies_beside_the_run(small_graph_dir, tmp_path, monkeypatch):

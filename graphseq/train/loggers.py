@@ -16,7 +16,8 @@ always (a run that stopped before ``finish`` is marked so).
   ``final/valid_NDCG_at_10``, ..., and the run directory as artefacts. The store is the
   ``mlflow_uri`` key, else ``$MLFLOW_TRACKING_URI``, else a local one beside the run
   directory: ``mlflow.db`` (SQLite; MLflow 3 refuses bare ``mlruns/`` file stores unless
-  ``MLFLOW_ALLOW_FILE_STORE=true``) with artefacts in ``mlartifacts/``. ``mlflow ui
+  ``MLFLOW_ALLOW_FILE_STORE=true``). A SQLite store's artefacts go to ``mlartifacts/``
+  beside its database file. ``mlflow ui
   --backend-store-uri sqlite:///PATH/mlflow.db`` shows them.
 """
 
@@ -113,12 +114,15 @@ def mlflow_key(key: str) -> str:
 
 def tracking_uri(cfg: TrainConfig, out: Path) -> tuple[str, str | None]:
     """``(uri, artefact root or None)``: ``mlflow_uri``, else ``$MLFLOW_TRACKING_URI``, else
-    ``sqlite:///`` ``mlflow.db`` beside ``out`` with artefacts in ``mlartifacts/`` there."""
+    ``sqlite:///`` ``mlflow.db`` beside ``out``. A SQLite store keeps its artefacts in
+    ``mlartifacts/`` beside the database (MLflow's own default is the working directory);
+    other stores (a tracking server) choose their own (None)."""
     uri = cfg.mlflow_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
-    if uri:
-        return uri, None
-    home = out.resolve().parent
-    return f"sqlite:///{home / 'mlflow.db'}", (home / "mlartifacts").as_uri()
+    if not uri:
+        uri = f"sqlite:///{out.resolve().parent / 'mlflow.db'}"
+    if uri.startswith("sqlite:///"):
+        return uri, (Path(uri[len("sqlite:///") :]).parent / "mlartifacts").as_uri()
+    return uri, None
 
 
 class MLflowLogger(RunLogger):
