@@ -313,7 +313,7 @@ def test_unfinished_run(run_dir, tmp_path):
 
 
 def test_readme_server_table_matches_the_api(client):
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[1] / "docs" / "guide" / "use.md").read_text()
     rows = re.findall(r"^\| `(GET|POST) (/[\w/]*)(?:\?([^`]*))?`", readme, flags=re.M)
     spec = client.get("/openapi.json").json()
     assert {(m.lower(), p) for m, p, _ in rows} == {
