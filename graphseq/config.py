@@ -103,7 +103,7 @@ class TrainConfig:
     ks: tuple[int, ...] = (5, 10, 20)  # cut-offs for the metrics
     logger: Tracker = "none"  # experiment tracking beside train_log.jsonl (train/loggers.py)
     mlflow_uri: str = ""  # logger=mlflow: tracking URI; "" = $MLFLOW_TRACKING_URI, else a
-    # local file store, mlruns/ beside the run directory
+    # local SQLite store, mlflow.db beside the run directory
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)

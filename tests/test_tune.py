@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 import yaml
@@ -144,3 +145,15 @@ def test_space_yaml_entries_replace_defaults(tmp_path):
     assert space["dim"].choices == (32,) and "item_graph_reg" not in space
     assert space["views"].choices == ("cooc,tag", "tag")
     assert space["dropout"] == default_space("graphseq")["dropout"]
+
+
+def test_without_optuna_tune_is_one_line_naming_the_extra(small_graph_dir, tmp_path, capsys,
+                                                         monkeypatch):  # fmt: skip
+    for m in [k for k in sys.modules if k.split(".")[0] == "optuna"] + ["optuna"]:
+        monkeypatch.setitem(sys.modules, m, None)  # import fails as if not installed
+    code = main(["tune", "--graph", str(small_graph_dir), "--model", "sasrec", "--trials", "1",
+                 "--out", str(tmp_path / "study")])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "graphseq tune needs the [tune] extra" in err and "pip install" in err
+    assert not (tmp_path / "study").exists()
