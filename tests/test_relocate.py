@@ -87,3 +87,15 @@ def test_serve_takes_the_graph_override(moved, tmp_path):
     with TestClient(create_app(root / "b" / "runs" / "r", graph=copy)) as c:
         got = c.get("/recommend", params={"user": "u1", "k": 5}).json()["items"]
     assert [r["item"] for r in got] == [r["item"] for r in before["u1"]]
+
+
+def test_resume_finds_a_moved_graph(small_graph_dir, tmp_path):
+    shutil.copytree(small_graph_dir, tmp_path / "a" / "graphs" / "g")
+    cfg = TrainConfig(graph=str(tmp_path / "a" / "graphs" / "g"), model="mf", epochs=2)
+    done = Trainer(cfg, tmp_path / "a" / "runs" / "r", progress=False).fit()
+    (tmp_path / "a" / "runs" / "r" / "metrics.json").unlink()  # as if stopped before the end
+    shutil.move(tmp_path / "a", tmp_path / "b")
+    again = Trainer.resume(tmp_path / "b" / "runs" / "r", progress=False)
+    assert again.cfg.graph == str((tmp_path / "b" / "graphs" / "g").resolve())
+    m = again.fit()
+    assert m["test"]["NDCG@10"] == pytest.approx(done["test"]["NDCG@10"], abs=1e-6)
