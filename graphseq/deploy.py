@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import io
 import logging
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -207,7 +208,9 @@ def export_user_encoder(run, out: Path) -> list[Path]:
     )
     batch = torch.export.Dim("batch", min=1, max=1_000_000)
     shapes = ({0: batch}, {0: batch}, {0: batch}, {0: batch}, {0: batch})
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        # nn.GRU re-assigns its flat weights while traced (gru4rec): harmless here
+        warnings.filterwarnings("ignore", message="The tensor attributes")
         program = torch.export.export(module.cpu(), example, dynamic_shapes=shapes)
     buf = io.BytesIO()
     torch.export.save(program, buf)

@@ -22,6 +22,7 @@ RUNS = {
     "sasrec_ig": dict(model="sasrec", item_graph=True, **SEQ),
     "graphseq": dict(model="graphseq", item_graph=False, **SEQ),  # coarse (snapshot) scale on
     "graphseq_fine": dict(model="graphseq", item_graph=False, coarse=False, head="mlp", **SEQ),
+    "gru4rec": dict(model="gru4rec", **SEQ),
     "mf": dict(model="mf", epochs=1),
 }
 
@@ -97,7 +98,7 @@ def _padded(h: SeqBatch, L: int, n: int, nb: int) -> tuple[torch.Tensor, ...]:
     )
 
 
-@pytest.mark.parametrize("name", ["sasrec_ig", "graphseq", "graphseq_fine"])
+@pytest.mark.parametrize("name", ["sasrec_ig", "graphseq", "graphseq_fine", "gru4rec"])
 def test_exported_user_encoder_matches_user_repr(runs, tmp_path, name):
     run = load_run(runs / name)
     files = {f.name for f in run.export(tmp_path / "emb")}
