@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 
 import pytest
@@ -103,6 +104,21 @@ def test_interrupted_trial_is_failed_and_other_space_refused(tmp_path):
         search.open_study(out, "sasrec", {"lr": Param(1e-4, 1e-2, log=True)}, 0)
     with pytest.raises(DataError, match="another search space"):
         search.open_study(out, "graphseq", LR, 0)
+
+
+def test_one_tune_per_study_directory(small_graph_dir, tmp_path):
+    out = tmp_path / "study"
+    out.mkdir()
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (out / "tune.lock").write_text(str(other.pid))
+        with pytest.raises(DataError, match=f"another graphseq tune \\(pid {other.pid}\\)"):
+            search.tune(_base(small_graph_dir, epochs=1), out, LR, trials=1)
+    finally:
+        other.kill()
+        other.wait()
+    res = search.tune(_base(small_graph_dir, epochs=1), out, LR, trials=1)  # stale: taken over
+    assert res["trials"] == {"complete": 1} and not (out / "tune.lock").exists()
 
 
 def test_default_spaces_hold_only_keys_the_model_reads():

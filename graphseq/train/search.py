@@ -10,6 +10,7 @@ and that figure is labelled so in ``best.json``. ``DIR`` holds::
                        pruned and failed trials' directories are removed
     best_config.yaml   the best trial's config: ``graphseq train --config`` takes it
     best.json          best trial, its valid score, its test score (once), trial counts
+    tune.lock          the running tune's pid (one tune per DIR)
     seeds/             with --seeds: the best config re-run per seed + summary.json
 """
 
@@ -17,8 +18,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +88,45 @@ def open_study(out: Path, model: str, space: dict[str, Param], seed: int):
     # a resumed study must not replay the seeded sampler's first draws
     study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.trials))
     return study
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+@contextmanager
+def study_lock(out: Path) -> Iterator[None]:
+    """One ``tune`` per study directory: ``DIR/tune.lock`` holds the owner's pid while it
+    runs (a second one would fail the first one's running trial); a stale lock, whose
+    process is gone, is taken over."""
+    out.mkdir(parents=True, exist_ok=True)
+    lock = out / "tune.lock"
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            text = lock.read_text().strip() if lock.exists() else ""
+            pid = int(text) if text.isdigit() else None
+            if pid is not None and _alive(pid):
+                raise DataError(
+                    f"another graphseq tune (pid {pid}) is running on this study",
+                    file=out, hint="wait for it to finish, or use another --out",
+                ) from None  # fmt: skip
+            lock.unlink(missing_ok=True)  # its process is gone
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(str(os.getpid()))
+        break
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
 
 
 def trial_dir(out: Path, number: int) -> Path:
@@ -171,16 +214,18 @@ def tune(
     out = Path(out)
     base = base.replace(graph=str(Path(base.graph).resolve()))
     data = load_train_data(base)  # loaded and checked once, shared by every trial
-    study = open_study(out, base.model, space, base.seed)
-    done = sum(t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-               for t in study.trials)  # fmt: skip
-    if trials > done:
-        log.info("tune %s: %d trials to run (%d done) in %s", base.model, trials - done, done, out)
-        study.optimize(
-            _objective(base, space, out, data), n_trials=trials - done, timeout=timeout,
-            catch=(InvalidTrial,), gc_after_trial=True,
-        )  # fmt: skip
-    return finish(study, base, out, space, overrides or {}, seeds, progress)
+    with study_lock(out):
+        study = open_study(out, base.model, space, base.seed)
+        done = sum(t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+                   for t in study.trials)  # fmt: skip
+        if trials > done:
+            log.info("tune %s: %d trials to run (%d done) in %s", base.model, trials - done,
+                     done, out)  # fmt: skip
+            study.optimize(
+                _objective(base, space, out, data), n_trials=trials - done, timeout=timeout,
+                catch=(InvalidTrial,), gc_after_trial=True,
+            )  # fmt: skip
+        return finish(study, base, out, space, overrides or {}, seeds, progress)
 
 
 def finish(study, base, out, space, overrides, seeds, progress) -> dict[str, Any]:
