@@ -88,7 +88,16 @@ def test_help_text_is_clean():
     text = res.stdout
     assert "``" not in text and ":class:" not in text
     assert "Graph-neural-network recommendation from behavior logs" in text
-    for command in ("build", "train", "evaluate", "recommend", "export", "serve", "quickstart"):
+    for command in (
+        "build",
+        "train",
+        "tune",
+        "evaluate",
+        "recommend",
+        "export",
+        "serve",
+        "quickstart",
+    ):
         assert f"\n    {command} " in text
     assert "stdout" in text and "stderr" in text
 
