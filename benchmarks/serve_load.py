@@ -2,11 +2,14 @@
 
 Starts ``python -m graphseq serve --run RUN`` on 127.0.0.1 (a free port) in a subprocess,
 waits for ``/health`` (that wait, model loading included, is reported as ``startup_s``),
-sends ``--warmup`` untimed requests, then exactly ``--requests`` requests from
-``--concurrency`` threads (one keep-alive ``httpx.Client`` each):
-``GET /recommend?user=<random known user>&k=K`` by default, or ``/similar`` for random
-items, or ``POST /recommend/history`` with 5 random items. Prints requests/s and
-p50/p90/p99 latency, writes the JSON results and stops the server. Loopback only.
+then measures each ``--endpoint`` in turn against the same server: ``--warmup`` untimed
+requests, then exactly ``--requests`` requests (``--batch-requests`` for ``batch``) from
+``--concurrency`` threads (one keep-alive ``httpx.Client`` each). Endpoints:
+``recommend`` (``GET /recommend?user=<random known user>&k=K``), ``batch`` (``POST
+/recommend/batch`` with ``--batch-users`` random known users), ``similar`` (random items),
+``history`` (``POST /recommend/history`` with 5 random items); default ``recommend batch``.
+Prints requests/s (and users/s) with p50/p90/p99 latency per endpoint, writes the JSON
+results and stops the server. Loopback only.
 
 The load generator shares the machine's cores with the server, so on a small machine the
 figures are a lower bound for the server alone. ``--server-threads N`` sets the server's
@@ -15,6 +18,7 @@ figures are a lower bound for the server alone. ``--server-threads N`` sets the 
 
     python benchmarks/serve_load.py --run runs/gs
     python benchmarks/serve_load.py --run runs/gs --endpoint similar --requests 1000
+    python benchmarks/serve_load.py --run runs/gs --endpoint recommend batch --batch-users 100
 """
 
 from __future__ import annotations
@@ -89,12 +93,20 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
-def _requests(a: argparse.Namespace, users: list[str], items: list[str], n: int) -> list[tuple]:
+def _requests(
+    a: argparse.Namespace, endpoint: str, users: list[str], items: list[str], n: int
+) -> list[tuple]:
     """``n`` request specs (method, path, params or body) drawn with seed ``a.seed``."""
     rng = random.Random(a.seed)
-    if a.endpoint == "recommend":
+    if endpoint == "recommend":
         return [("GET", "/recommend", {"user": rng.choice(users), "k": a.k}) for _ in range(n)]
-    if a.endpoint == "similar":
+    if endpoint == "batch":
+        size = min(a.batch_users, len(users))
+        return [
+            ("POST", "/recommend/batch", {"users": rng.sample(users, size), "k": a.k})
+            for _ in range(n)
+        ]
+    if endpoint == "similar":
         return [("GET", "/similar", {"item": rng.choice(items), "k": a.k}) for _ in range(n)]
     return [
         ("POST", "/recommend/history", {"items": rng.sample(items, HISTORY_LEN), "k": a.k})
@@ -131,6 +143,22 @@ def _load(base: str, reqs: list[tuple], concurrency: int) -> tuple[list[float], 
     return [x for lat, _ in done for x in lat], sum(e for _, e in done), wall
 
 
+def _summary(lat: list[float], errors: int, wall: float) -> dict:
+    return {
+        "requests": len(lat),
+        "errors": errors,
+        "seconds": round(wall, 3),
+        "requests_per_s": round(len(lat) / wall, 1),
+        "latency_ms": {
+            "p50": round(_pct(lat, 50), 2),
+            "p90": round(_pct(lat, 90), 2),
+            "p99": round(_pct(lat, 99), 2),
+            "mean": round(1000 * statistics.fmean(lat), 2),
+            "max": round(1000 * max(lat), 2),
+        },
+    }
+
+
 def _pct(xs: list[float], q: float) -> float:
     """``q``-th percentile (nearest rank) of ``xs``, in milliseconds."""
     s = sorted(xs)
@@ -144,7 +172,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--concurrency", type=int, default=8, help="client threads")
     p.add_argument("--warmup", type=int, default=50, help="untimed requests first")
     p.add_argument("--k", type=int, default=10)
-    p.add_argument("--endpoint", default="recommend", choices=["recommend", "similar", "history"])
+    p.add_argument("--endpoint", nargs="+", default=["recommend", "batch"],
+                   choices=["recommend", "batch", "similar", "history"])  # fmt: skip
+    p.add_argument("--batch-users", type=int, default=100, help="users per batch request")
+    p.add_argument("--batch-requests", type=int, default=200, help="timed batch requests")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--server-threads", type=int, default=0, help="server OMP_NUM_THREADS (0: torch default)"
@@ -155,55 +186,53 @@ def main(argv: list[str] | None = None) -> int:
 
     run = a.run.resolve()
     users, items = _known_ids(run)
-    reqs = _requests(a, users, items, a.warmup + a.requests)
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
+    res: dict = {}
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "server.log"
         proc, startup = _start_server(run, port, log, a.startup_timeout, a.server_threads)
         try:
             health = httpx.get(base + "/health").json()
-            _load(base, reqs[: a.warmup], min(a.concurrency, max(a.warmup, 1)))
-            lat, errors, wall = _load(base, reqs[a.warmup :], a.concurrency)
+            for endpoint in a.endpoint:
+                n = a.batch_requests if endpoint == "batch" else a.requests
+                reqs = _requests(a, endpoint, users, items, a.warmup + n)
+                _load(base, reqs[: a.warmup], min(a.concurrency, max(a.warmup, 1)))
+                res[endpoint] = _summary(*_load(base, reqs[a.warmup :], a.concurrency))
+                if endpoint == "batch":
+                    per = min(a.batch_users, len(users))
+                    res[endpoint]["users_per_request"] = per
+                    res[endpoint]["users_per_s"] = round(res[endpoint]["requests_per_s"] * per, 1)
         finally:
             _stop(proc)
-
-    res = {
-        "requests": len(lat),
-        "errors": errors,
-        "seconds": round(wall, 3),
-        "requests_per_s": round(len(lat) / wall, 1),
-        "latency_ms": {
-            "p50": round(_pct(lat, 50), 2),
-            "p90": round(_pct(lat, 90), 2),
-            "p99": round(_pct(lat, 99), 2),
-            "mean": round(1000 * statistics.fmean(lat), 2),
-            "max": round(1000 * max(lat), 2),
-        },
-        "startup_s": round(startup, 2),
-        "server": health,
-    }
+    res["startup_s"] = round(startup, 2)
+    res["server"] = health
     out = {
         "config": {**{k: str(v) if isinstance(v, Path) else v for k, v in vars(a).items()}},
         "env": {
             "python": platform.python_version(),
             "platform": platform.platform(),
             "cpus": os.cpu_count(),
-            "loadavg_1m": os.getloadavg()[0],
+            "loadavg_1m_before": load_before,
+            "loadavg_1m_after": os.getloadavg()[0],
         },
         "results": res,
     }
-    lm = res["latency_ms"]
     print(f"{health['model']}: {health['users']} users, {health['items']} items")
-    print(
-        f"{a.endpoint}: {res['requests']} requests, concurrency {a.concurrency}, k={a.k}: "
-        f"{res['requests_per_s']} req/s, p50 {lm['p50']} ms, p90 {lm['p90']} ms, "
-        f"p99 {lm['p99']} ms, errors {errors} (server startup {res['startup_s']} s)"
-    )
+    for endpoint in a.endpoint:
+        r, lm = res[endpoint], res[endpoint]["latency_ms"]
+        users_s = f" ({r['users_per_s']} users/s)" if endpoint == "batch" else ""
+        print(
+            f"{endpoint}: {r['requests']} requests, concurrency {a.concurrency}, k={a.k}: "
+            f"{r['requests_per_s']} req/s{users_s}, p50 {lm['p50']} ms, p90 {lm['p90']} ms, "
+            f"p99 {lm['p99']} ms, errors {r['errors']}"
+        )
+    print(f"server startup {res['startup_s']} s; load average {load_before:.1f} before")
     a.json_out.parent.mkdir(parents=True, exist_ok=True)
     a.json_out.write_text(json.dumps(out, indent=2) + "\n")
     print(f"wrote {a.json_out}")
-    return 1 if errors else 0
+    return 1 if any(res[e]["errors"] for e in a.endpoint) else 0
 
 
 if __name__ == "__main__":

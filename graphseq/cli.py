@@ -26,6 +26,7 @@ from graphseq.commands import (
     cmd_recommend,
     cmd_serve,
     cmd_train,
+    cmd_tune,
     metrics_row,
 )
 from graphseq.rules import MAX_K
@@ -76,6 +77,12 @@ def _run_args(p: argparse.ArgumentParser) -> None:
         help="use a run that has no metrics.json yet (still training or interrupted): "
         "its best checkpoint so far",
     )
+    p.add_argument(
+        "--graph",
+        metavar="DIR",
+        help="graph directory instead of the run's own (checked against the checkpoint's "
+        "graph fingerprint); a run moved together with its graph finds it without this",
+    )
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -125,6 +132,23 @@ def make_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", metavar="RUN", help="continue an interrupted run from its last.pt")
     t.add_argument("--json", action="store_true", help="print metrics.json on stdout")
 
+    u = command("tune", "search hyper-parameters on validation (Optuna; the [tune] extra)",
+                cmd_tune)  # fmt: skip
+    u.add_argument("--graph", required=True, help="graph directory")
+    u.add_argument("--model", required=True, help="model to tune (pop | mf | lightgcn | ...)")
+    u.add_argument("--trials", required=True, type=_int_in(1, 100_000, "trials"),
+                   help="trials the study should hold (finished or pruned); resumes DIR")  # fmt: skip
+    u.add_argument(
+        "--out", required=True, metavar="DIR", help="study directory (study.db, trials/)"
+    )
+    u.add_argument("--space", metavar="YAML", help="search space entries over the model's default")
+    u.add_argument("--timeout", type=float, metavar="S", help="start no trial after S seconds")
+    u.add_argument("--seeds", nargs="+", type=int, help="re-run the best config per seed")
+    u.add_argument("--config", help="YAML config: fixed keys of every trial")
+    u.add_argument("--set", nargs="+", action="append", default=[], metavar="KEY=VALUE",
+                   help="fixed keys of every trial (as for train)")  # fmt: skip
+    u.add_argument("--json", action="store_true", help="print best.json on stdout")
+
     e = command("evaluate", "re-evaluate a saved run", cmd_evaluate)
     _run_args(e)
     e.add_argument("--split", default="test", choices=["valid", "test"])
@@ -157,6 +181,14 @@ def make_parser() -> argparse.ArgumentParser:
     )
     _run_args(x)
     x.add_argument("--out", required=True, metavar="DIR", help="directory to write (created)")
+    x.add_argument(
+        "--item-graph-k",
+        type=_int_in(0, 1_000_000, "item-graph-k"),
+        default=100,
+        metavar="K",
+        help="item-item graph fusion: neighbours kept per item in item_graph.parquet "
+        "(default 100; 0 = all)",
+    )
 
     s = command("serve", "serve a run over HTTP (FastAPI; needs the [serve] extra)", cmd_serve)
     _run_args(s)

@@ -165,10 +165,39 @@ def cmd_train(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tune(a: argparse.Namespace) -> int:
+    from graphseq.config import TrainConfig, explicit_keys, load_config
+    from graphseq.models.registry import check_model_name
+    from graphseq.train.search import tune
+    from graphseq.train.space import load_space
+
+    check_model_name(a.model)
+    sets = [p for group in a.set for p in group]
+    base = load_config(a.config, sets, TrainConfig(model=a.model, graph=a.graph))
+    base = base.replace(model=a.model, graph=a.graph)
+    overrides = {k: getattr(base, k) for k in explicit_keys(a.config, sets) - {"graph"}}
+    space = load_space(a.model, a.space)
+    res = tune(base, a.out, space, a.trials, overrides, a.timeout, a.seeds, progress=_bars())
+    if a.json:
+        print(json.dumps(res))
+    out = Path(a.out).resolve()
+    t = res["test"]["metrics"]["NDCG@10"]
+    _say(
+        f"best trial {res['best_trial']} of {sum(res['trials'].values())} {res['trials']}: "
+        f"valid NDCG@10 {res['valid_NDCG@10']:.4f}; test NDCG@10 {t:.4f} (scored once, "
+        "for this trial only)",
+        f"best config: {out / 'best_config.yaml'} (graphseq train --config takes it)",
+    )
+    if "seeds" in res:
+        m, sd = res["seeds"]["test_mean"]["NDCG@10"], res["seeds"]["test_sd"]["NDCG@10"]
+        _say(f"best config over seeds {a.seeds}: test NDCG@10 {m:.4f} ± {sd:.4f} ({out}/seeds)")
+    return 0
+
+
 def _load(a: argparse.Namespace):
     from graphseq.recommend import load_run
 
-    return load_run(a.run, allow_incomplete=a.allow_incomplete)
+    return load_run(a.run, allow_incomplete=a.allow_incomplete, graph=a.graph)
 
 
 def cmd_evaluate(a: argparse.Namespace) -> int:
@@ -219,8 +248,12 @@ def cmd_export(a: argparse.Namespace) -> int:
     out = Path(a.out)
     if out.exists() and not out.is_dir():
         raise _error("export writes a directory, and this is a file", file=out)
-    files = _load(a).export(out)
+    run = _load(a)
+    files = run.export(out, item_graph_k=a.item_graph_k)
     _say(f"wrote {', '.join(str(f) for f in files)}")
+    if not any(f.name == "user_encoder.pt2" for f in files):
+        _say(f"user_encoder.pt2 not written: {run.model!r} has no sequence user encoder "
+             "(sasrec, gru4rec and graphseq have one)")  # fmt: skip
     return 0
 
 
@@ -249,7 +282,7 @@ def cmd_serve(a: argparse.Namespace) -> int:
             f"graphseq serve needs the [serve] extra (module {e.name!r} is missing)",
             hint='pip install -e ".[serve]" in a checkout, or pip install "graphseq[serve]"',
         ) from None
-    app = create_app(a.run, allow_incomplete=a.allow_incomplete)
+    app = create_app(a.run, allow_incomplete=a.allow_incomplete, graph=a.graph)
     sock = _listen(a.host, a.port)
     host = f"[{a.host}]" if ":" in a.host else a.host
     url = f"http://{host}:{sock.getsockname()[1]}"

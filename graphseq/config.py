@@ -28,6 +28,7 @@ Sequence = Literal["transformer", "gru", "none"]
 ViewEncoder = Literal["lightgcn", "sage", "gat"]
 LightGCNBehaviors = Literal["all", "target"]
 ItemGraphMode = Literal["posthoc", "trained"]
+Tracker = Literal["none", "tensorboard", "mlflow"]
 VIEW_KINDS = ("cooc", "tag", "kg", "behavior")  # a view is KIND or KIND:<behavior> (see views.py)
 
 
@@ -107,6 +108,9 @@ class TrainConfig:
     train_exclude_seen: bool = True  # ce/sampled: drop them from the training softmax too
     # (+0.015 valid NDCG@10 on ML-100K)
     ks: tuple[int, ...] = (5, 10, 20)  # cut-offs for the metrics
+    logger: Tracker = "none"  # experiment tracking beside train_log.jsonl (train/loggers.py)
+    mlflow_uri: str = ""  # logger=mlflow: tracking URI; "" = $MLFLOW_TRACKING_URI, else a
+    # local SQLite store, mlflow.db beside the run directory
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)

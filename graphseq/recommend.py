@@ -15,7 +15,7 @@ from torch import Tensor
 
 from data_builders.atomic import atomic_path
 from data_builders.errors import DataError
-from data_builders.store import load_graph, load_id_maps, load_items
+from data_builders.store import load_graph, load_id_maps
 from graphseq.config import load_config
 from graphseq.device import resolve_device
 from graphseq.evaluate import EvalResult, evaluate_with, seen_pairs
@@ -26,7 +26,7 @@ from graphseq.graph.splits import make_split
 from graphseq.models.base import Encoded, Recommender
 from graphseq.models.registry import GraphShape, build_model
 from graphseq.rules import k_problem, show_ids, table_suffix
-from graphseq.train.run import load_checkpoint
+from graphseq.train.run import load_checkpoint, resolve_graph
 
 
 def _check_k(k: int) -> None:
@@ -208,57 +208,36 @@ class Run:
         sp = make_split(self.ev, c.split, quantiles=tuple(c.global_time_quantiles))
         return evaluate_with(c, self.model, self.ev, sp, split, self.side)
 
+    def histories(self, batch_size: int = 1024) -> tuple[Tensor, list]:
+        """``(users (n,), [SeqBatch ...])``: every user with events and their last
+        ``max_seq_len`` events, in batches of ``batch_size`` users (in ``users`` order)."""
+        ptr, idx = self._csr()
+        users = torch.nonzero(ptr[1:] > ptr[:-1]).flatten()
+        L = self.cfg.max_seq_len
+        chunks = users.split(batch_size)
+        return users, [pad_from_csr(self.ev, ptr, idx, b, L) for b in chunks]
+
     @torch.no_grad()
     def user_vectors(self, batch_size: int = 1024) -> tuple[Tensor, Tensor]:
         """``(users (n,), vectors (n, d))`` for every user with events: the user state the
         model scores with (sequence models: the state after the user's whole history)."""
-        ptr, idx = self._csr()
-        users = torch.nonzero(ptr[1:] > ptr[:-1]).flatten()
+        users, hists = self.histories(batch_size)
         dev = self.enc.items.device
         out = []
-        for s in range(0, len(users), batch_size):
-            b = users[s : s + batch_size]
-            hist = pad_from_csr(self.ev, ptr, idx, b, self.cfg.max_seq_len).to(dev)
-            u = self.model.user_repr(self.ctx, self.enc, b.to(dev), hist)
+        for b, hist in zip(users.split(batch_size), hists):
+            u = self.model.user_repr(self.ctx, self.enc, b.to(dev), hist.to(dev))
             out.append(self.model.scorer.transform(u).float().cpu())
         return users, torch.cat(out) if out else torch.zeros(0, self.enc.items.size(1))
 
-    def export(self, out: str | Path) -> list[Path]:
-        """``items.parquet`` (raw id, metadata, vector), ``users.parquet`` (raw id, the user
-        vector that ``recommend`` scores with) and, for models with views,
-        ``view_weights.parquet`` (each item's fusion weight per view)."""
-        out = Path(out)
-        if out.exists() and not out.is_dir():
-            raise DataError(
-                "export writes a directory, and this is a file",
-                file=out,
-                hint="choose another --out",
-            )
-        out.mkdir(parents=True, exist_ok=True)
-        items = pd.DataFrame({"item": self.id_maps["item"].astype(str)})
-        meta = load_items(self.cfg.graph)
-        if meta is not None:
-            items = items.merge(meta.drop(columns=["index"]), on="item", how="left")
-        items["embedding"] = list(self.enc.items.float().cpu().numpy())
-        users, vecs = self.user_vectors()
-        frames = {
-            out / "items.parquet": items,
-            out / "users.parquet": pd.DataFrame(
-                {
-                    "user": self.id_maps["user"][users.numpy()].astype(str),
-                    "embedding": list(vecs.numpy()),
-                }
-            ),
-        }
-        weights = self.enc.view_weights
-        if weights is not None:
-            frames[out / "view_weights.parquet"] = pd.DataFrame(
-                weights.float().cpu().numpy(), columns=self.model.views
-            ).assign(item=items["item"])
-        for f, df in frames.items():
-            with atomic_path(f) as tmp:
-                df.to_parquet(tmp, index=False)
-        return list(frames)
+    def export(self, out: str | Path, item_graph_k: int = 100) -> list[Path]:
+        """``items.parquet`` (raw id, row ``index``, metadata, vector), ``users.parquet`` (raw
+        id, row ``index``, the user vector that ``recommend`` scores with), for models with
+        views ``view_weights.parquet``; the item–item graph fusion's parts when it is on
+        (``item_graph_k`` neighbours per item, 0 = all) and ``user_encoder.pt2`` for
+        sequence models (:func:`graphseq.deploy.export_run`)."""
+        from graphseq.deploy import export_run
+
+        return export_run(self, Path(out), item_graph_k)
 
     def _csr(self) -> tuple[Tensor, Tensor]:
         if "all_csr" not in self.ctx.cache:
@@ -270,11 +249,19 @@ class Run:
         return self._topk(target_counts(self.ev).float()[None], k)[0]
 
 
-def load_run(path: str | Path, device: str | None = None, allow_incomplete: bool = False) -> Run:
+def load_run(
+    path: str | Path,
+    device: str | None = None,
+    allow_incomplete: bool = False,
+    graph: str | Path | None = None,
+) -> Run:
     """Load a finished run directory (its ``checkpoint.pt`` with ``weights_only=True``).
 
     A run without ``metrics.json`` (still training, or interrupted) is refused unless
-    ``allow_incomplete``, which loads its best checkpoint so far.
+    ``allow_incomplete``, which loads its best checkpoint so far. ``graph`` overrides the
+    graph directory of the run's config; without it, a run moved together with its graph
+    finds it (:func:`graphseq.train.run.resolve_graph`). The checkpoint's graph fingerprint
+    must match either way.
     """
     path = Path(path)
     if not (path / "config.yaml").exists():
@@ -287,6 +274,7 @@ def load_run(path: str | Path, device: str | None = None, allow_incomplete: bool
             "--allow-incomplete (allow_incomplete=True in Python) to use its best checkpoint so far",
         )
     cfg = load_config(path / "config.yaml")
+    cfg = cfg.replace(graph=str(resolve_graph(path, cfg.graph, graph)))
     graph = load_graph(cfg.graph)
     ckpt = load_checkpoint(path / "checkpoint.pt", graph.fingerprint)
     ev = EventTable.from_graph(graph)

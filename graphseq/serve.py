@@ -10,6 +10,12 @@ Endpoints (OpenAPI docs at ``/docs``, schema at ``/openapi.json``):
 * ``POST /recommend/history`` with ``{"items": [...], "k": 10}`` — an anonymous user whose
   history is ``items`` (oldest first); unknown items are skipped and listed in
   ``unknown_items``; a 404 when none is known.
+* ``POST /recommend/batch`` with ``{"users": [...], "k": 10, "fallback": false}`` — top-``k``
+  for up to 1,000 users in one request, scored in one batch (the same lists as
+  ``/recommend``), in request order, repeats once. Unknown users, as in ``/recommend``: with
+  ``fallback`` they get popular items (``"fallback": true``), without it they are left out;
+  either way they are listed in ``unknown_users``. A 404 when no user is known and
+  ``fallback`` is false.
 
 The run is loaded once, when the app is created. Model calls are serialised by one lock
 (torch parallelises inside each call). ``k`` is bounded to 1..1000, and a query parameter
@@ -32,6 +38,7 @@ from graphseq.recommend import Run, load_run
 from graphseq.rules import MAX_K, show_ids
 
 MAX_HISTORY = 10_000  # longest anonymous history accepted (the model keeps max_seq_len)
+MAX_BATCH = 1_000  # most users in one /recommend/batch request
 
 K = Annotated[int, Query(ge=1, le=MAX_K, description=f"number of items to return (1..{MAX_K})")]
 
@@ -64,6 +71,19 @@ class HistoryRequest(BaseModel):
         min_length=1, max_length=MAX_HISTORY, description="raw item ids, oldest first"
     )
     k: int = Field(10, ge=1, le=MAX_K, description=f"number of items to return (1..{MAX_K})")
+
+
+class BatchRequest(BaseModel):
+    users: list[str] = Field(min_length=1, max_length=MAX_BATCH, description="raw user ids")
+    k: int = Field(10, ge=1, le=MAX_K, description=f"number of items to return (1..{MAX_K})")
+    fallback: bool = Field(False, description="popular items for unknown users")
+
+
+class BatchRecs(BaseModel):
+    results: list[UserRecs]
+    unknown_users: list[str] = Field(
+        default_factory=list, description="users not in the run (popular items or left out)"
+    )
 
 
 class HistoryRecs(BaseModel):
@@ -103,10 +123,12 @@ def reject_unknown_query(request: Request) -> None:
         )
 
 
-def create_app(run_dir: str | Path, allow_incomplete: bool = False) -> FastAPI:
+def create_app(
+    run_dir: str | Path, allow_incomplete: bool = False, graph: str | Path | None = None
+) -> FastAPI:
     """A FastAPI app serving the run in ``run_dir`` (loaded once, here; an unfinished run is
-    refused unless ``allow_incomplete``)."""
-    run: Run = load_run(run_dir, allow_incomplete=allow_incomplete)
+    refused unless ``allow_incomplete``; ``graph`` overrides its graph directory)."""
+    run: Run = load_run(run_dir, allow_incomplete=allow_incomplete, graph=graph)
     users, items = run.id_maps["user"], run.id_maps["item"]
     lock = threading.Lock()
     app = FastAPI(
@@ -144,6 +166,19 @@ def create_app(run_dir: str | Path, allow_incomplete: bool = False) -> FastAPI:
             recs = run.similar_items([item], k=k)[item]
         return SimilarItems(item=item, items=recs)
 
+    @app.post("/recommend/batch", response_model=BatchRecs)
+    def recommend_batch(req: BatchRequest) -> BatchRecs:
+        wanted = list(dict.fromkeys(req.users))
+        known, unknown = run.split_known("user", wanted)
+        if not known and not req.fallback:
+            raise _unknown("user", unknown, " (pass fallback=true for popular items)")
+        asked = wanted if req.fallback else known
+        with lock:
+            recs = run.recommend(asked, k=req.k, fallback_popular=True)
+        missing = set(unknown)
+        results = [UserRecs(user=u, fallback=u in missing, items=recs[u]) for u in asked]
+        return BatchRecs(results=results, unknown_users=unknown)
+
     @app.post("/recommend/history", response_model=HistoryRecs)
     def recommend_history(req: HistoryRequest) -> HistoryRecs:
         known, unknown = run.split_known("item", req.items)
@@ -156,4 +191,4 @@ def create_app(run_dir: str | Path, allow_incomplete: bool = False) -> FastAPI:
     return app
 
 
-__all__ = ["MAX_HISTORY", "create_app", "reject_unknown_query"]
+__all__ = ["MAX_BATCH", "MAX_HISTORY", "create_app", "reject_unknown_query"]

@@ -14,7 +14,9 @@ import graphseq
 from graphseq.config import TrainConfig
 from graphseq.train.trainer import Trainer
 
-HEAVY = ("torch", "torch_geometric", "pandas", "numpy", "fastapi", "uvicorn")
+HEAVY = ("torch", "torch_geometric", "pandas", "numpy", "fastapi", "uvicorn", "scipy", "networkx",
+         "optuna", "mlflow", "tensorboard", "ogb")  # fmt: skip
+OPTIONAL = ("networkx", "optuna", "mlflow", "tensorboard", "ogb")  # imported where used
 
 PROBE = """
 import json, sys
@@ -55,6 +57,26 @@ def test_help_version_and_argument_errors_import_no_torch(args, code):
     assert got == {"code": code, "heavy": []}
 
 
+def _imported(code: str, names: tuple[str, ...]) -> list[str]:
+    probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted(m for m in {names!r} if m in sys.modules)))"
+    res = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def test_import_graphseq_is_light():
+    assert _imported("import graphseq, graphseq.cli", HEAVY) == []
+
+
+def test_optional_libraries_load_only_when_used():
+    """networkx (explore), optuna (tune), mlflow / tensorboard (loggers) and ogb (a test
+    oracle) stay out of the modules that use them until their functions run."""
+    code = ("import graphseq.recommend, graphseq.serve, graphseq.deploy, graphseq.explore, "
+            "graphseq.train.search, graphseq.train.space, graphseq.train.loggers, "
+            "graphseq.train.trainer")  # fmt: skip
+    assert _imported(code, OPTIONAL) == []
+
+
 def _graphseq(*args: str, **kw) -> subprocess.CompletedProcess:
     kw = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, **kw}
     return subprocess.run([sys.executable, "-m", "graphseq", *args], text=True, timeout=300, **kw)
@@ -66,7 +88,16 @@ def test_help_text_is_clean():
     text = res.stdout
     assert "``" not in text and ":class:" not in text
     assert "Graph-neural-network recommendation from behavior logs" in text
-    for command in ("build", "train", "evaluate", "recommend", "export", "serve", "quickstart"):
+    for command in (
+        "build",
+        "train",
+        "tune",
+        "evaluate",
+        "recommend",
+        "export",
+        "serve",
+        "quickstart",
+    ):
         assert f"\n    {command} " in text
     assert "stdout" in text and "stderr" in text
 

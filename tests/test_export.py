@@ -3,6 +3,9 @@ weights of chunked encodings, fold-in of ad-hoc histories."""
 
 from __future__ import annotations
 
+import json
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,8 +21,12 @@ RUNS = {
     "mf": dict(model="mf", epochs=2),
     "lightgcn": dict(model="lightgcn", epochs=2),
     "sasrec": dict(model="sasrec", **SEQ),
-    "graphseq": dict(model="graphseq", item_graph=False, **SEQ),
-    "minibatch": dict(model="graphseq", minibatch=True, eval_chunk=16, item_graph=False, **SEQ),
+    # the own-history term is a sparse per-user addition (own_history.json), not a dot product
+    "graphseq": dict(model="graphseq", item_graph=False, own_history=False, **SEQ),
+    "minibatch": dict(
+        model="graphseq", minibatch=True, eval_chunk=16, item_graph=False, own_history=False, **SEQ
+    ),
+    "graphseq_history": dict(model="graphseq", item_graph=False, **SEQ),
 }
 
 
@@ -85,3 +92,32 @@ def test_two_histories_give_two_lists(runs, name):
     a = [r["item"] for r in run.recommend_history(top[:3], k=10)]
     b = [r["item"] for r in run.recommend_history(top[3:8], k=10)]
     assert a != b and not set(a) & set(top[:3]) and not set(b) & set(top[3:8])
+
+
+def test_own_history_export_with_the_vectors_reproduces_recommend(runs, tmp_path):
+    """``own_history.json`` holds each behavior's weight and decay; the exported dot product
+    plus that term over the user's last ``max_seq_len`` events ranks as ``recommend``."""
+    run = runs["graphseq_history"]
+    run.export(tmp_path / "emb")
+    spec = json.loads((tmp_path / "emb" / "own_history.json").read_text())
+    assert set(spec["behaviors"]) == set(run.ev.behaviors)
+    w = {b: v["weight"] for b, v in spec["behaviors"].items()}
+    assert any(abs(v) > 1e-3 for v in w.values())  # training moved it off its zero start
+    items = pd.read_parquet(tmp_path / "emb" / "items.parquet")
+    users = pd.read_parquet(tmp_path / "emb" / "users.parquet").set_index("user")
+    iv = torch.from_numpy(np.stack(items["embedding"].to_numpy())).double()
+    some = users.index.tolist()[:8]
+    want = run.recommend(some, k=5)
+    ptr, idx = run._csr()
+    for u in some:
+        row = run.id_maps["user"].get_loc(u)
+        evs = idx[ptr[row] : ptr[row + 1]]
+        scores = iv @ torch.tensor(users.loc[u, "embedding"], dtype=torch.float64)
+        last = evs[-run.cfg.max_seq_len :]
+        for age, e in enumerate(reversed(last.tolist())):
+            if not run.ev.is_target[e]:
+                b = spec["behaviors"][run.ev.behaviors[int(run.ev.behavior[e])]]
+                scores[run.ev.item[e]] += b["weight"] * math.exp(-age / b["decay"])
+        seen = set(run.ev.item[evs[run.ev.is_target[evs]]].tolist())
+        order = [i for i in torch.argsort(scores, descending=True).tolist() if i not in seen]
+        assert [str(items["item"][i]) for i in order[:5]] == [r["item"] for r in want[u]], u

@@ -26,7 +26,13 @@ from data_builders.errors import DataError  # noqa: E402
 from graphseq.config import TrainConfig  # noqa: E402
 from graphseq.recommend import load_run  # noqa: E402
 from graphseq.rules import MAX_K  # noqa: E402
-from graphseq.serve import MAX_HISTORY, HistoryRequest, create_app  # noqa: E402
+from graphseq.serve import (  # noqa: E402
+    MAX_BATCH,
+    MAX_HISTORY,
+    BatchRequest,
+    HistoryRequest,
+    create_app,
+)
 from graphseq.train.trainer import Trainer  # noqa: E402
 
 
@@ -171,6 +177,38 @@ def test_recommend_history_errors(client):
     assert client.post("/recommend/history", json={"k": 3}).status_code == 422
 
 
+def test_recommend_batch_equals_one_user_requests(client, run):
+    users = [str(u) for u in run.id_maps["user"][:5]]
+    res = client.post("/recommend/batch", json={"users": users + users[:1], "k": 4})
+    assert res.status_code == 200
+    body = res.json()
+    assert [r["user"] for r in body["results"]] == users and body["unknown_users"] == []
+    for r in body["results"]:  # batched matmuls round differently: scores to float32 noise
+        one = client.get("/recommend", params={"user": r["user"], "k": 4}).json()
+        assert [x["item"] for x in r["items"]] == [x["item"] for x in one["items"]]
+        assert [x["score"] for x in r["items"]] == pytest.approx(
+            [x["score"] for x in one["items"]], abs=1e-5
+        )
+        assert r["fallback"] is one["fallback"] is False
+
+
+def test_recommend_batch_unknown_users(client, run):
+    u = str(run.id_maps["user"][0])
+    body = client.post("/recommend/batch", json={"users": ["nobody", u], "k": 3}).json()
+    assert [r["user"] for r in body["results"]] == [u] and body["unknown_users"] == ["nobody"]
+    body = client.post(
+        "/recommend/batch", json={"users": ["nobody", u], "k": 3, "fallback": True}
+    ).json()
+    assert [(r["user"], r["fallback"]) for r in body["results"]] == [("nobody", True), (u, False)]
+    pop = client.get("/recommend", params={"user": "nobody", "k": 3, "fallback": "true"}).json()
+    assert body["results"][0]["items"] == pop["items"]
+    res = client.post("/recommend/batch", json={"users": ["nobody", "nope"]})
+    assert res.status_code == 404 and "'nobody', 'nope'" in res.json()["detail"]
+    for bad in ({"users": []}, {"users": [u], "k": 0}, {"users": [u], "k": MAX_K + 1},
+                {"users": [u] * (MAX_BATCH + 1)}):  # fmt: skip
+        assert client.post("/recommend/batch", json=bad).status_code == 422
+
+
 def test_openapi(client):
     spec = client.get("/openapi.json").json()
     assert {"/health", "/recommend", "/similar", "/recommend/history"} <= set(spec["paths"])
@@ -275,7 +313,7 @@ def test_unfinished_run(run_dir, tmp_path):
 
 
 def test_readme_server_table_matches_the_api(client):
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[1] / "docs" / "guide" / "use.md").read_text()
     rows = re.findall(r"^\| `(GET|POST) (/[\w/]*)(?:\?([^`]*))?`", readme, flags=re.M)
     spec = client.get("/openapi.json").json()
     assert {(m.lower(), p) for m, p, _ in rows} == {
@@ -287,5 +325,7 @@ def test_readme_server_table_matches_the_api(client):
         assert {kv.split("=")[0] for kv in query.split("&") if kv} == declared, path
     body = re.search(r"`POST /recommend/history` with `(\{.*?\})`", readme).group(1)
     assert set(json.loads(body)) == set(HistoryRequest.model_fields)
+    body = re.search(r"`POST /recommend/batch` with `(\{.*?\})`", readme).group(1)
+    assert set(json.loads(body)) == set(BatchRequest.model_fields)
     assert f"`k` is 1..{MAX_K} (default 10) everywhere" in readme
     assert f"a history holds 1..{MAX_HISTORY:,} items" in readme

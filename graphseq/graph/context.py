@@ -4,13 +4,16 @@ scoring graph (never a held-out event, see ``splits.check_leakage``) and the ite
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
-from torch_geometric.data import HeteroData
 
 from graphseq.graph.events import EventTable, user_csr
 from graphseq.graph.sequences import SeqBatch, pad_from_csr
+
+if TYPE_CHECKING:  # PyG is imported by whoever builds or loads the graph, not here
+    from torch_geometric.data import HeteroData
 
 
 @dataclass

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from torch_geometric.data import Data, HeteroData
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the graph passed in brings PyG along
+    from torch_geometric.data import Data, HeteroData
 
 
 def to_homogeneous(graph: HeteroData) -> Data:

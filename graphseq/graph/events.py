@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
-from torch_geometric.data import HeteroData
+
+if TYPE_CHECKING:  # PyG is imported by whoever builds or loads the graph, not here
+    from torch_geometric.data import HeteroData
 
 
 @dataclass

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import Tensor
-from torch_geometric.data import HeteroData
 
 from graphseq.graph.context import GraphContext, ItemSide
 from graphseq.graph.events import EventTable, time_quantiles
 from graphseq.graph.sequences import SeqBatch
+
+if TYPE_CHECKING:
+    from torch_geometric.data import HeteroData
 
 
 def snapshot_boundaries(time: Tensor, num_steps: int, mode: str = "count") -> Tensor:

@@ -7,7 +7,6 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch_geometric.nn import GATConv, SAGEConv
 
 from graphseq.nn.adjacency import sparse_rows
 
@@ -169,6 +168,8 @@ class ConvView(nn.Module):
         if dim % heads:
             raise ValueError(f"heads ({heads}) must divide dim ({dim})")
         self.dim, self.num_layers, self.conv = dim, num_layers, conv
+        from torch_geometric.nn import GATConv, SAGEConv  # here: importing PyG costs ~1.4 s
+
         make = (
             (lambda: SAGEConv(dim, dim))
             if conv == "sage"

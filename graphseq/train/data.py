@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
-from torch_geometric.data import HeteroData
 
 from data_builders.errors import DataError
 from data_builders.store import load_graph, load_id_maps
@@ -15,6 +15,9 @@ from graphseq.graph.context import ItemSide
 from graphseq.graph.events import EventTable
 from graphseq.graph.splits import Split, make_split
 from graphseq.models.registry import GraphShape
+
+if TYPE_CHECKING:
+    from torch_geometric.data import HeteroData
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import subprocess
 from pathlib import Path
@@ -33,16 +34,45 @@ def git_commit() -> str | None:
         return None
 
 
-def write_provenance(run: Path, graph_fingerprint: str) -> None:
+def write_provenance(run: Path, graph_fingerprint: str, graph: str | Path | None = None) -> None:
+    """``provenance.json``; with ``graph``, also its path relative to the run (``graph_relative``)
+    so that a run moved together with its graph directory still finds it."""
+    rel = os.path.relpath(Path(graph).resolve(), Path(run).resolve()) if graph else None
     write_json(
         run / "provenance.json",
         {
             "graphseq_version": graphseq.__version__,
             "git_commit": git_commit(),
             "graph_fingerprint": graph_fingerprint,
+            "graph_relative": rel,
             "torch": torch.__version__,
             "python": platform.python_version(),
         },
+    )
+
+
+def resolve_graph(run: str | Path, graph: str, override: str | Path | None = None) -> Path:
+    """The graph directory of the run in ``run`` whose config names ``graph``: ``override``
+    (``--graph``) when given; else ``graph`` if it exists (relative paths: to the run); else
+    the graph at ``provenance.json``'s ``graph_relative`` from the run (both were moved).
+    The caller checks the checkpoint's fingerprint against it."""
+    run = Path(run)
+    if override is not None:
+        if not Path(override).is_dir():
+            raise DataError("graph directory not found", file=override, hint="check --graph")
+        return Path(override).resolve()
+    tried = [Path(graph) if Path(graph).is_absolute() else run / graph]
+    prov = run / "provenance.json"
+    rel = json.loads(prov.read_text()).get("graph_relative") if prov.exists() else None
+    if rel:
+        tried.append(run / rel)
+    for p in tried:
+        if p.is_dir():
+            return p.resolve()
+    raise DataError(
+        f"graph directory of this run not found (tried {', '.join(map(str, tried))})",
+        file=run / "config.yaml",
+        hint="pass --graph DIR (its fingerprint is checked against the checkpoint)",
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from graphseq.train.batches import BatchBuilder
 from graphseq.train.data import TrainData, load_train_data
 from graphseq.train.distributed import setup as dist_setup
 from graphseq.train.distributed import shard, teardown
+from graphseq.train.loggers import open_logger
 from graphseq.train.posthoc import choose_on_validation
 from graphseq.train.schedule import eval_interval
 
@@ -57,6 +59,11 @@ class Trainer:
 
     ``data`` (a :class:`~graphseq.train.data.TrainData`) is loaded from ``cfg.graph`` when
     not given; everything is checked before the run directory is created.
+
+    Hooks: ``on_validate(epoch, valid_ndcg10)`` is called after each validation (after the
+    epoch's log line; it may raise, e.g. ``optuna.TrialPruned``, to stop the run), and
+    ``score_test=False`` leaves the test split unscored (tuning trials: ``metrics.json`` then
+    has ``"test": null``).
     """
 
     def __init__(
@@ -65,6 +72,8 @@ class Trainer:
         out: str | Path,
         progress: bool = True,
         data: TrainData | None = None,
+        on_validate: Callable[[int, float], None] | None = None,
+        score_test: bool = True,
     ) -> None:
         check_model_name(cfg.model)
         self.cfg = cfg.replace(graph=str(Path(cfg.graph).resolve()))
@@ -78,6 +87,7 @@ class Trainer:
             self.device = resolve_device(self.cfg.device)
         self.is_main = self.rank == 0
         self.progress = progress and self.is_main
+        self.on_validate, self.score_test = on_validate, score_test
         seed_everything(self.cfg.seed)
         self.model = build_model(self.cfg, self.data.shape)
         self.train_ctx = GraphContext(self.ev, self.split.graph_mask("train"), self.side)
@@ -178,6 +188,7 @@ class Trainer:
         """Continue the run in ``run`` from its ``last.pt``."""
         run = Path(run)
         cfg = load_config(run / "config.yaml")
+        cfg = cfg.replace(graph=str(rundir.resolve_graph(run, cfg.graph)))  # moved runs too
         trainer = cls(cfg, run, progress)
         last = run / "last.pt"
         if last.exists():
@@ -215,6 +226,13 @@ class Trainer:
 
     def fit(self) -> dict[str, Any]:
         """Train (or continue), early-stop on valid NDCG@10, evaluate the best model on test."""
+        self.logger = open_logger(self.cfg, self.out, enabled=self.is_main)  # logger=... key
+        try:
+            return self._fit()
+        finally:
+            self.logger.close()
+
+    def _fit(self) -> dict[str, Any]:
         if self.is_main and self.state["epoch"] == 0 and (self.out / "train_log.jsonl").exists():
             raise DataError(
                 "run directory already holds a run",
@@ -224,7 +242,8 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         if self.is_main and not (self.out / "config.yaml").exists():
             rundir.write_config(self.out, save_config(self.cfg))
-            rundir.write_provenance(self.out, self.graph.fingerprint)
+            rundir.write_provenance(self.out, self.graph.fingerprint, self.cfg.graph)
+        self.logger.start(self.cfg)
         epochs = self.cfg.epochs if self.can_train else 0
         bar = progress(range(self.state["epoch"], epochs), desc=self.cfg.model, unit="epoch",
                        disable=not self.progress)  # fmt: skip
@@ -238,7 +257,9 @@ class Trainer:
                 "epoch": epoch + 1,
                 "loss": loss,
                 "seconds": time.perf_counter() - t0,
+                "lr": self.opt.param_groups[0]["lr"],
             }
+            score = None
             if (epoch + 1) % every == 0 or epoch + 1 == epochs:
                 score = self._evaluate("valid").metrics[MAIN_METRIC]
                 record["valid_" + MAIN_METRIC] = score
@@ -256,6 +277,9 @@ class Trainer:
             if self.is_main:
                 self._save_last()
                 rundir.append_log(self.out, record)
+                self.logger.log_epoch(record)
+            if score is not None and self.on_validate is not None:
+                self.on_validate(epoch + 1, score)
             if self.state["bad"] >= self.cfg.patience:
                 log.info("early stop at epoch %d (best %d)", epoch + 1, self.state["best_epoch"])
                 break
@@ -282,14 +306,16 @@ class Trainer:
             )
         if tuned or not ckpt_path.exists():  # the best model, with what validation chose
             rundir.save_checkpoint(ckpt_path, {**self._payload(), "epoch": best_epoch})
-        valid, test = self._evaluate("valid", valid_cache), self._evaluate("test")
-        rundir.write_per_user(self.out, test.per_user, self.id_maps)
+        valid = self._evaluate("valid", valid_cache)
+        test = self._evaluate("test") if self.score_test else None
+        if test is not None:
+            rundir.write_per_user(self.out, test.per_user, self.id_maps)
         epochs = self.state["epoch"]
         metrics = {
             "valid": valid.metrics,
-            "test": test.metrics,
+            "test": test.metrics if test else None,  # None: not scored (a tuning trial)
             "valid_cold": valid.cold,  # targets whose item has no event in the scoring graph
-            "test_cold": test.cold,
+            "test_cold": test.cold if test else None,
             "epochs": epochs,
             "best_epoch": self.state["best_epoch"],
             "train_seconds": round(self.state["train_seconds"], 3),
@@ -299,12 +325,13 @@ class Trainer:
                 "ranking": "full",
                 "exclude_seen": self.cfg.exclude_seen,
                 "ties": "pessimistic",
-                "test_users": test.num_users,
-                "repeat_targets_dropped": test.repeat_targets_dropped,
-                "graph_events_after_target": round(test.later_share, 4),
+                "test_users": test.num_users if test else None,
+                "repeat_targets_dropped": test.repeat_targets_dropped if test else None,
+                "graph_events_after_target": round(test.later_share, 4) if test else None,
             },
             "model": repr(self.model),
-            "view_weights": test.view_weights,  # mean fusion weight of each view (test graph)
+            # mean fusion weight of each view (the test graph; valid's when test is unscored)
+            "view_weights": (test or valid).view_weights,
         }
         if tuned:
             metrics[key] = tuned
@@ -317,6 +344,7 @@ class Trainer:
             metrics["own_history"] = {b: {"weight": round(w[k], 4), "decay": round(d[k], 2)}
                                       for k, b in enumerate(self.ev.behaviors)}  # fmt: skip
         write_json(self.out / "metrics.json", metrics)
+        self.logger.finish(metrics)
         return metrics
 
 
