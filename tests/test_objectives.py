@@ -30,7 +30,7 @@ def _model(shape, **kw):
 
 
 @pytest.mark.parametrize("minibatch", [False, True])
-@pytest.mark.parametrize("loss", ["ce", "sampled"])
+@pytest.mark.parametrize("loss", ["ce", "sampled", "gbce"])
 def test_each_position_leaves_its_earlier_targets_out_of_its_softmax(
     setup, monkeypatch, loss, minibatch
 ):
@@ -44,7 +44,7 @@ def test_each_position_leaves_its_earlier_targets_out_of_its_softmax(
                 earlier = seq.item[b, : t + 1][seq.is_target[b, : t + 1]].tolist()
                 want.append((int(seq.item[b, t + 1]), set(earlier)))
     got = {}
-    for name in ("full_softmax_ce", "sampled_softmax_ce"):
+    for name in ("chunked_softmax_ce", "sampled_softmax_ce", "gbce_loss"):
         real = getattr(obj, name)
         monkeypatch.setattr(obj, name, lambda *a, real=real: got.update(args=a) or real(*a))
     builder = BatchBuilder(ctx, "sequences", max_seq_len=30, loss=loss, num_negatives=16)
@@ -58,6 +58,7 @@ def test_each_position_leaves_its_earlier_targets_out_of_its_softmax(
             assert seen is None
             continue
         if loss == "ce":  # (N, I) over global item ids: exactly the earlier targets
+            seen = seen(0, ev.num_items)  # the mask comes chunk by chunk: all columns at once
             assert seen.shape == (len(want), ev.num_items)
             for row, (label, earlier) in zip(seen, want):
                 assert set(torch.nonzero(row).flatten().tolist()) == earlier - {label}
@@ -124,3 +125,22 @@ def test_batches_are_deterministic_per_seed_epoch_and_step(setup):
     assert torch.equal(a.negatives, b.negatives)
     assert not torch.equal(a.negatives, mk(0).make(torch.arange(5), 2, 4).negatives)
     assert not torch.equal(a.negatives, mk(1).make(torch.arange(5), 2, 3).negatives)
+
+
+def test_chunked_full_softmax_gives_the_one_buffer_loss_and_gradients(setup, monkeypatch):
+    ev, ctx, shape = setup
+    b = BatchBuilder(ctx, "sequences", max_seq_len=30).make(torch.arange(0, ev.num_users, 2), 1, 0)
+    chunks = []
+    real = obj.chunked_softmax_ce
+    monkeypatch.setattr(obj, "chunked_softmax_ce", lambda *a: chunks.append(a[4]) or real(*a))
+    out = []
+    for max_logits in (0, 2000):  # one (N, I) buffer; then chunks of 2000 // N items
+        model = _model(shape, model="sasrec", ce_max_logits=max_logits)
+        loss = model.loss(ctx, b)
+        loss.backward()
+        out.append((loss.detach(), {n: p.grad for n, p in model.named_parameters()}))
+    n_rows = int(b.seq.shift()[2].sum())
+    assert chunks == [0, 2000 // n_rows] and 0 < chunks[1] < ev.num_items
+    torch.testing.assert_close(out[1][0], out[0][0])
+    for name, g in out[0][1].items():
+        torch.testing.assert_close(out[1][1][name], g, rtol=1e-4, atol=1e-6, msg=name)

@@ -80,6 +80,40 @@ def sampled_softmax_ce(
     return F.cross_entropy(logits, torch.zeros(len(h), dtype=torch.long, device=h.device))
 
 
+def gbce_beta(num_negatives: int, num_items: int, t: float = 0.75) -> float:
+    """gSASRec's positive-score exponent β = α(t(1 − 1/α) + 1/α), α = k / (I − 1)
+    (https://arxiv.org/abs/2308.07192, eq. 11): t = 1 calibrates the model's sigmoid to the
+    full-softmax probabilities, t = 0 is plain BCE (β = 1)."""
+    alpha = num_negatives / max(num_items - 1, 1)
+    return alpha * (t * (1.0 - 1.0 / alpha) + 1.0 / alpha)
+
+
+def gbce_loss(
+    h: Tensor,
+    items: Tensor,
+    target: Tensor,
+    neg: Tensor,
+    beta: float,
+    seen: Tensor | None = None,
+) -> Tensor:
+    """Generalised binary cross-entropy of gSASRec (Petrov & Macdonald 2023,
+    https://arxiv.org/abs/2308.07192) with ``k = len(neg)`` shared uniform negatives:
+    ``−β log σ(s⁺) − Σ_j log(1 − σ(s⁻_j))`` per row, divided by ``1 + k`` as the paper's
+    code does (binary cross-entropy averaged over every logit), then averaged over rows.
+    A negative equal to the row's target, or where ``seen`` (N, S) is True, is left out.
+    ``beta`` from :func:`gbce_beta`.
+
+    Shapes: ``h`` (N, d), ``items`` (I, d), ``target`` (N,), ``neg`` (S,) → scalar.
+    """
+    pos = (h * items[target]).sum(-1)  # (N,)
+    negs = h @ items[neg].T  # (N, S)
+    drop = neg[None, :] == target[:, None]  # (N, S) accidental hits
+    if seen is not None:
+        drop = drop | seen
+    per_row = beta * F.softplus(-pos) + F.softplus(negs).masked_fill(drop, 0.0).sum(1)
+    return per_row.mean() / (1 + neg.numel())
+
+
 def bpr_loss(pos: Tensor, neg: Tensor) -> Tensor:
     """Bayesian personalised ranking (Rendle et al. 2009). Shapes: (N,), (N,) or (N, S) → scalar."""
     if neg.dim() == 2:

@@ -22,7 +22,7 @@ from graphseq.train.schedule import epoch_batches
 class SequenceBatch:
     """Each user's last ``L + 1`` training events (position ``t`` predicts event ``t + 1``).
 
-    Shapes: users (B,); seq fields (B, L+1); negatives (S,) shared (sampled softmax) or
+    Shapes: users (B,); seq fields (B, L+1); negatives (S,) shared (sampled softmax, gbce) or
     (N, k) per used position (bpr), None for the full softmax; log_q (I,) the log sampling
     probability of each item (popularity negatives) or None.
     """
@@ -62,8 +62,8 @@ class BatchBuilder:
     Args:
         ctx: the training graph.  mode: ``sequences`` | ``pairs``.
         batch_size, max_seq_len, seed: as in the config.
-        loss: ``ce`` | ``sampled`` | ``bpr`` (sequence models: which negatives to draw).
-        num_negatives: shared (sampled) or per-position (bpr) negatives.
+        loss: ``ce`` | ``sampled`` | ``gbce`` | ``bpr`` (sequence models: which negatives).
+        num_negatives: shared (sampled, gbce) or per-position (bpr) negatives.
         negatives: ``uniform`` | ``popularity`` (logQ-corrected in the sampled softmax).
         rank: this process's rank (distributed runs draw different negatives per rank).
     """
@@ -116,9 +116,9 @@ class BatchBuilder:
             return PairBatch(ev.user[idx], ev.item[idx], self._draw((len(idx),), g))
         seq = self.ctx.user_sequences(idx, self.max_seq_len + 1)
         neg, log_q = None, None
-        if self.loss == "sampled":
+        if self.loss in ("sampled", "gbce"):  # shared by the batch's positions
             neg = self._draw((self.num_negatives,), g)
-            if self.popular:
+            if self.popular and self.loss == "sampled":
                 pop = popularity(self.ctx)
                 log_q = (pop / pop.sum()).log().float()
         elif self.loss == "bpr":
