@@ -140,10 +140,18 @@ class EarlierTargets:
         return seen
 
     def select(self, cols: Tensor) -> Tensor:
-        """(N, S) the mask's columns of the items ``cols`` (S,), repeats allowed; a column
-        equal to a row's label may be True (as in :func:`earlier_targets`)."""
-        uniq, inv = torch.unique(cols, return_inverse=True)
+        """(N, S) the mask at the items ``cols``: (S,) the same for every row, or (B, S) one set
+        per sequence (row ``n`` reads its sequence's set); repeats allowed; a column equal
+        to a row's label may be True (as in :func:`earlier_targets`)."""
+        cols = cols.expand(self.B, -1) if cols.dim() == 1 else cols  # (B, S)
+        span = self.num_items + 1
+        key = self.ev_row * span + self.ev_item  # (E,) one key per (sequence, item)
+        uniq, inv = torch.unique(key, return_inverse=True)
         if not uniq.numel():
-            return torch.zeros(len(self.rows), 0, dtype=torch.bool, device=cols.device)
-        at = torch.searchsorted(uniq, self.ev_item).clamp(max=uniq.numel() - 1)
-        return self._mask(at, uniq[at] == self.ev_item, uniq.numel())[:, inv]
+            return torch.zeros(len(self.rows), cols.size(1), dtype=torch.bool, device=cols.device)
+        first = torch.full((uniq.numel(),), self.L, dtype=torch.int16, device=key.device)
+        first.scatter_reduce_(0, inv, self.ev_pos, "amin")  # first position of each key
+        want = torch.arange(self.B, device=cols.device)[:, None] * span + cols  # (B, S)
+        at = torch.searchsorted(uniq, want).clamp(max=uniq.numel() - 1)
+        pos = torch.where(uniq[at] == want, first[at], self.L)  # (B, S)
+        return pos[self.rows] <= self.t

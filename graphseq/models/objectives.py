@@ -16,7 +16,7 @@ from graphseq.nn.losses import bpr_loss, gbce_beta, gbce_loss, sampled_softmax_c
 from graphseq.nn.softmax import chunked_softmax_ce, softmax_chunk
 
 LOSSES = ("ce", "sampled", "gbce", "bpr")
-SHARED_NEGATIVES = ("sampled", "gbce")  # one set of negatives per batch, shared by positions
+SAMPLED = ("sampled", "gbce")  # negatives per sequence (B, S), or shared by the batch (S,)
 
 
 class SequenceObjective(nn.Module):
@@ -32,7 +32,8 @@ class SequenceObjective(nn.Module):
         gbce_t: ``gbce``: calibration t (0.75, the paper's default).
         num_items: the catalogue size (gBCE's α = k / (I − 1)); 0: the encoded items' count.
     Shapes: ``forward`` h (N, d), items (n, d), target (N,) local ids; inp/use (B, L);
-        neg (S,) shared or (N, k) per position; log_q (n,) → scalar.
+        neg (B, S) per sequence or (S,) shared (sampled, gbce), (N, k) per position (bpr);
+        log_q (n,) → scalar.
     """
 
     def __init__(
@@ -79,12 +80,12 @@ class SequenceObjective(nn.Module):
             )
         if neg is None:
             raise ValueError(f"loss={self.loss} needs negatives in the batch")
-        if self.loss in SHARED_NEGATIVES:
-            mask = None if seen is None else seen.select(neg)
+        if self.loss in SAMPLED:
+            mask = None if seen is None else seen.select(neg)  # (N, S)
             if self.loss == "sampled":
-                return sampled_softmax_ce(h, items, target, neg, log_q, mask)
-            beta = gbce_beta(neg.numel(), self.num_items or n, self.gbce_t)
-            return gbce_loss(h, items, target, neg, beta, mask)
+                return sampled_softmax_ce(h, items, target, neg, log_q, mask, use)
+            beta = gbce_beta(neg.size(-1), self.num_items or n, self.gbce_t)
+            return gbce_loss(h, items, target, neg, beta, mask, use)
         pos = (h * items[target]).sum(-1)  # (N,)
         negs = torch.einsum("nd,nkd->nk", h, items[neg])  # (N, k): each position's own
         return bpr_loss(pos, negs)

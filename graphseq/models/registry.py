@@ -74,7 +74,8 @@ TRAINING = {"epochs", "patience", "eval_every", "batch_size", "lr", "weight_deca
             "max_grad_norm", "amp", "distributed", "dim"}  # fmt: skip
 SEQUENCE = TRAINING | {"num_layers", "num_heads", "dropout", "loss", "head", "num_negatives",
                        "negatives", "sequence", "time_encoding", "item_text", "item_text_model",
-                       "item_id_dropout", "train_exclude_seen", "ce_max_logits", "gbce_t"}  # fmt: skip
+                       "item_id_dropout", "train_exclude_seen", "ce_max_logits", "gbce_t",
+                       "share_negatives"}  # fmt: skip
 GRAPH = {"gnn_layers", "views", "view_encoder", "fusion", "edge_dropout", "coarse",
          "num_snapshots", "minibatch", "fanouts", "eval_chunk"}  # fmt: skip
 KEYS_READ: dict[str, set[str]] = {

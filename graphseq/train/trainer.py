@@ -105,6 +105,7 @@ class Trainer:
                 loss=self.cfg.loss,
                 num_negatives=self.cfg.num_negatives,
                 negatives=self.cfg.negatives,
+                share_negatives=self.cfg.share_negatives,
                 rank=self.rank,
             )  # fmt: skip
             if self.can_train
