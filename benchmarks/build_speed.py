@@ -1,6 +1,6 @@
 """Build speed: log → graph directory (read + build + save), MovieLens-100K and synthetic.
 
-Targets (BENCHMARKS.md, "Build heterogeneous temporal graphs" figures):
+Targets:
 
 * MovieLens-100K (RecBole atomic files) → graph directory in < 2 s (read + build + save;
   in-process, imports excluded, median of ``--reps`` runs);

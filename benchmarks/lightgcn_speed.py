@@ -1,10 +1,10 @@
 """In-package LightGCN epoch time on MovieLens-100K at RecBole's settings, as a ratio.
 
-Matched settings (BENCHMARKS.md): batch 2048, one uniform BPR negative per positive, 2 layers,
+Matched settings (as RecBole 1.2.1's reference run): batch 2048, one uniform BPR negative per positive, 2 layers,
 dim 64, full propagation every step, the time-ordered leave-last-out training set (98,114
 interactions, 48 steps). References: RecBole 1.2.1's own LightGCN run in the same invocation
 (``--recbole-python``, a Python with RecBole installed; see ``recbole_lightgcn.py``), rounds
-alternating with ours at the same thread count, and BENCHMARKS.md's 1.9 s/epoch.
+alternating with ours at the same thread count, and the 1.9 s/epoch RecBole took on a 2-core CPU.
 
     python benchmarks/lightgcn_speed.py --graph /tmp/bench/graph --data /tmp/gsdata \
         --recbole-python /tmp/rb/bin/python --threads 2
@@ -27,7 +27,7 @@ import torch
 from graphseq.config import TrainConfig
 from graphseq.train.trainer import Trainer
 
-BENCHMARKS_RECBOLE_S = 1.9  # BENCHMARKS.md, RecBole 1.2.1 LightGCN on a 2-core CPU
+BENCHMARKS_RECBOLE_S = 1.9  # RecBole 1.2.1 LightGCN s/epoch, measured on a 2-core CPU
 
 
 def _recbole_epoch(python: str, data: str, threads: int) -> list[float]:
@@ -70,7 +70,7 @@ def main() -> None:
         "median_s": med,
         "ratio_vs_benchmarks_md": med / BENCHMARKS_RECBOLE_S,
     }
-    line = f"graphseq lightgcn: median {med:.3f} s/epoch = {med / BENCHMARKS_RECBOLE_S:.3f} x BENCHMARKS.md's {BENCHMARKS_RECBOLE_S} s"
+    line = f"graphseq lightgcn: median {med:.3f} s/epoch = {med / BENCHMARKS_RECBOLE_S:.3f} x RecBole's reference {BENCHMARKS_RECBOLE_S} s"
     if theirs:
         ref = statistics.median(theirs)
         out |= {

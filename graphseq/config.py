@@ -28,6 +28,7 @@ Fusion = Literal["attention", "mean", "concat"]
 Sequence = Literal["transformer", "gru", "none"]
 ViewEncoder = Literal["lightgcn", "sage", "gat"]
 LightGCNBehaviors = Literal["all", "target"]
+ItemGraphMode = Literal["posthoc", "trained"]
 VIEW_KINDS = ("cooc", "tag", "kg", "behavior")  # a view is KIND or KIND:<behavior> (see views.py)
 
 
@@ -95,6 +96,12 @@ class TrainConfig:
     num_snapshots: int = 8  # graph snapshots for the coarse scale
     item_graph: bool | None = None  # late-fuse a closed-form item–item graph (EASE) scorer,
     # weight chosen on validation; None = the model's default (on for graphseq only)
+    own_history: bool | None = None  # score the user's own earlier edges of each behavior
+    # (a learned weight and decay per behavior, trained with the model; needs loss=ce);
+    # None = the model's default (on for graphseq only)
+    item_graph_mode: ItemGraphMode = "posthoc"  # posthoc: fused after training, weight and
+    # decay chosen on validation | trained: a scale of the model, trained with it (learned
+    # weight and decay, cross-fitted over user folds so no user's own row scores its target)
     item_graph_reg: float = 200.0  # its L2 weight λ
     item_graph_max_items: int = 10_000  # EASE (dense, cubic) over at most this many of the
     # most popular items; the others get no item–item weights (0 = no item graph)

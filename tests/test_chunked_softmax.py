@@ -163,3 +163,23 @@ def test_gbce_beta_and_loss_by_hand():
     r0_seen = -beta * math.log(sig(0.5)) - math.log(1 - sig(0.0))
     got = gbce_loss(h, items, target, neg, beta, seen)
     assert got.item() == pytest.approx((r0_seen + r1) / 6, rel=1e-12)
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 7])
+def test_chunked_ce_with_sparse_bias_equals_the_fused_path(chunk):
+    """Own-history terms (sparse logit terms, repeats adding up, one on a target, one on a
+    masked item) in chunks: the fused path's value and gradients, ``values`` included."""
+    g = torch.Generator().manual_seed(4)
+    h = torch.randn(5, 4, dtype=torch.float64, generator=g, requires_grad=True)
+    items = torch.randn(7, 4, dtype=torch.float64, generator=g, requires_grad=True)
+    target = torch.tensor([0, 3, 6, 2, 2])
+    rows, cols = torch.tensor([0, 0, 1, 4, 4, 2, 1]), torch.tensor([3, 3, 3, 2, 5, 1, 6])
+    vals = torch.randn(7, dtype=torch.float64, generator=g, requires_grad=True)
+    seen = torch.zeros(5, 7, dtype=torch.bool)
+    seen[1, 5] = seen[2, 1] = True
+    got = chunked_softmax_ce(h, items, target, seen, chunk, (rows, cols, vals))
+    want = full_softmax_ce(h, items, target, seen, (rows, cols, vals))
+    torch.testing.assert_close(got, want)
+    for a, b in zip(torch.autograd.grad(got, (h, items, vals)),
+                    torch.autograd.grad(want, (h, items, vals))):  # fmt: skip
+        torch.testing.assert_close(a, b)

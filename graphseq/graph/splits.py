@@ -173,7 +173,7 @@ def scoring_input(ev: EventTable, split: Split, name: str) -> ScoringInput:
 
 
 def check_leakage(ev: EventTable, split: Split, inp: ScoringInput) -> None:
-    """Raise :class:`LeakageError` unless ``inp`` obeys the protocol (DESIGN.md).
+    """Raise :class:`LeakageError` unless ``inp`` obeys the protocol (README, "Evaluation protocol").
 
     - the scoring graph holds no held-out event of this split or a later one, of any user;
     - targets are held-out events of this split and not in the graph;

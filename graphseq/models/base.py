@@ -136,9 +136,14 @@ class Recommender(nn.Module):
         inp, label, use = seq.to(dev).shift()
         enc = Encoded(items=table.items)
         h = self.users.states(ctx, enc, inp, b.users.to(dev), self.items.input)[use]  # (N, d)
+        hist = getattr(self.scorer, "history", None)
+        bias = hist.train_terms(inp, use) if hist is not None else None  # own earlier edges
+        scale = getattr(self.scorer, "scale", None)  # the item–item graph, cross-fitted
+        dense = scale.train_bias(ctx, inp, use, b.users.to(dev)) if scale is not None else None
         return self.objective(
             self.scorer.transform(h), table.items, label[use], inp, use,
-            None if neg is None else neg.to(dev), None if log_q is None else log_q.to(dev),
+            None if neg is None else neg.to(dev), None if log_q is None else log_q.to(dev), bias,
+            dense,
         )  # fmt: skip
 
     def forward(self, ctx: GraphContext, batch: Any) -> Tensor:

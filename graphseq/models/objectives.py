@@ -33,7 +33,8 @@ class SequenceObjective(nn.Module):
         num_items: the catalogue size (gBCE's α = k / (I − 1)); 0: the encoded items' count.
     Shapes: ``forward`` h (N, d), items (n, d), target (N,) local ids; inp/use (B, L);
         neg (B, S) per sequence or (S,) shared (sampled, gbce), (N, k) per position (bpr);
-        log_q (n,) → scalar.
+        log_q (n,); bias: sparse logit terms (rows, cols, values) and dense_bias (columns,
+        (N, M)), ``ce`` only → scalar.
     """
 
     def __init__(
@@ -70,13 +71,19 @@ class SequenceObjective(nn.Module):
         use: Tensor,
         neg: Tensor | None = None,
         log_q: Tensor | None = None,
+        bias: tuple[Tensor, Tensor, Tensor] | None = None,
+        dense_bias: tuple[Tensor | None, Tensor] | None = None,
     ) -> Tensor:
         n = items.size(0)
         seen = EarlierTargets(inp, use, target, n) if self.train_exclude_seen else None
         if self.loss == "ce":
             chunk = softmax_chunk(h.size(0), n, self.ce_max_logits)
             return chunked_softmax_ce(
-                h, items, target, None if seen is None else seen.columns, chunk
+                h, items, target, None if seen is None else seen.columns, chunk, bias, dense_bias
+            )
+        if bias is not None or dense_bias is not None:
+            raise ValueError(
+                f"own_history / item_graph_mode=trained need loss=ce, not {self.loss!r}"
             )
         if neg is None:
             raise ValueError(f"loss={self.loss} needs negatives in the batch")

@@ -21,6 +21,7 @@ from graphseq.graph.events import EventTable
 from graphseq.models.base import Recommender
 from graphseq.models.cascade import CascadeTable, behavior_chain
 from graphseq.models.items import ItemEncoder
+from graphseq.models.itemscale import ItemGraphScale
 from graphseq.models.mf import CollaborativeTable
 from graphseq.models.mode import resolve_minibatch
 from graphseq.models.neighbors import NeighborScorer
@@ -30,6 +31,7 @@ from graphseq.models.propagation import FullGraph, Sampled
 from graphseq.models.scorer import Scorer
 from graphseq.models.users import ConstantUser, SequenceEncoder, SnapshotScale, UserTable
 from graphseq.models.views import extra_sizes, parse_views
+from graphseq.nn.history import OwnHistory
 from graphseq.nn.itemgraph import ItemGraphScorer
 from graphseq.train.posthoc import fusion_settings
 
@@ -68,11 +70,11 @@ Builder = Callable[[TrainConfig, GraphShape], Recommender]
 # config keys each kind of model reads (beyond ALWAYS); a key set by the user that the chosen
 # model ignores gets a warning
 ALWAYS = {"model", "graph", "split", "global_time_quantiles", "seed", "device", "eval_batch_size",
-          "exclude_seen", "ks", "max_seq_len", "item_graph", "item_graph_reg",
+          "exclude_seen", "ks", "max_seq_len", "item_graph", "item_graph_reg", "item_graph_mode",
           "item_graph_max_items", "item_graph_weights", "item_graph_decays"}  # fmt: skip
 TRAINING = {"epochs", "patience", "eval_every", "batch_size", "lr", "weight_decay",
             "max_grad_norm", "amp", "distributed", "dim"}  # fmt: skip
-SEQUENCE = TRAINING | {"num_layers", "num_heads", "dropout", "loss", "head", "num_negatives",
+SEQUENCE = TRAINING | {"own_history", "num_layers", "num_heads", "dropout", "loss", "head", "num_negatives",
                        "negatives", "sequence", "time_encoding", "item_text", "item_text_model",
                        "item_id_dropout", "train_exclude_seen", "ce_max_logits", "gbce_t",
                        "share_negatives"}  # fmt: skip
@@ -92,9 +94,9 @@ KEYS_READ: dict[str, set[str]] = {
 
 
 def item_graph(c: TrainConfig, shape: GraphShape, default: bool) -> ItemGraphScorer | None:
-    """The item–item graph fusion when ``c.item_graph`` (or the model's default) asks for it
-    and the catalogue is small enough for its dense (I, I) matrix."""
-    if not (default if c.item_graph is None else c.item_graph):
+    """The post-hoc item–item graph fusion when ``c.item_graph`` (or the model's default)
+    asks for it (``item_graph_mode=posthoc``)."""
+    if not (default if c.item_graph is None else c.item_graph) or c.item_graph_mode != "posthoc":
         return None
     ig = ItemGraphScorer(shape.num_items, c.item_graph_reg, c.item_graph_max_items)
     if not ig.enabled:
@@ -110,6 +112,36 @@ def untimed(c: TrainConfig, s: GraphShape) -> TrainConfig:
     log.info("the log has no timestamps (event order = input order): time-gap embeddings "
              "and the snapshot scale are off")  # fmt: skip
     return c.replace(time_encoding=False, coarse=False)
+
+
+def item_scale(c: TrainConfig, s: GraphShape, default: bool) -> ItemGraphScale | None:
+    """The item–item graph as a trained scale (``item_graph_mode=trained``)."""
+    if not (default if c.item_graph is None else c.item_graph) or c.item_graph_mode != "trained":
+        return None
+    if c.loss != "ce":
+        raise ValueError(f"item_graph_mode=trained needs loss=ce, not {c.loss!r}")
+    if c.item_graph_max_items <= 0:
+        return None
+    return ItemGraphScale(s.num_items, c.item_graph_reg, c.item_graph_max_items,
+                          decay=c.item_graph_decays[-1])  # fmt: skip
+
+
+def _extras(c: TrainConfig, s: GraphShape, default: bool) -> tuple[str, tuple]:
+    """The scorer's optional parts of a sequence model, and their repr suffix."""
+    ig, oh, sc = item_graph(c, s, default), own_history(c, s, default), item_scale(c, s, default)
+    tag = ("+itemgraph" if ig is not None else "") + ("+itemscale" if sc is not None else "")
+    return tag + ("+history" if oh is not None else ""), (ig, oh, sc)
+
+
+def own_history(c: TrainConfig, s: GraphShape, default: bool) -> OwnHistory | None:
+    """The learned own-earlier-edges term, when asked for (or by the model's default)."""
+    if not (default if c.own_history is None else c.own_history):
+        return None
+    if c.loss != "ce":
+        if c.own_history:
+            raise ValueError(f"own_history=true needs loss=ce, not {c.loss!r}")
+        return None
+    return OwnHistory(len(s.behaviors), skip_targets=c.exclude_seen)
 
 
 def _objective(c: TrainConfig, s: GraphShape) -> SequenceObjective:
@@ -135,11 +167,11 @@ def sasrec(c: TrainConfig, s: GraphShape) -> Recommender:
     c = untimed(c, s)
     items = ItemEncoder(s.num_items, c.dim, item_features=s.side.item_features,
                         id_dropout=c.item_id_dropout)  # fmt: skip
-    ig = item_graph(c, s, default=False)
-    seq = c.sequence + ("+itemgraph" if ig is not None else "")
+    tag, parts = _extras(c, s, default=False)
+    seq = c.sequence + tag
     return Recommender(
         "SASRec", s.num_users, s.num_items, items, _sequence_users(c, s),
-        Scorer(c.dim, c.head, ig), _objective(c, s), "sequences",
+        Scorer(c.dim, c.head, *parts), _objective(c, s), "sequences",
         f", dim={c.dim}, seq={seq}{_text(c, s)}",
     )  # fmt: skip
 
@@ -172,12 +204,12 @@ def graphseq(c: TrainConfig, s: GraphShape) -> Recommender:
         snaps = SnapshotScale(
             s.num_users, s.num_items, c.dim, c.num_snapshots, c.gnn_layers, sampled
         )
-    ig = item_graph(c, s, default=True)
-    seq = c.sequence + ("+snapshots" if c.coarse else "") + ("+itemgraph" if ig is not None else "")
+    tag, parts = _extras(c, s, default=True)
+    seq = c.sequence + ("+snapshots" if c.coarse else "") + tag
     mb = f", minibatch={list(c.fanouts)}" if c.minibatch else ""
     return Recommender(
         "GraphSeq", s.num_users, s.num_items, items, _sequence_users(c, s, snaps),
-        Scorer(c.dim, c.head, ig), _objective(c, s), "sequences",
+        Scorer(c.dim, c.head, *parts), _objective(c, s), "sequences",
         f", dim={c.dim}, views={len(views)}, seq={seq}{_text(c, s)}{mb}",
     )  # fmt: skip
 

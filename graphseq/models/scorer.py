@@ -11,8 +11,10 @@ from torch import Tensor, nn
 
 from graphseq.graph.context import GraphContext
 from graphseq.graph.sequences import SeqBatch
+from graphseq.models.itemscale import ItemGraphScale
 from graphseq.models.neighbors import target_graph
 from graphseq.nn.heads import DotHead, MLPHead
+from graphseq.nn.history import OwnHistory
 from graphseq.nn.itemgraph import ItemGraphScorer
 
 
@@ -20,18 +22,34 @@ class Scorer(nn.Module):
     """Args:
         dim: user / item size.  head: ``dot`` | ``mlp``.
         item_graph: an :class:`ItemGraphScorer` to late-fuse, or None.
+        history: an :class:`~graphseq.nn.history.OwnHistory` term (trained with the model), or
+            None.
+        scale: an :class:`~graphseq.models.itemscale.ItemGraphScale` (EASE trained as a scale
+            of the model), or None.
     Shapes: ``forward`` users (B, d), items (I, d) → (B, I).
     """
 
-    def __init__(self, dim: int, head: str = "dot", item_graph: ItemGraphScorer | None = None):
+    def __init__(
+        self,
+        dim: int,
+        head: str = "dot",
+        item_graph: ItemGraphScorer | None = None,
+        history: OwnHistory | None = None,
+        scale: ItemGraphScale | None = None,
+    ):
         super().__init__()
         if head not in ("dot", "mlp"):
             raise ValueError(f"unknown head {head!r}; valid: dot, mlp")
         self.head = MLPHead(dim) if head == "mlp" else DotHead()
         self.item_graph = item_graph
+        self.history = history
+        self.scale = scale
 
     def reset_parameters(self) -> None:
         self.head.reset_parameters()
+        for m in (self.history, self.scale):
+            if m is not None:
+                m.reset_parameters()
         if self.item_graph is not None:
             self.item_graph.reset_parameters()
 
@@ -44,6 +62,10 @@ class Scorer(nn.Module):
 
     def forward(self, ctx: GraphContext, users: Tensor, items: Tensor, hist: SeqBatch) -> Tensor:
         scores = self.head(users, items)  # (B, I)
+        if self.history is not None:  # the user's own earlier edges, learned with the model
+            scores = scores + self.history(hist, items.size(0))
+        if self.scale is not None:  # the item–item graph as a trained scale of the model
+            scores = scores + self.scale(ctx, hist)
         if not self.fusing():
             return scores
         ig = self.item_graph  # one item–item graph per context (it depends on events only)
@@ -54,4 +76,6 @@ class Scorer(nn.Module):
 
     def __repr__(self) -> str:
         ig = "+itemgraph" if self.item_graph is not None else ""
+        ig += "+history" if self.history is not None else ""
+        ig += "+itemscale" if self.scale is not None else ""
         return f"Scorer({type(self.head).__name__}{ig})"

@@ -97,14 +97,29 @@ def ease_item_graph(
     return b.float().to(items.device)
 
 
-def ease_graph(
-    users: Tensor, items: Tensor, num_users: int, num_items: int, reg: float, max_items: int
-) -> ItemGraph:
-    """EASE over every item, or over the ``max_items`` with the most events."""
+def top_items(items: Tensor, num_items: int, max_items: int) -> Tensor | None:
+    """The ``max_items`` items with the most events, sorted (None: all items fit)."""
     if num_items <= max_items:
-        return ItemGraph(ease_item_graph(users, items, num_users, num_items, reg))
+        return None
     counts = torch.bincount(items.cpu(), minlength=num_items)
-    index = torch.argsort(counts, descending=True, stable=True)[:max_items].sort().values
+    return torch.argsort(counts, descending=True, stable=True)[:max_items].sort().values
+
+
+def ease_graph(
+    users: Tensor,
+    items: Tensor,
+    num_users: int,
+    num_items: int,
+    reg: float,
+    max_items: int,
+    index: Tensor | None = None,
+) -> ItemGraph:
+    """EASE over every item, or over ``index`` (default: the ``max_items`` with the most
+    events)."""
+    index = top_items(items, num_items, max_items) if index is None else index.cpu()
+    if index is None:
+        return ItemGraph(ease_item_graph(users, items, num_users, num_items, reg))
+    max_items = len(index)
     local = torch.full((num_items,), -1, dtype=torch.long)
     local[index] = torch.arange(max_items)
     keep = local[items.cpu()] >= 0

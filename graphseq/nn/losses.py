@@ -7,9 +7,20 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
-def full_softmax_ce(h: Tensor, items: Tensor, target: Tensor, seen: Tensor | None = None) -> Tensor:
+def full_softmax_ce(
+    h: Tensor,
+    items: Tensor,
+    target: Tensor,
+    seen: Tensor | None = None,
+    bias: tuple[Tensor, Tensor, Tensor] | None = None,
+    dense_bias: tuple[Tensor | None, Tensor] | None = None,
+) -> Tensor:
     """Cross-entropy over the whole catalogue (gSASRec, https://arxiv.org/abs/2308.07192),
     the items where ``seen`` is True left out of each row's softmax (never its target).
+    ``bias`` = (rows, cols, values) adds sparse terms to the logits (repeats add up), with a
+    gradient for ``values`` (e.g. :class:`graphseq.nn.history.OwnHistory`). ``dense_bias`` =
+    (columns or None, (N, M) values) adds a dense block to the logits' ``columns`` (all when
+    None), with its gradient (e.g. :class:`graphseq.models.itemscale.ItemGraphScale`).
 
     Equals ``F.cross_entropy((h @ items.T).masked_fill(seen, -inf), target)`` in value and
     gradient, with one (N, I) buffer instead of four: the logits are masked and exponentiated
@@ -18,16 +29,28 @@ def full_softmax_ce(h: Tensor, items: Tensor, target: Tensor, seen: Tensor | Non
     1M-event log this is ~20% of a GraphSeq training step. Under CUDA autocast it runs in
     float32 (a bfloat16 softmax over thousands of items loses the target's probability).
 
-    Shapes: ``h`` (N, d), ``items`` (I, d), ``target`` (N,), ``seen`` (N, I) bool → scalar.
+    Shapes: ``h`` (N, d), ``items`` (I, d), ``target`` (N,), ``seen`` (N, I) bool, ``bias``
+    three (M,) tensors → scalar.
     """
-    return _FullSoftmaxCE.apply(h, items, target, seen)
+    rows, cols, vals = bias if bias is not None else (None, None, None)
+    dcols, dvals = dense_bias if dense_bias is not None else (None, None)
+    return _FullSoftmaxCE.apply(h, items, target, seen, rows, cols, vals, dcols, dvals)
 
 
 class _FullSoftmaxCE(torch.autograd.Function):
     @staticmethod
     @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)
-    def forward(ctx, h: Tensor, items: Tensor, target: Tensor, seen: Tensor | None) -> Tensor:  # type: ignore[override]
+    def forward(
+        ctx, h, items, target, seen, rows=None, cols=None, vals=None, dcols=None, dvals=None
+    ):  # type: ignore[override]
         logits = h @ items.T  # (N, I)
+        if vals is not None:
+            logits.index_put_((rows, cols), vals.to(logits.dtype), accumulate=True)
+        if dvals is not None:
+            if dcols is None:
+                logits.add_(dvals.to(logits.dtype))
+            else:
+                logits[:, dcols] += dvals.to(logits.dtype)
         if seen is not None:
             logits.masked_fill_(seen, float("-inf"))
         pos = logits.gather(1, target[:, None]).squeeze(1)  # (N,)
@@ -35,20 +58,25 @@ class _FullSoftmaxCE(torch.autograd.Function):
         e = logits.sub_(top).exp_()  # (N, I) exp(logit - max), in place; masked → 0
         total = e.sum(1)  # (N,)
         loss = (total.log() + top.squeeze(1) - pos).mean()
-        ctx.save_for_backward(h, items, target, e, total)
+        ctx.save_for_backward(h, items, target, e, total, rows, cols, dcols)
+        ctx.dense = dvals is not None
         return loss
 
     @staticmethod
     @torch.amp.custom_bwd(device_type="cuda")
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad: Tensor):  # type: ignore[override]
-        h, items, target, e, total = ctx.saved_tensors
+        h, items, target, e, total, rows, cols, dcols = ctx.saved_tensors
         p = e.div_(total[:, None])  # (N, I) softmax, in place
         p[torch.arange(len(target), device=p.device), target] -= 1.0
-        p.mul_(grad / len(target))
+        p.mul_(grad / len(target))  # dloss / dlogits
         gh = p @ items if ctx.needs_input_grad[0] else None
         gi = p.T @ h if ctx.needs_input_grad[1] else None
-        return gh, gi, None, None
+        gv = p[rows, cols] if rows is not None and ctx.needs_input_grad[6] else None
+        gd = None
+        if ctx.dense and ctx.needs_input_grad[8]:
+            gd = p if dcols is None else p[:, dcols]
+        return gh, gi, None, None, None, None, gv, None, gd
 
 
 def negative_scores(h: Tensor, items: Tensor, neg: Tensor, use: Tensor | None = None) -> Tensor:

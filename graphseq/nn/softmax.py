@@ -27,6 +27,8 @@ def chunked_softmax_ce(
     target: Tensor,
     seen: Tensor | SeenChunk | None = None,
     chunk: int = 0,
+    bias: tuple[Tensor, Tensor, Tensor] | None = None,
+    dense_bias: tuple[Tensor | None, Tensor] | None = None,
 ) -> Tensor:
     """Cross-entropy over the whole catalogue, ``chunk`` items at a time (gSASRec's CE,
     https://arxiv.org/abs/2308.07192), the items where ``seen`` is True left out of each row.
@@ -35,15 +37,18 @@ def chunked_softmax_ce(
     at least the catalogue size: that fused one-buffer path itself (the fastest while its
     (N, I) buffer fits). ``seen``: an (N, I) bool tensor, or a function ``(lo, hi) → (N,
     hi - lo)`` giving the mask of items ``lo..hi-1`` (called twice per chunk: forward and
-    backward). Under CUDA autocast it runs in float32, as the fused path does.
+    backward). Under CUDA autocast it runs in float32, as the fused path does. ``bias``
+    (rows, cols, values): sparse logit terms with their gradient, added chunk by chunk, as in
+    the fused path; ``dense_bias`` (a dense (N, M) block) is only taken by the fused path.
 
     Shapes: ``h`` (N, d), ``items`` (I, d), ``target`` (N,) → scalar.
     """
     num_items = items.size(0)
-    if chunk <= 0 or chunk >= num_items:
+    if chunk <= 0 or chunk >= num_items or dense_bias is not None:
         full = seen(0, num_items) if callable(seen) else seen
-        return full_softmax_ce(h, items, target, full)
-    return _ChunkedCE.apply(h, items, target, seen, chunk)
+        return full_softmax_ce(h, items, target, full, bias, dense_bias)
+    rows, cols, vals = bias if bias is not None else (None, None, None)
+    return _ChunkedCE.apply(h, items, target, seen, chunk, rows, cols, vals)
 
 
 def softmax_chunk(rows: int, num_items: int, max_logits: int) -> int:
@@ -63,13 +68,14 @@ def _mask(seen: Tensor | SeenChunk | None, lo: int, hi: int) -> Tensor | None:
 class _ChunkedCE(torch.autograd.Function):
     @staticmethod
     @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)
-    def forward(ctx, h: Tensor, items: Tensor, target: Tensor, seen, chunk: int) -> Tensor:  # type: ignore[override]
+    def forward(ctx, h, items, target, seen, chunk, rows, cols, vals) -> Tensor:  # type: ignore[override]
         n = h.size(0)
         top = torch.full((n,), float("-inf"), dtype=h.dtype, device=h.device)  # running max
         total = torch.zeros(n, dtype=h.dtype, device=h.device)  # sum of exp(logit - top)
         for lo in range(0, items.size(0), chunk):
             hi = min(lo + chunk, items.size(0))
             logits = h @ items[lo:hi].T  # (N, w)
+            _add_bias(logits, rows, cols, vals, lo, hi)
             mask = _mask(seen, lo, hi)
             if mask is not None:
                 logits.masked_fill_(mask, float("-inf"))
@@ -79,7 +85,11 @@ class _ChunkedCE(torch.autograd.Function):
             top = new
         lse = top + total.log()  # (N,) finite: a row's target is never masked
         pos = (h * items[target]).sum(1)  # (N,)
+        if vals is not None:  # the target's own bias terms
+            hit = cols == target[rows]
+            pos = pos.index_add(0, rows[hit], vals[hit].to(pos.dtype))
         ctx.save_for_backward(h, items, target, lse)
+        ctx.bias = (rows, cols, vals)
         ctx.seen, ctx.chunk = seen, chunk
         return (lse - pos).mean()
 
@@ -91,19 +101,33 @@ class _ChunkedCE(torch.autograd.Function):
         scale = grad / h.size(0)
         gh = torch.zeros_like(h) if ctx.needs_input_grad[0] else None
         gi = torch.empty_like(items) if ctx.needs_input_grad[1] else None
+        rows, cols, vals = ctx.bias
+        gv = torch.zeros_like(vals) if vals is not None and ctx.needs_input_grad[7] else None
         for lo in range(0, items.size(0), ctx.chunk):
             hi = min(lo + ctx.chunk, items.size(0))
             part = items[lo:hi]
             p = h @ part.T  # (N, w) logits again, then the softmax in place
+            _add_bias(p, rows, cols, vals, lo, hi)
             mask = _mask(ctx.seen, lo, hi)
             if mask is not None:
                 p.masked_fill_(mask, float("-inf"))
             p.sub_(lse[:, None]).exp_()
-            rows = torch.nonzero((target >= lo) & (target < hi)).flatten()
-            p[rows, target[rows] - lo] -= 1.0
+            tr = torch.nonzero((target >= lo) & (target < hi)).flatten()
+            p[tr, target[tr] - lo] -= 1.0
             p.mul_(scale)
+            if gv is not None:  # d loss / d bias term = the softmax gradient at its logit
+                sel = torch.nonzero((cols >= lo) & (cols < hi)).flatten()
+                gv[sel] = p[rows[sel], cols[sel] - lo].to(gv.dtype)
             if gh is not None:
                 gh.addmm_(p, part)
             if gi is not None:
                 torch.mm(p.T, h, out=gi[lo:hi])
-        return gh, gi, None, None, None
+        return gh, gi, None, None, None, None, None, gv
+
+
+def _add_bias(logits: Tensor, rows, cols, vals, lo: int, hi: int) -> None:
+    """Add the sparse terms whose columns fall in ``lo..hi-1`` to a chunk's logits."""
+    if vals is None:
+        return
+    sel = torch.nonzero((cols >= lo) & (cols < hi)).flatten()
+    logits.index_put_((rows[sel], cols[sel] - lo), vals[sel].to(logits.dtype), accumulate=True)

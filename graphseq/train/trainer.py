@@ -1,6 +1,6 @@
 """One trainer for every model: AdamW, early stopping on valid NDCG@10, resumable runs.
 
-Run directory (DESIGN.md): ``config.yaml``, ``provenance.json``, ``train_log.jsonl``,
+Run directory: ``config.yaml``, ``provenance.json``, ``train_log.jsonl``,
 ``last.pt`` (resume state), ``checkpoint.pt`` (best model), ``per_user.parquet`` and
 ``metrics.json`` (written last).
 """
@@ -327,6 +327,14 @@ class Trainer:
             metrics["training_mode"] = self.state["training_mode"]
         if tuned:
             metrics[key] = tuned
+        scale = getattr(self.model.scorer, "scale", None)
+        if scale is not None:  # the trained item–item graph scale
+            metrics["item_graph_scale"] = {k: round(v, 4) for k, v in scale.summary().items()}
+        hist = getattr(self.model.scorer, "history", None)
+        if hist is not None:  # the learned weight and decay of each behavior's own edges
+            w, d = hist.summary()["weight"], hist.summary()["decay"]
+            metrics["own_history"] = {b: {"weight": round(w[k], 4), "decay": round(d[k], 2)}
+                                      for k, b in enumerate(self.ev.behaviors)}  # fmt: skip
         write_json(self.out / "metrics.json", metrics)
         return metrics
 
