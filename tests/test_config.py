@@ -12,7 +12,7 @@ from graphseq.config import TrainConfig, config_from_dict, parse_set
 @pytest.mark.parametrize(
     "pair, valid",
     [
-        ("loss=foo", "ce, sampled, bpr"),
+        ("loss=foo", "ce, sampled, gbce, bpr"),
         ("split=random", "leave_last_out, global_time"),
         ("negatives=zipf", "uniform, popularity"),
         ("device=tpu", "auto, cpu, cuda"),

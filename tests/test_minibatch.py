@@ -155,7 +155,7 @@ def test_config_wiring_and_refusals(setup):
         build_model(cfg.replace(model="sasrec"), shape)
     with pytest.raises(ValueError, match="one entry per gnn layer"):
         build_model(cfg.replace(fanouts=(5,)), shape)
-    with pytest.raises(ValueError, match="ce or sampled"):
+    with pytest.raises(ValueError, match="ce, sampled or gbce"):
         build_model(cfg.replace(loss="bpr"), shape)
 
 

@@ -29,11 +29,14 @@ def _model(shape, **kw):
     return build_model(TrainConfig(max_seq_len=30, dropout=0.0, **kw), shape).train()
 
 
+@pytest.mark.parametrize("share", [False, True], ids=["per-sequence", "shared"])
 @pytest.mark.parametrize("minibatch", [False, True])
-@pytest.mark.parametrize("loss", ["ce", "sampled"])
+@pytest.mark.parametrize("loss", ["ce", "sampled", "gbce"])
 def test_each_position_leaves_its_earlier_targets_out_of_its_softmax(
-    setup, monkeypatch, loss, minibatch
+    setup, monkeypatch, loss, minibatch, share
 ):
+    if loss == "ce" and share:
+        pytest.skip("the full softmax draws no negatives")
     ev, ctx, shape = setup
     batch = torch.arange(0, ev.num_users, 3)
     seq = ctx.user_sequences(batch, 31)
@@ -42,13 +45,16 @@ def test_each_position_leaves_its_earlier_targets_out_of_its_softmax(
         for t in range(30):
             if seq.mask[b, t] and seq.is_target[b, t + 1]:
                 earlier = seq.item[b, : t + 1][seq.is_target[b, : t + 1]].tolist()
-                want.append((int(seq.item[b, t + 1]), set(earlier)))
+                want.append((int(seq.item[b, t + 1]), set(earlier), b))
     got = {}
-    for name in ("full_softmax_ce", "sampled_softmax_ce"):
+    for name in ("chunked_softmax_ce", "sampled_softmax_ce", "gbce_loss"):
         real = getattr(obj, name)
         monkeypatch.setattr(obj, name, lambda *a, real=real: got.update(args=a) or real(*a))
-    builder = BatchBuilder(ctx, "sequences", max_seq_len=30, loss=loss, num_negatives=16)
+    builder = BatchBuilder(ctx, "sequences", max_seq_len=30, loss=loss, num_negatives=16,
+                           share_negatives=share)  # fmt: skip
     b = builder.make(batch, 1, 0)
+    if loss != "ce":  # (S,) for the whole batch, or (B, S): one set per sequence
+        assert b.negatives.shape == ((16,) if share else (len(batch), 16))
     for exclude in (True, False):
         model = _model(shape, model="graphseq", loss=loss, coarse=False, minibatch=minibatch,
                        train_exclude_seen=exclude)  # fmt: skip
@@ -58,17 +64,20 @@ def test_each_position_leaves_its_earlier_targets_out_of_its_softmax(
             assert seen is None
             continue
         if loss == "ce":  # (N, I) over global item ids: exactly the earlier targets
+            seen = seen(0, ev.num_items)  # the mask comes chunk by chunk: all columns at once
             assert seen.shape == (len(want), ev.num_items)
-            for row, (label, earlier) in zip(seen, want):
+            for row, (label, earlier, _) in zip(seen, want):
                 assert set(torch.nonzero(row).flatten().tolist()) == earlier - {label}
             continue
-        # (N, S) over the shared negatives' columns (local ids into the encoded items)
+        # (N, S) over each row's negatives' columns (local ids into the encoded items)
         need = model.objective.needed(seq, b.negatives, ev.num_items) if minibatch else None
         cols = got["args"][3] if need is None else need[got["args"][3]]  # global ids
         assert torch.equal(cols.cpu(), b.negatives)
-        assert seen.shape == (len(want), len(cols))
-        for row, (_, earlier) in zip(seen, want):  # a column equal to the label may be
-            assert row.tolist() == [int(c) in earlier for c in cols]  # True: dropped anyway
+        assert seen.shape == (len(want), 16)
+        for row, (_, earlier, seq_row) in zip(seen, want):  # a column equal to the label
+            mine = cols if share else cols[seq_row]  # may be True: dropped anyway
+            assert row.tolist() == [int(c) in earlier for c in mine]
+        assert seen.any()  # the check saw earlier targets among the negatives
 
 
 def test_popularity_negatives_reach_the_sampled_loss_with_logq(setup, monkeypatch):
@@ -79,7 +88,9 @@ def test_popularity_negatives_reach_the_sampled_loss_with_logq(setup, monkeypatc
     vis = ctx.visible
     pop = torch.bincount(vis.item[vis.is_target], minlength=ev.num_items).double() + 1
     torch.testing.assert_close(b.log_q.double(), (pop / pop.sum()).log(), atol=1e-6, rtol=0)
-    freq = torch.bincount(b.negatives, minlength=ev.num_items).double() / len(b.negatives)
+    assert b.negatives.shape == (len(b.users), 4000)  # one set per sequence
+    flat = b.negatives.flatten()
+    freq = torch.bincount(flat, minlength=ev.num_items).double() / len(flat)
     assert torch.corrcoef(torch.stack([freq, pop / pop.sum()]))[0, 1] > 0.8  # ∝ popularity
     got = {}
     real = obj.sampled_softmax_ce
@@ -124,3 +135,22 @@ def test_batches_are_deterministic_per_seed_epoch_and_step(setup):
     assert torch.equal(a.negatives, b.negatives)
     assert not torch.equal(a.negatives, mk(0).make(torch.arange(5), 2, 4).negatives)
     assert not torch.equal(a.negatives, mk(1).make(torch.arange(5), 2, 3).negatives)
+
+
+def test_chunked_full_softmax_gives_the_one_buffer_loss_and_gradients(setup, monkeypatch):
+    ev, ctx, shape = setup
+    b = BatchBuilder(ctx, "sequences", max_seq_len=30).make(torch.arange(0, ev.num_users, 2), 1, 0)
+    chunks = []
+    real = obj.chunked_softmax_ce
+    monkeypatch.setattr(obj, "chunked_softmax_ce", lambda *a: chunks.append(a[4]) or real(*a))
+    out = []
+    for max_logits in (0, 2000):  # one (N, I) buffer; then chunks of 2000 // N items
+        model = _model(shape, model="sasrec", ce_max_logits=max_logits)
+        loss = model.loss(ctx, b)
+        loss.backward()
+        out.append((loss.detach(), {n: p.grad for n, p in model.named_parameters()}))
+    n_rows = int(b.seq.shift()[2].sum())
+    assert chunks == [0, 2000 // n_rows] and 0 < chunks[1] < ev.num_items
+    torch.testing.assert_close(out[1][0], out[0][0])
+    for name, g in out[0][1].items():
+        torch.testing.assert_close(out[1][1][name], g, rtol=1e-4, atol=1e-6, msg=name)

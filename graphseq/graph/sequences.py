@@ -98,15 +98,60 @@ def earlier_targets(
     its row (what evaluation would exclude when scoring the event after ``t``), never at the
     position's own label. With ``cols`` (S,), only those items' columns: (N, S), where a
     column equal to the label may be True (sampled softmax drops such hits anyway).
+    Built by :class:`EarlierTargets`, which also gives the mask a column chunk at a time.
     Shapes: ``inp`` fields and ``use`` (B, L); ``label`` (N,); item ids in ``[0, num_items)``."""
-    B, L = inp.item.shape
-    pos = torch.arange(L, device=inp.item.device, dtype=torch.int16).expand(B, L)
-    item = torch.where(inp.is_target & inp.mask, inp.item, num_items)  # padding → spare column
-    first = torch.full((B, num_items + 1), L, dtype=torch.int16, device=item.device)
-    first.scatter_reduce_(1, item, pos, "amin")  # (B, I+1) first position of each item
-    rows, t = use.nonzero(as_tuple=True)  # (N,), (N,)
-    if cols is not None:
-        return first[:, cols][rows] <= t[:, None].to(torch.int16)  # (N, S)
-    seen = first[rows, :num_items] <= t[:, None].to(torch.int16)  # (N, I)
-    seen[torch.arange(len(label), device=label.device), label] = False
-    return seen
+    seen = EarlierTargets(inp, use, label, num_items)
+    return seen.columns(0, num_items) if cols is None else seen.select(cols)
+
+
+class EarlierTargets:
+    """The :func:`earlier_targets` mask, computed on demand for a range or a set of item
+    columns, so a full-softmax step over a large catalogue never holds the (N, I) mask: a
+    chunk of ``w`` columns costs a (B, w) int16 table and the (N, w) mask itself.
+
+    Shapes: ``inp`` fields and ``use`` (B, L); ``label`` (N,) → ``columns(lo, hi)`` (N, hi-lo),
+    ``select(cols)`` (N, S) bool.
+    """
+
+    def __init__(self, inp: SeqBatch, use: Tensor, label: Tensor, num_items: int) -> None:
+        B, L = inp.item.shape
+        self.B, self.L, self.num_items, self.label = B, L, num_items, label
+        self.rows, t = use.nonzero(as_tuple=True)  # (N,), (N,) row and position of each use
+        self.t = t.to(torch.int16)[:, None]
+        tgt = inp.is_target & inp.mask
+        self.ev_row, pos = tgt.nonzero(as_tuple=True)  # every target event in the batch
+        self.ev_pos, self.ev_item = pos.to(torch.int16), inp.item[tgt]
+
+    def _mask(self, col: Tensor, keep: Tensor, width: int) -> Tensor:
+        """(N, width): the earlier targets whose local column is ``col`` (where ``keep``)."""
+        dev = self.ev_item.device
+        first = torch.full((self.B * (width + 1),), self.L, dtype=torch.int16, device=dev)
+        flat = self.ev_row * (width + 1) + torch.where(keep, col, width)  # outside → spare
+        first.scatter_reduce_(0, flat, self.ev_pos, "amin")  # first position of each item
+        return first.view(self.B, width + 1)[self.rows, :width] <= self.t
+
+    def columns(self, lo: int, hi: int) -> Tensor:
+        """(N, hi - lo) the mask's columns of items ``lo..hi-1``; a row's label is never True."""
+        col = self.ev_item - lo
+        seen = self._mask(col, (col >= 0) & (col < hi - lo), hi - lo)
+        lab = self.label - lo
+        hit = torch.nonzero((lab >= 0) & (lab < hi - lo)).flatten()
+        seen[hit, lab[hit]] = False
+        return seen
+
+    def select(self, cols: Tensor) -> Tensor:
+        """(N, S) the mask at the items ``cols``: (S,) the same for every row, or (B, S) one set
+        per sequence (row ``n`` reads its sequence's set); repeats allowed; a column equal
+        to a row's label may be True (as in :func:`earlier_targets`)."""
+        cols = cols.expand(self.B, -1) if cols.dim() == 1 else cols  # (B, S)
+        span = self.num_items + 1
+        key = self.ev_row * span + self.ev_item  # (E,) one key per (sequence, item)
+        uniq, inv = torch.unique(key, return_inverse=True)
+        if not uniq.numel():
+            return torch.zeros(len(self.rows), cols.size(1), dtype=torch.bool, device=cols.device)
+        first = torch.full((uniq.numel(),), self.L, dtype=torch.int16, device=key.device)
+        first.scatter_reduce_(0, inv, self.ev_pos, "amin")  # first position of each key
+        want = torch.arange(self.B, device=cols.device)[:, None] * span + cols  # (B, S)
+        at = torch.searchsorted(uniq, want).clamp(max=uniq.numel() - 1)
+        pos = torch.where(uniq[at] == want, first[at], self.L)  # (B, S)
+        return pos[self.rows] <= self.t

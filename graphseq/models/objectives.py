@@ -1,4 +1,4 @@
-"""Training objectives of sequence models: full softmax, sampled softmax (logQ) and BPR.
+"""Training objectives of sequence models: full softmax, sampled softmax (logQ), gBCE and BPR.
 
 Every objective takes the scored user states of the used positions and the table of the
 items the step encoded; negatives come with the batch (:mod:`graphseq.train.batches`), so
@@ -11,32 +11,49 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from graphseq.graph.sequences import SeqBatch, earlier_targets
-from graphseq.nn.losses import bpr_loss, full_softmax_ce, sampled_softmax_ce
+from graphseq.graph.sequences import EarlierTargets, SeqBatch
+from graphseq.nn.losses import bpr_loss, gbce_beta, gbce_loss, sampled_softmax_ce
+from graphseq.nn.softmax import chunked_softmax_ce, softmax_chunk
 
-LOSSES = ("ce", "sampled", "bpr")
+LOSSES = ("ce", "sampled", "gbce", "bpr")
+SAMPLED = ("sampled", "gbce")  # negatives per sequence (B, S), or shared by the batch (S,)
 
 
 class SequenceObjective(nn.Module):
     """Args:
         loss: ``ce`` (full softmax, https://arxiv.org/abs/2308.07192) | ``sampled`` (shared
             negatives, logQ-corrected when they follow popularity, Yi et al. 2019) | ``bpr``
-            (per-position negatives).
+            (per-position negatives) | ``gbce`` (gSASRec's calibrated BCE on shared uniform
+            negatives, https://arxiv.org/abs/2308.07192).
         train_exclude_seen: drop each position's earlier targets from its softmax (False).
+        ce_max_logits: ``ce``: the most logits (positions × items) held at once; a larger
+            step runs in item chunks (:func:`~graphseq.nn.softmax.chunked_softmax_ce`, same
+            loss and gradient); 0: always one (N, I) buffer.
+        gbce_t: ``gbce``: calibration t (0.75, the paper's default).
+        num_items: the catalogue size (gBCE's α = k / (I − 1)); 0: the encoded items' count.
     Shapes: ``forward`` h (N, d), items (n, d), target (N,) local ids; inp/use (B, L);
-        neg (S,) shared or (N, k) per position; log_q (n,); bias: sparse logit terms
-        (rows, cols, values) and dense_bias (columns, (N, M)), ``ce`` only → scalar.
+        neg (B, S) per sequence or (S,) shared (sampled, gbce), (N, k) per position (bpr);
+        log_q (n,); bias: sparse logit terms (rows, cols, values) and dense_bias (columns,
+        (N, M)), ``ce`` only → scalar.
     """
 
-    def __init__(self, loss: str = "ce", train_exclude_seen: bool = False) -> None:
+    def __init__(
+        self,
+        loss: str = "ce",
+        train_exclude_seen: bool = False,
+        ce_max_logits: int = 0,
+        gbce_t: float = 0.75,
+        num_items: int = 0,
+    ) -> None:
         super().__init__()
         if loss not in LOSSES:
             raise ValueError(f"unknown loss {loss!r}; valid: {', '.join(LOSSES)}")
         self.loss, self.train_exclude_seen = loss, train_exclude_seen
+        self.ce_max_logits, self.gbce_t, self.num_items = ce_max_logits, gbce_t, num_items
 
     @property
     def needs_negatives(self) -> bool:
-        return self.loss in ("sampled", "bpr")
+        return self.loss != "ce"
 
     def needed(self, seq: SeqBatch, neg: Tensor | None, num_items: int) -> Tensor:
         """Sorted item ids a step must encode: the catalogue for ``ce``, else the batch's items
@@ -57,22 +74,30 @@ class SequenceObjective(nn.Module):
         bias: tuple[Tensor, Tensor, Tensor] | None = None,
         dense_bias: tuple[Tensor | None, Tensor] | None = None,
     ) -> Tensor:
-        n, ex = items.size(0), self.train_exclude_seen
+        n = items.size(0)
+        seen = EarlierTargets(inp, use, target, n) if self.train_exclude_seen else None
         if self.loss == "ce":
-            seen = earlier_targets(inp, use, target, n) if ex else None
-            return full_softmax_ce(h, items, target, seen, bias, dense_bias)
+            chunk = softmax_chunk(h.size(0), n, self.ce_max_logits)
+            return chunked_softmax_ce(
+                h, items, target, None if seen is None else seen.columns, chunk, bias, dense_bias
+            )
         if bias is not None or dense_bias is not None:
             raise ValueError(
                 f"own_history / item_graph_mode=trained need loss=ce, not {self.loss!r}"
             )
         if neg is None:
             raise ValueError(f"loss={self.loss} needs negatives in the batch")
-        if self.loss == "sampled":
-            seen = earlier_targets(inp, use, target, n, neg) if ex else None
-            return sampled_softmax_ce(h, items, target, neg, log_q, seen)
+        if self.loss in SAMPLED:
+            mask = None if seen is None else seen.select(neg)  # (N, S)
+            if self.loss == "sampled":
+                return sampled_softmax_ce(h, items, target, neg, log_q, mask, use)
+            beta = gbce_beta(neg.size(-1), self.num_items or n, self.gbce_t)
+            return gbce_loss(h, items, target, neg, beta, mask, use)
         pos = (h * items[target]).sum(-1)  # (N,)
         negs = torch.einsum("nd,nkd->nk", h, items[neg])  # (N, k): each position's own
         return bpr_loss(pos, negs)
 
     def __repr__(self) -> str:
-        return f"SequenceObjective({self.loss}, exclude_seen={self.train_exclude_seen})"
+        extra = f", t={self.gbce_t:g}" if self.loss == "gbce" else ""
+        extra += f", max_logits={self.ce_max_logits}" if self.loss == "ce" else ""
+        return f"SequenceObjective({self.loss}, exclude_seen={self.train_exclude_seen}{extra})"

@@ -23,6 +23,7 @@ from graphseq.models.cascade import CascadeTable, behavior_chain
 from graphseq.models.items import ItemEncoder
 from graphseq.models.itemscale import ItemGraphScale
 from graphseq.models.mf import CollaborativeTable
+from graphseq.models.mode import resolve_minibatch
 from graphseq.models.neighbors import NeighborScorer
 from graphseq.models.objectives import SequenceObjective
 from graphseq.models.pop import PopularityTable
@@ -49,6 +50,8 @@ class GraphShape:
     overlap: tuple[float, ...] = ()  # per behavior: share of its user–item pairs that are
     # also target pairs (how close a behavior is to the target)
     timed: bool = True  # False when the log had no timestamps (time = input position)
+    behavior_events: tuple[int, ...] = ()  # events per behavior (the trainer: training events),
+    # what minibatch=auto decides on (graphseq/models/mode.py)
 
     @classmethod
     def of(cls, ev: EventTable, side: ItemSide) -> GraphShape:
@@ -57,8 +60,9 @@ class GraphShape:
         overlap = [float(tgt[ev.behavior == b].float().mean()) if bool((ev.behavior == b).any())
                    else 0.0 for b in range(len(ev.behaviors))]  # fmt: skip
         targets = sorted({ev.behaviors[b] for b in ev.behavior[ev.is_target].unique().tolist()})
+        counts = tuple(torch.bincount(ev.behavior, minlength=len(ev.behaviors)).tolist())
         return cls(ev.num_users, ev.num_items, tuple(ev.behaviors), side, tuple(targets),
-                   tuple(overlap), ev.time_kind != "input_order")  # fmt: skip
+                   tuple(overlap), ev.time_kind != "input_order", counts)  # fmt: skip
 
 
 Builder = Callable[[TrainConfig, GraphShape], Recommender]
@@ -73,7 +77,8 @@ TRAINING = {"epochs", "patience", "eval_every", "batch_size", "lr", "weight_deca
             "max_grad_norm", "amp", "distributed", "dim"}  # fmt: skip
 SEQUENCE = TRAINING | {"own_history", "num_layers", "num_heads", "dropout", "loss", "head", "num_negatives",
                        "negatives", "sequence", "time_encoding", "item_text", "item_text_model",
-                       "item_id_dropout", "train_exclude_seen"}  # fmt: skip
+                       "item_id_dropout", "train_exclude_seen", "ce_max_logits", "gbce_t",
+                       "share_negatives"}  # fmt: skip
 GRAPH = {"gnn_layers", "views", "view_encoder", "fusion", "edge_dropout", "coarse",
          "num_snapshots", "minibatch", "fanouts", "eval_chunk"}  # fmt: skip
 KEYS_READ: dict[str, set[str]] = {
@@ -140,8 +145,9 @@ def own_history(c: TrainConfig, s: GraphShape, default: bool) -> OwnHistory | No
     return OwnHistory(len(s.behaviors), skip_targets=c.exclude_seen)
 
 
-def _objective(c: TrainConfig) -> SequenceObjective:
-    return SequenceObjective(c.loss, c.train_exclude_seen and c.exclude_seen)
+def _objective(c: TrainConfig, s: GraphShape) -> SequenceObjective:
+    return SequenceObjective(c.loss, c.train_exclude_seen and c.exclude_seen, c.ce_max_logits,
+                             c.gbce_t, s.num_items)  # fmt: skip
 
 
 def _sequence_users(c: TrainConfig, s: GraphShape, snapshots=None) -> SequenceEncoder:
@@ -166,7 +172,7 @@ def sasrec(c: TrainConfig, s: GraphShape) -> Recommender:
     seq = c.sequence + tag
     return Recommender(
         "SASRec", s.num_users, s.num_items, items, _sequence_users(c, s),
-        Scorer(c.dim, c.head, *parts), _objective(c), "sequences",
+        Scorer(c.dim, c.head, *parts), _objective(c, s), "sequences",
         f", dim={c.dim}, seq={seq}{_text(c, s)}",
     )  # fmt: skip
 
@@ -180,8 +186,10 @@ def graphseq(c: TrainConfig, s: GraphShape) -> Recommender:
     if c.minibatch:
         if len(c.fanouts) != c.gnn_layers:
             raise ValueError(f"fanouts {c.fanouts} need one entry per gnn layer ({c.gnn_layers})")
-        if c.loss not in ("ce", "sampled"):
-            raise ValueError(f"mini-batch mode trains with loss ce or sampled, not {c.loss!r}")
+        if c.loss not in ("ce", "sampled", "gbce"):
+            raise ValueError(
+                f"mini-batch mode trains with loss ce, sampled or gbce, not {c.loss!r}"
+            )
         if c.view_encoder != "lightgcn":
             raise ValueError(f"view_encoder={c.view_encoder} needs the full-graph backend")
         backend: FullGraph | Sampled = Sampled(c.fanouts, c.edge_dropout, c.eval_chunk)
@@ -202,7 +210,7 @@ def graphseq(c: TrainConfig, s: GraphShape) -> Recommender:
     mb = f", minibatch={list(c.fanouts)}" if c.minibatch else ""
     return Recommender(
         "GraphSeq", s.num_users, s.num_items, items, _sequence_users(c, s, snaps),
-        Scorer(c.dim, c.head, *parts), _objective(c), "sequences",
+        Scorer(c.dim, c.head, *parts), _objective(c, s), "sequences",
         f", dim={c.dim}, views={len(views)}, seq={seq}{_text(c, s)}{mb}",
     )  # fmt: skip
 
@@ -344,7 +352,8 @@ def ignored_keys(model: str, keys: set[str]) -> list[str]:
 def build_model(cfg: TrainConfig, shape: GraphShape) -> Recommender:
     """Instantiate ``cfg.model`` for a graph of ``shape``."""
     check_model_name(cfg.model)
-    if cfg.minibatch and cfg.model != "graphseq":
+    cfg = resolve_minibatch(cfg, shape.behaviors, shape.behavior_events)  # auto → true/false
+    if cfg.minibatch is True and cfg.model != "graphseq":
         raise ValueError(f"minibatch=true applies to graphseq only, not {cfg.model!r}")
     if shape.side.item_features is not None and cfg.model in NO_FEATURES:
         raise DataError(

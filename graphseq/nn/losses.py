@@ -79,6 +79,24 @@ class _FullSoftmaxCE(torch.autograd.Function):
         return gh, gi, None, None, None, None, gv, None, gd
 
 
+def negative_scores(h: Tensor, items: Tensor, neg: Tensor, use: Tensor | None = None) -> Tensor:
+    """(N, S) each row's scores of its negatives: ``neg`` (S,) shared by every row, or (B, S)
+    one set per sequence, with ``use`` (B, L) the positions the N rows come from (then one
+    batched matmul over (B, L, d); no (N, S, d) gather). Shapes: ``h`` (N, d), ``items`` (I, d)."""
+    if neg.dim() == 1:
+        return h @ items[neg].T
+    if use is None:
+        raise ValueError("per-sequence negatives (B, S) need `use` (B, L)")
+    states = h.new_zeros(*use.shape, h.size(1))  # (B, L, d)
+    states[use] = h
+    return torch.bmm(states, items[neg].transpose(1, 2))[use]  # (N, S)
+
+
+def row_negatives(neg: Tensor, use: Tensor | None = None) -> Tensor:
+    """(N, S), or (1, S) when shared, the negative ids each row sees (for masks and logQ)."""
+    return neg[None, :] if neg.dim() == 1 else neg[use.nonzero(as_tuple=True)[0]]
+
+
 def sampled_softmax_ce(
     h: Tensor,
     items: Tensor,
@@ -86,26 +104,65 @@ def sampled_softmax_ce(
     neg: Tensor,
     log_q: Tensor | None = None,
     seen: Tensor | None = None,
+    use: Tensor | None = None,
 ) -> Tensor:
-    """Sampled softmax with logQ correction (Yi et al. 2019). ``neg`` (S,) shared negatives;
+    """Sampled softmax with logQ correction (Yi et al. 2019). ``neg`` (S,) negatives shared by
+    every row, or (B, S) one set per sequence (with ``use``, see :func:`negative_scores`);
     ``log_q`` (I,) log sampling probabilities (``None``: uniform, no correction needed);
     ``seen`` (N, S) True where a negative is to be left out of a row's softmax (e.g. the
     row's earlier targets, as the full-softmax ``seen`` mask). Accidental hits (a negative
     equal to the row's target) are always left out.
 
-    Shapes: ``h`` (N, d), ``items`` (I, d), ``target`` (N,), ``neg`` (S,) → scalar.
+    Shapes: ``h`` (N, d), ``items`` (I, d), ``target`` (N,) → scalar.
     """
     pos = (h * items[target]).sum(-1, keepdim=True)  # (N, 1)
-    negs = h @ items[neg].T  # (N, S)
+    negs = negative_scores(h, items, neg, use)  # (N, S)
+    ids = row_negatives(neg, use)  # (N or 1, S)
     if log_q is not None:
         pos = pos - log_q[target][:, None]
-        negs = negs - log_q[neg][None, :]
-    drop = neg[None, :] == target[:, None]  # (N, S) accidental hits
+        negs = negs - log_q[ids]
+    drop = ids == target[:, None]  # (N, S) accidental hits
     if seen is not None:
-        drop |= seen
+        drop = drop | seen
     negs = negs.masked_fill(drop, float("-inf"))
     logits = torch.cat([pos, negs], 1)
     return F.cross_entropy(logits, torch.zeros(len(h), dtype=torch.long, device=h.device))
+
+
+def gbce_beta(num_negatives: int, num_items: int, t: float = 0.75) -> float:
+    """gSASRec's positive-score exponent β = α(t(1 − 1/α) + 1/α), α = k / (I − 1)
+    (https://arxiv.org/abs/2308.07192, eq. 11): t = 1 calibrates the model's sigmoid to the
+    full-softmax probabilities, t = 0 is plain BCE (β = 1)."""
+    alpha = num_negatives / max(num_items - 1, 1)
+    return alpha * (t * (1.0 - 1.0 / alpha) + 1.0 / alpha)
+
+
+def gbce_loss(
+    h: Tensor,
+    items: Tensor,
+    target: Tensor,
+    neg: Tensor,
+    beta: float,
+    seen: Tensor | None = None,
+    use: Tensor | None = None,
+) -> Tensor:
+    """Generalised binary cross-entropy of gSASRec (Petrov & Macdonald 2023,
+    https://arxiv.org/abs/2308.07192) with ``k`` uniform negatives per row (``neg`` (S,)
+    shared or (B, S) per sequence, as in :func:`sampled_softmax_ce`):
+    ``−β log σ(s⁺) − Σ_j log(1 − σ(s⁻_j))`` per row, divided by ``1 + k`` as the paper's
+    code does (binary cross-entropy averaged over every logit), then averaged over rows.
+    A negative equal to the row's target, or where ``seen`` (N, S) is True, is left out.
+    ``beta`` from :func:`gbce_beta`.
+
+    Shapes: ``h`` (N, d), ``items`` (I, d), ``target`` (N,) → scalar.
+    """
+    pos = (h * items[target]).sum(-1)  # (N,)
+    negs = negative_scores(h, items, neg, use)  # (N, S)
+    drop = row_negatives(neg, use) == target[:, None]  # (N, S) accidental hits
+    if seen is not None:
+        drop = drop | seen
+    per_row = beta * F.softplus(-pos) + F.softplus(negs).masked_fill(drop, 0.0).sum(1)
+    return per_row.mean() / (1 + neg.size(-1))
 
 
 def bpr_loss(pos: Tensor, neg: Tensor) -> Tensor:

@@ -22,8 +22,9 @@ from graphseq.train.schedule import epoch_batches
 class SequenceBatch:
     """Each user's last ``L + 1`` training events (position ``t`` predicts event ``t + 1``).
 
-    Shapes: users (B,); seq fields (B, L+1); negatives (S,) shared (sampled softmax) or
-    (N, k) per used position (bpr), None for the full softmax; log_q (I,) the log sampling
+    Shapes: users (B,); seq fields (B, L+1); negatives (B, S) per sequence or (S,) shared
+    (sampled softmax, gbce), (N, k) per used position (bpr), None for the full softmax;
+    log_q (I,) the log sampling
     probability of each item (popularity negatives) or None.
     """
 
@@ -62,8 +63,9 @@ class BatchBuilder:
     Args:
         ctx: the training graph.  mode: ``sequences`` | ``pairs``.
         batch_size, max_seq_len, seed: as in the config.
-        loss: ``ce`` | ``sampled`` | ``bpr`` (sequence models: which negatives to draw).
-        num_negatives: shared (sampled) or per-position (bpr) negatives.
+        loss: ``ce`` | ``sampled`` | ``gbce`` | ``bpr`` (sequence models: which negatives).
+        num_negatives: negatives per sequence (sampled, gbce; per batch with
+            ``share_negatives``) or per position (bpr).
         negatives: ``uniform`` | ``popularity`` (logQ-corrected in the sampled softmax).
         rank: this process's rank (distributed runs draw different negatives per rank).
     """
@@ -79,13 +81,14 @@ class BatchBuilder:
         loss: str = "ce",
         num_negatives: int = 256,
         negatives: str = "uniform",
+        share_negatives: bool = False,
         rank: int = 0,
     ) -> None:
         if mode not in ("sequences", "pairs"):
             raise ValueError(f"nothing to batch for train_mode {mode!r}")
         self.ctx, self.mode, self.batch_size, self.max_seq_len = ctx, mode, batch_size, max_seq_len
         self.seed, self.loss, self.num_negatives, self.rank = seed, loss, num_negatives, rank
-        self.popular = negatives == "popularity"
+        self.popular, self.share = negatives == "popularity", share_negatives
         self.num_items = ctx.events.num_items
 
     def epoch(self, epoch: int) -> list[Tensor]:
@@ -116,9 +119,10 @@ class BatchBuilder:
             return PairBatch(ev.user[idx], ev.item[idx], self._draw((len(idx),), g))
         seq = self.ctx.user_sequences(idx, self.max_seq_len + 1)
         neg, log_q = None, None
-        if self.loss == "sampled":
-            neg = self._draw((self.num_negatives,), g)
-            if self.popular:
+        if self.loss in ("sampled", "gbce"):  # per sequence, or shared by the whole batch
+            shape = (self.num_negatives,) if self.share else (len(idx), self.num_negatives)
+            neg = self._draw(shape, g)
+            if self.popular and self.loss == "sampled":
                 pop = popularity(self.ctx)
                 log_q = (pop / pop.sum()).log().float()
         elif self.loss == "bpr":

@@ -7,6 +7,7 @@ Run directory: ``config.yaml``, ``provenance.json``, ``train_log.jsonl``,
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import time
@@ -24,6 +25,7 @@ from graphseq.config import TrainConfig, load_config, save_config
 from graphseq.device import resolve_device
 from graphseq.evaluate import EvalResult, evaluate_with
 from graphseq.graph.context import GraphContext
+from graphseq.models.mode import choose_mode
 from graphseq.models.registry import build_model, check_model_name, posthoc_plan
 from graphseq.progress import progress
 from graphseq.train import run as rundir
@@ -89,8 +91,15 @@ class Trainer:
         self.progress = progress and self.is_main
         self.on_validate, self.score_test = on_validate, score_test
         seed_everything(self.cfg.seed)
-        self.model = build_model(self.cfg, self.data.shape)
-        self.train_ctx = GraphContext(self.ev, self.split.graph_mask("train"), self.side)
+        train_mask = self.split.graph_mask("train")
+        shape = self._training_shape(train_mask)
+        self.mode = choose_mode(self.cfg, shape.behaviors, shape.behavior_events)
+        if self.cfg.minibatch == "auto":  # saved resolved: load_run rebuilds the same model
+            self.cfg = self.cfg.replace(minibatch=self.mode.minibatch)
+        if self.cfg.model == "graphseq" and self.is_main:
+            log.info("training mode: %s (%s)", self.mode.mode, self.mode.reason)
+        self.model = build_model(self.cfg, shape)
+        self.train_ctx = GraphContext(self.ev, train_mask, self.side)
         seen = torch.bincount(self.ev.item[self.train_ctx.mask], minlength=self.ev.num_items)
         self.model.set_trained_items(seen > 0)  # items whose ID embedding is trained
         self.model.to(self.device)
@@ -106,6 +115,7 @@ class Trainer:
                 loss=self.cfg.loss,
                 num_negatives=self.cfg.num_negatives,
                 negatives=self.cfg.negatives,
+                share_negatives=self.cfg.share_negatives,
                 rank=self.rank,
             )  # fmt: skip
             if self.can_train
@@ -127,7 +137,14 @@ class Trainer:
             "best_epoch": 0,
             "bad": 0,
             "train_seconds": 0.0,
+            "training_mode": self.mode.as_dict(),  # kept across --resume (the first choice)
         }
+
+    def _training_shape(self, train_mask: torch.Tensor):
+        """The graph's shape with the training graph's events per behavior (what
+        ``minibatch=auto`` decides on)."""
+        counts = torch.bincount(self.ev.behavior[train_mask], minlength=len(self.ev.behaviors))
+        return dataclasses.replace(self.data.shape, behavior_events=tuple(counts.tolist()))
 
     @property
     def graph(self):
@@ -181,7 +198,7 @@ class Trainer:
         torch.set_rng_state(ckpt["rng"]["torch"])
         if "cuda" in ckpt["rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
-        self.state = {k: ckpt[k] for k in self.state}
+        self.state = {k: ckpt.get(k, v) for k, v in self.state.items()}
 
     @classmethod
     def resume(cls, run: str | Path, progress: bool = True) -> Trainer:
@@ -333,6 +350,8 @@ class Trainer:
             # mean fusion weight of each view (the test graph; valid's when test is unscored)
             "view_weights": (test or valid).view_weights,
         }
+        if self.cfg.model == "graphseq":  # full-graph or mini-batch, and why
+            metrics["training_mode"] = self.state["training_mode"]
         if tuned:
             metrics[key] = tuned
         scale = getattr(self.model.scorer, "scale", None)
