@@ -19,8 +19,10 @@ from torch import Tensor, nn
 
 from graphseq.graph.sequences import SeqBatch
 
-STEP = 10.0  # weight = STEP · parameter: Adam moves a parameter by ~lr a step, and a logit
-# weight has to travel to ~10 (full-softmax logits are of that size) within a few epochs
+STEP = 200.0  # weight = STEP · parameter: Adam moves a parameter by ~lr a step, and a logit
+# weight has to travel to ~10 (full-softmax logits are of that size) within a few dozen steps.
+# Chosen on validation, 1,500-user Tmall slice, 4 epochs (48 steps), graphseq: STEP 10 → valid
+# NDCG@10 0.057 (weights 0.22), 50 → 0.143, 200 → 0.164 (weights ~9), 1000 → 0.163
 
 
 class OwnHistory(nn.Module):

@@ -1,0 +1,102 @@
+"""Shared by the quality benchmarks (``ml100k.py``, ``multibehavior.py``): train runs in
+subprocesses (resumable, one thread each), and summarise them with seed sd and two-level
+bootstrap intervals (``graphseq.stats``: seeds and users resampled, users paired)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from graphseq.stats import two_level_bootstrap
+
+Job = tuple[str, int, Path, str, list[str], Path]  # name, seed, run dir, model, --set, graph
+
+
+def train(job: Job, threads: int = 1) -> dict:
+    """``graphseq train`` for one job (resumed when its directory holds a partial run)."""
+    name, seed, out, model, sets, graph = job
+    if (out / "metrics.json").exists():
+        return json.loads((out / "metrics.json").read_text())
+    if out.exists():
+        cmd = [sys.executable, "-m", "graphseq", "train", "--resume", str(out)]
+    else:
+        cmd = [sys.executable, "-m", "graphseq", "train", "--graph", str(graph), "--model", model,
+               "--out", str(out), "--set", f"seed={seed}", *sets]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{res.stderr[-2000:]}")
+    return json.loads((out / "metrics.json").read_text())
+
+
+def run_all(jobs: list[Job], workers: int) -> list[tuple[Job, dict]]:
+    with ThreadPoolExecutor(workers) as pool:
+        return list(zip(jobs, pool.map(train, jobs)))
+
+
+def per_user(run_dir: Path, metric: str = "NDCG@10") -> pd.Series:
+    return pd.read_parquet(run_dir / "per_user.parquet").set_index("user")[metric]
+
+
+def summarise(
+    results: list[tuple[Job, dict]], reference: str, extra: dict[str, list[pd.Series]] | None = None
+) -> tuple[list[dict], dict[str, dict]]:
+    """Rows (mean, seed sd, Hit, MRR, valid, time) per run name, and ``reference − other``
+    for every other name (two-level bootstrap over seeds and the common test users).
+    ``extra``: more per-user columns (one Series per seed) without metrics rows of their own."""
+    rows, scores = [], {}
+    for name in dict.fromkeys(j[0] for j, _ in results):
+        ms = [m for j, m in results if j[0] == name]
+        nd = [m["test"]["NDCG@10"] for m in ms]
+        rows.append({
+            "model": name, "seeds": len(ms), "test NDCG@10": float(np.mean(nd)),
+            "sd": float(np.std(nd, ddof=1)) if len(nd) > 1 else 0.0,
+            "Hit@10": float(np.mean([m["test"]["Hit@10"] for m in ms])),
+            "MRR@10": float(np.mean([m["test"]["MRR@10"] for m in ms])),
+            "valid NDCG@10": float(np.mean([m["valid"]["NDCG@10"] for m in ms])),
+            "epochs": float(np.mean([m.get("epochs", 0) for m in ms])),
+            "s/epoch": float(np.mean([m.get("seconds_per_epoch") or 0 for m in ms])),
+            "train s": float(np.mean([m.get("train_seconds") or 0 for m in ms])),
+            "add-ons": _addons(ms[0]),
+        })  # fmt: skip
+        scores[name] = [per_user(j[2]) for j, _ in results if j[0] == name]
+    scores.update(extra or {})
+    tests = {}
+    if reference in scores:
+        users = scores[reference][0].index
+        for other, cols in scores.items():
+            common = users.intersection(cols[0].index)
+            if other == reference or len(common) < len(users):
+                continue
+            a = np.stack([c.loc[users].to_numpy() for c in scores[reference]])
+            b = np.stack([c.loc[users].to_numpy() for c in cols])
+            tests[f"{reference} vs {other}"] = two_level_bootstrap(a, b)
+    return rows, tests
+
+
+def _addons(m: dict) -> str:
+    out = []
+    ig = m.get("item_graph")
+    if ig and ig.get("weight"):
+        out.append(f"item graph w={ig['weight']:g}")
+    oh = m.get("own_history")
+    if oh:
+        out.append("own history")
+    return ", ".join(out)
+
+
+def report(rows: list[dict], tests: dict[str, dict], out: Path, **meta: object) -> None:
+    table = pd.DataFrame(rows)
+    print(table.to_string(index=False, float_format=lambda x: f"{x:.4f}"))
+    for k, v in tests.items():
+        print(f"{k}: diff {v['diff']:+.4f}  95% CI [{v['ci95'][0]:+.4f}, {v['ci95'][1]:+.4f}]  "
+              f"P(diff<=0) {v['p_le_0']:.4f}")  # fmt: skip
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({**meta, "table": rows, "bootstrap": tests}, indent=2, default=float))
