@@ -1,0 +1,25 @@
+"""benchmarks/gpu_check.py runs end to end at tiny sizes on the CPU, so it is ready the day a
+GPU machine is lent (CI has none)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.py"
+
+
+def test_gpu_check_smoke_run_on_cpu(tmp_path):
+    spec = importlib.util.spec_from_file_location("gpu_check", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp_path / "gpu.json"
+    mod.main(["--device", "cpu", "--tiny", "--out", str(out)])
+    res = json.loads(out.read_text())
+    for step in ("cuda_tests", "training", "propagation", "softmax"):
+        assert "error" not in res[step], res[step]
+    assert res["cuda_tests"]["ok"]
+    assert set(res["training"]) >= {"amp=false", "amp=true"}
+    assert res["training"]["amp=false"]["valid_NDCG@10"] > 0
+    assert res["softmax"]["chunk"] > 0 and res["softmax"]["max_abs_diff"] < 1e-4
