@@ -53,19 +53,7 @@ def summarise(
     ``extra``: more per-user columns (one Series per seed) without metrics rows of their own."""
     rows, scores = [], {}
     for name in dict.fromkeys(j[0] for j, _ in results):
-        ms = [m for j, m in results if j[0] == name]
-        nd = [m["test"]["NDCG@10"] for m in ms]
-        rows.append({
-            "model": name, "seeds": len(ms), "test NDCG@10": float(np.mean(nd)),
-            "sd": float(np.std(nd, ddof=1)) if len(nd) > 1 else 0.0,
-            "Hit@10": float(np.mean([m["test"]["Hit@10"] for m in ms])),
-            "MRR@10": float(np.mean([m["test"]["MRR@10"] for m in ms])),
-            "valid NDCG@10": float(np.mean([m["valid"]["NDCG@10"] for m in ms])),
-            "epochs": float(np.mean([m.get("epochs", 0) for m in ms])),
-            "s/epoch": float(np.mean([m.get("seconds_per_epoch") or 0 for m in ms])),
-            "train s": float(np.mean([m.get("train_seconds") or 0 for m in ms])),
-            "add-ons": _addons(ms[0]),
-        })  # fmt: skip
+        rows.append(metrics_row(name, [m for j, m in results if j[0] == name]))
         scores[name] = [per_user(j[2]) for j, _ in results if j[0] == name]
     scores.update(extra or {})
     tests = {}
@@ -79,6 +67,22 @@ def summarise(
             b = np.stack([c.loc[users].to_numpy() for c in cols])
             tests[f"{reference} vs {other}"] = two_level_bootstrap(a, b)
     return rows, tests
+
+
+def metrics_row(name: str, ms: list[dict]) -> dict:
+    """One table row from the ``metrics.json`` of each seed."""
+    nd = [m["test"]["NDCG@10"] for m in ms]
+    return {
+        "model": name, "seeds": len(ms), "test NDCG@10": float(np.mean(nd)),
+        "sd": float(np.std(nd, ddof=1)) if len(nd) > 1 else 0.0,
+        "Hit@10": float(np.mean([m["test"]["Hit@10"] for m in ms])),
+        "MRR@10": float(np.mean([m["test"]["MRR@10"] for m in ms])),
+        "valid NDCG@10": float(np.mean([m["valid"]["NDCG@10"] for m in ms])),
+        "epochs": float(np.mean([m.get("epochs", 0) for m in ms])),
+        "s/epoch": float(np.mean([m.get("seconds_per_epoch") or 0 for m in ms])),
+        "train s": float(np.mean([m.get("train_seconds") or 0 for m in ms])),
+        "add-ons": _addons(ms[0]),
+    }  # fmt: skip
 
 
 def _addons(m: dict) -> str:

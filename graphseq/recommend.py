@@ -249,6 +249,24 @@ class Run:
         return self._topk(target_counts(self.ev).float()[None], k)[0]
 
 
+# parameters added after checkpoint version 2 whose fresh values are what older runs did:
+# the own-history weights start at 0 (no term), the item graph's λ is the config's
+LATER_NO_OP = ("scorer.history.weight", "scorer.history.log_decay", "scorer.item_graph.reg")
+
+
+def load_weights(model: torch.nn.Module, state: dict, file: Path) -> None:
+    """``load_state_dict``, accepting a checkpoint that predates a no-op part (LATER_NO_OP)."""
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    bad = [k for k in missing if k not in LATER_NO_OP]
+    if bad or unexpected:
+        raise DataError(
+            "checkpoint does not match the model its config builds "
+            f"(missing {bad[:5]}, unexpected {list(unexpected)[:5]})",
+            file=file,
+            hint="it was written by another graphseq version: retrain the run",
+        )
+
+
 def load_run(
     path: str | Path,
     device: str | None = None,
@@ -282,7 +300,7 @@ def load_run(
     # item text features travel in the checkpoint: no encoder or cache needed to load a run
     side.item_features = ckpt["state_dict"].get("items.item_features")
     model = build_model(cfg, GraphShape.of(ev, side))
-    model.load_state_dict(ckpt["state_dict"])
+    load_weights(model, ckpt["state_dict"], path / "checkpoint.pt")
     dev = (
         torch.device(device) if device else resolve_device("cpu" if cfg.device == "cpu" else "auto")
     )

@@ -121,3 +121,25 @@ def test_own_history_export_with_the_vectors_reproduces_recommend(runs, tmp_path
         seen = set(run.ev.item[evs[run.ev.is_target[evs]]].tolist())
         order = [i for i in torch.argsort(scores, descending=True).tolist() if i not in seen]
         assert [str(items["item"][i]) for i in order[:5]] == [r["item"] for r in want[u]], u
+
+
+def test_a_checkpoint_older_than_own_history_loads_and_a_foreign_one_is_refused(runs, tmp_path):
+    """Runs written before the own-history term (no ``scorer.history.*``) load with the term
+    at 0, as they were trained; an unknown parameter is a clear error, not a traceback."""
+    import shutil
+
+    from data_builders.errors import DataError
+
+    src = runs["graphseq_history"].path
+    run_dir = tmp_path / "old"
+    shutil.copytree(src, run_dir)
+    ckpt = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    for k in [k for k in ckpt["state_dict"] if k.startswith("scorer.history.")]:
+        del ckpt["state_dict"][k]
+    torch.save(ckpt, run_dir / "checkpoint.pt")
+    old = load_run(run_dir)
+    assert float(old.model.scorer.history.weights().detach().abs().sum()) == 0.0
+    ckpt["state_dict"]["scorer.extra"] = torch.zeros(1)
+    torch.save(ckpt, run_dir / "checkpoint.pt")
+    with pytest.raises(DataError, match="does not match"):
+        load_run(run_dir)
