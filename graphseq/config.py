@@ -97,6 +97,9 @@ class TrainConfig:
     num_snapshots: int = 8  # graph snapshots for the coarse scale
     item_graph: bool | None = None  # late-fuse a closed-form item–item graph (EASE) scorer,
     # weight chosen on validation; None = the model's default (on for graphseq only)
+    own_history_scales: tuple[float, ...] = (1.0, 10.0, 100.0, 1000.0)  # tried on valid after
+    # training: the learned own-history weights times each (1 first: it wins ties) ...
+    own_history_sharpen: tuple[float, ...] = (1.0, 4.0, 16.0)  # ... its decays divided by each
     own_history: bool | None = None  # score the user's own earlier edges of each behavior
     # (a learned weight and decay per behavior, trained with the model; needs loss=ce);
     # None = the model's default (on for graphseq only)
@@ -159,6 +162,8 @@ RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "item_graph_max_items": (0, math.inf, True, True),
     "item_graph_weights": (0, math.inf, True, True),
     "item_graph_decays": (0, math.inf, False, True),
+    "own_history_scales": (0, math.inf, False, True),
+    "own_history_sharpen": (0, math.inf, False, True),
     "ease_regs": (0, math.inf, False, True),
     "knn_neighbors": (1, math.inf, True, True),
     "knn_shrinks": (0, math.inf, True, True),

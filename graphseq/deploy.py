@@ -246,7 +246,7 @@ def export_own_history(run, out: Path) -> list[Path]:
     if hist is None:
         return []
     w = hist.weights().detach().float().cpu().tolist()
-    tau = hist.log_decay.detach().float().exp().cpu().tolist()
+    tau = hist.decays().detach().float().cpu().tolist()
     spec = {
         "formula": "score(u, j) += sum over u's earlier events e on j: "
         "weight[behavior_e] * exp(-age_e / decay[behavior_e]) (age in events, 0 = the most "

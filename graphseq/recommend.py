@@ -251,7 +251,8 @@ class Run:
 
 # parameters added after checkpoint version 2 whose fresh values are what older runs did:
 # the own-history weights start at 0 (no term), the item graph's λ is the config's
-LATER_NO_OP = ("scorer.history.weight", "scorer.history.log_decay", "scorer.item_graph.reg")
+LATER_NO_OP = ("scorer.history.weight", "scorer.history.log_decay", "scorer.history.scale",
+               "scorer.history.sharpen", "scorer.item_graph.reg")  # fmt: skip
 
 
 def load_weights(model: torch.nn.Module, state: dict, file: Path) -> None:

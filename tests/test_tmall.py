@@ -56,3 +56,6 @@ def test_cart_and_fav_edges_carry_signal_on_real_tmall(tmall_slice, tmp_path):
     share = gs["protocol"]["graph_events_after_target"]  # other users' later events
     assert 0.0 < share < 1.0
     assert set(gs["view_weights"]) >= {"cooc"}
+    grid = gs["own_history_choice"]["grid"]  # the calibration tried on validation
+    assert len(grid) == 12 and gs["own_history_choice"]["valid_NDCG@10"] == max(grid.values())
+    assert gs["valid"]["NDCG@10"] == pytest.approx(max(grid.values()))  # what was kept

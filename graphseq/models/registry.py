@@ -75,7 +75,8 @@ ALWAYS = {"model", "graph", "split", "global_time_quantiles", "seed", "device", 
           "logger", "mlflow_uri"}  # fmt: skip
 TRAINING = {"epochs", "patience", "eval_every", "batch_size", "lr", "weight_decay",
             "max_grad_norm", "amp", "distributed", "dim"}  # fmt: skip
-SEQUENCE = TRAINING | {"own_history", "num_layers", "num_heads", "dropout", "loss", "head", "num_negatives",
+SEQUENCE = TRAINING | {"own_history", "own_history_scales", "own_history_sharpen", "num_layers",
+                       "num_heads", "dropout", "loss", "head", "num_negatives",
                        "negatives", "sequence", "time_encoding", "item_text", "item_text_model",
                        "item_id_dropout", "train_exclude_seen", "ce_max_logits", "gbce_t",
                        "share_negatives"}  # fmt: skip
@@ -306,9 +307,19 @@ MODELS: dict[str, Builder] = {
 }
 
 
-def posthoc_plan(c: TrainConfig, model: Recommender) -> tuple[nn.Module | None, list[dict], str]:
-    """What is chosen on validation after training: ``(module whose buffers are set, the
-    settings to try in order (the first wins ties), metrics.json key)``."""
+def posthoc_plan(c: TrainConfig, model: Recommender) -> list[tuple[nn.Module, list[dict], str]]:
+    """What is chosen on validation after training, in order: ``(module whose buffers are
+    set, the settings to try in order (the first wins ties), metrics.json key)`` each."""
+    plans = _posthoc_scorer(c, model)
+    hist = getattr(model.scorer, "history", None)
+    if hist is not None and float(hist.weights().detach().abs().sum()) > 0:  # it scores
+        grid = [{"scale": float(a), "sharpen": float(b)}
+                for a in c.own_history_scales for b in c.own_history_sharpen]  # fmt: skip
+        plans.append((hist, grid, "own_history_choice"))
+    return plans
+
+
+def _posthoc_scorer(c: TrainConfig, model: Recommender) -> list[tuple[nn.Module, list[dict], str]]:
     sc = model.scorer
     if isinstance(sc, NeighborScorer):
         decays = [float(d) for d in c.neighbor_decays]
@@ -317,14 +328,13 @@ def posthoc_plan(c: TrainConfig, model: Recommender) -> tuple[nn.Module | None, 
         else:
             grid = [{"k": float(k), "shrink": float(sh), "decay": d}
                     for k in c.knn_neighbors for sh in c.knn_shrinks for d in decays]  # fmt: skip
-        return sc, grid, "neighbors"
+        return [(sc, grid, "neighbors")]
     if model.item_graph is not None:
-        return (
-            model.item_graph,
-            fusion_settings(c.item_graph_weights, c.item_graph_decays),
-            "item_graph",
-        )
-    return None, [], ""
+        return [
+            (model.item_graph, fusion_settings(c.item_graph_weights, c.item_graph_decays),
+             "item_graph")
+        ]  # fmt: skip
+    return []
 
 
 NO_FEATURES = (

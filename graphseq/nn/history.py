@@ -34,6 +34,10 @@ class OwnHistory(nn.Module):
         self.num_behaviors, self.init_decay, self.skip_targets = num_behaviors, decay, skip_targets
         self.weight = nn.Parameter(torch.zeros(num_behaviors + 1))
         self.log_decay = nn.Parameter(torch.full((num_behaviors + 1,), math.log(decay)))
+        # chosen on validation after training (train/posthoc.py), 1 while training: the
+        # learned weights times ``scale``, the learned decays divided by ``sharpen``
+        self.register_buffer("scale", torch.ones(()))
+        self.register_buffer("sharpen", torch.ones(()))
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -41,12 +45,16 @@ class OwnHistory(nn.Module):
         nn.init.constant_(self.log_decay, math.log(self.init_decay))
 
     def weights(self) -> Tensor:
-        """(num_behaviors + 1,) the weight of each behavior (padding: 0)."""
+        """(num_behaviors + 1,) the weight of each behavior (padding: 0), ``scale`` included."""
         pad = torch.arange(len(self.weight), device=self.weight.device) == self.num_behaviors
-        return STEP * self.weight.masked_fill(pad, 0.0)
+        return STEP * self.scale * self.weight.masked_fill(pad, 0.0)
+
+    def decays(self) -> Tensor:
+        """(num_behaviors + 1,) the decay τ of each behavior in events, ``sharpen`` included."""
+        return self.log_decay.exp() / self.sharpen
 
     def _value(self, behavior: Tensor, age: Tensor) -> Tensor:
-        return self.weights()[behavior] * torch.exp(-age / self.log_decay.exp()[behavior])
+        return self.weights()[behavior] * torch.exp(-age / self.decays()[behavior])
 
     def train_terms(self, inp: SeqBatch, use: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """``(rows, items, values)``: for each used position (row of the loss, in ``use``
@@ -81,7 +89,7 @@ class OwnHistory(nn.Module):
         return out.scatter_add_(1, hist.item, v)[:, :num_items]
 
     def summary(self) -> dict[str, dict[str, float]]:
-        w, d = self.weights().detach(), self.log_decay.detach().exp()
+        w, d = self.weights().detach(), self.decays().detach()
         return {"weight": w[:-1].tolist(), "decay": d[:-1].tolist()}
 
     def __repr__(self) -> str:

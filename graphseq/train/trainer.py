@@ -315,10 +315,9 @@ class Trainer:
             best_epoch = ckpt.get("epoch", best_epoch)
         c = self.cfg
         valid_cache: dict = {}  # weights are fixed from here on: one scoring context for valid
-        target, settings, key = posthoc_plan(c, self.model)
-        tuned = {}
-        if target is not None:
-            tuned = choose_on_validation(
+        tuned = {}  # metrics.json key -> what validation chose
+        for target, settings, key in posthoc_plan(c, self.model):
+            tuned[key] = choose_on_validation(
                 target, lambda: self._evaluate("valid", valid_cache).metrics[MAIN_METRIC], settings
             )
         if tuned or not ckpt_path.exists():  # the best model, with what validation chose
@@ -352,8 +351,7 @@ class Trainer:
         }
         if self.cfg.model == "graphseq":  # full-graph or mini-batch, and why
             metrics["training_mode"] = self.state["training_mode"]
-        if tuned:
-            metrics[key] = tuned
+        metrics.update(tuned)
         scale = getattr(self.model.scorer, "scale", None)
         if scale is not None:  # the trained item–item graph scale
             metrics["item_graph_scale"] = {k: round(v, 4) for k, v in scale.summary().items()}
