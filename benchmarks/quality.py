@@ -90,9 +90,10 @@ def _addons(m: dict) -> str:
     ig = m.get("item_graph")
     if ig and ig.get("weight"):
         out.append(f"item graph w={ig['weight']:g}")
-    oh = m.get("own_history")
-    if oh:
-        out.append("own history")
+    if m.get("own_history"):
+        ch = m.get("own_history_choice") or {}
+        tag = f" (x{ch['scale']:g}, decay /{ch['sharpen']:g})" if ch else ""
+        out.append("own history" + tag)
     return ", ".join(out)
 
 
