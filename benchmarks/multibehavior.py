@@ -45,7 +45,6 @@ RUNS: dict[str, tuple[str, list[str], str]] = {  # in the order they are started
     "gru4rec +own_history": ("gru4rec", OH, "all"),
     "lightgcn (all edges)": ("lightgcn", PAIRS, "all"),
     "graphseq -own_history": ("graphseq", ["own_history=false"], "all"),
-    "graphseq -coarse": ("graphseq", ["coarse=false"], "all"),
     "pop": ("pop", [], "all"),
     "pop +item_graph": ("pop", IG, "all"),
     "ease": ("ease", [], "all"),

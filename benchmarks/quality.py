@@ -90,7 +90,7 @@ def _addons(m: dict) -> str:
     ig = m.get("item_graph")
     if ig and ig.get("weight"):
         out.append(f"item graph w={ig['weight']:g}")
-    if m.get("own_history"):
+    if any(abs(v["weight"]) > 0 for v in (m.get("own_history") or {}).values()):
         ch = m.get("own_history_choice") or {}
         tag = f" (x{ch['scale']:g}, decay /{ch['sharpen']:g})" if ch else ""
         out.append("own history" + tag)
