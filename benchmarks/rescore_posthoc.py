@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from data_builders.atomic import write_json
+from graphseq.models.registry import posthoc_plan
 from graphseq.recommend import load_run
 from graphseq.train import run as rundir
 from graphseq.train.posthoc import choose_on_validation
@@ -26,12 +27,10 @@ def rescore(path: Path) -> dict:
     if "own_history_choice" in metrics:
         return metrics
     run = load_run(path)
-    hist = getattr(run.model.scorer, "history", None)
-    if hist is None or float(hist.weights().detach().abs().sum()) == 0:
+    plan = [p for p in posthoc_plan(run.cfg, run.model) if p[2] == "own_history_choice"]
+    if not plan:  # no own-history term, or one that scores nothing
         return metrics
-    c = run.cfg
-    grid = [{"scale": float(a), "sharpen": float(b)}
-            for a in c.own_history_scales for b in c.own_history_sharpen]  # fmt: skip
+    hist, grid, _ = plan[0]
     with torch.no_grad():
         choice = choose_on_validation(hist, lambda: run.evaluate("valid").metrics["NDCG@10"], grid)
         valid, test = run.evaluate("valid"), run.evaluate("test")
