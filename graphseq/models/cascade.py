@@ -5,13 +5,11 @@ user and item embeddings are the sum over behaviors; BPR on the target behavior.
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
 from graphseq.graph.context import GraphContext
-from graphseq.models.base import Encoded
+from graphseq.models.mf import NodeTable
 from graphseq.nn.adjacency import bipartite_adjacency
-from graphseq.nn.losses import gathered_bpr, gathered_sq_norm
 from graphseq.nn.views import LightGCNView
 
 
@@ -24,14 +22,12 @@ def behavior_chain(behaviors: list[str], targets: list[str], counts: list[int]) 
     return rest + [b for b in behaviors if b in targets]
 
 
-class CascadeTable(nn.Module):
+class CascadeTable(NodeTable):
     """Args:
         num_users, num_items, dim: sizes.  chain: behavior indices in cascade order.
         num_layers: LightGCN layers per behavior (2).  reg: L2 weight on ego rows (1e-4).
     Shapes: ``encode`` → users (U, d), items (I, d); ``pair_loss`` → scalar.
     """
-
-    sampled = False
 
     def __init__(
         self,
@@ -55,10 +51,6 @@ class CascadeTable(nn.Module):
         for t in self.transforms:
             nn.init.eye_(t.weight)  # start as plain stacking; learned from there
 
-    def input(self, ids: Tensor | None = None) -> Tensor:
-        items = self.emb.weight[self.num_users :]
-        return items if ids is None else items[ids.to(items.device)]
-
     def _adjacency(self, ctx: GraphContext, b: int) -> Tensor:
         key = f"cascade_adj:{b}"  # derived from events only: one per context and behavior
         if key not in ctx.cache:
@@ -77,17 +69,6 @@ class CascadeTable(nn.Module):
             h = self.view(h, self._adjacency(ctx, b), symmetric=True)
             total = total + h
         return total
-
-    def encode(self, ctx: GraphContext) -> Encoded:
-        out = self.propagate(ctx)
-        return Encoded(items=out[self.num_users :], users=out[: self.num_users])
-
-    def pair_loss(self, ctx: GraphContext, batch) -> Tensor:
-        dev = self.emb.weight.device
-        u = batch.users.to(dev)
-        i, j = batch.pos.to(dev) + self.num_users, batch.neg.to(dev) + self.num_users
-        reg = gathered_sq_norm(self.emb.weight, torch.cat([u, i, j])) / len(u)
-        return gathered_bpr(self.propagate(ctx), u, i, j) + self.reg * reg
 
     def __repr__(self) -> str:
         return f"CascadeTable(chain={self.chain}, layers={self.num_layers})"

@@ -13,7 +13,38 @@ from graphseq.nn.losses import gathered_bpr, gathered_sq_norm
 from graphseq.nn.views import LightGCNView
 
 
-class CollaborativeTable(nn.Module):
+class NodeTable(nn.Module):
+    """One embedding row per user, then per item, propagated by the subclass's
+    ``propagate(ctx) → (U + I, d)``: the item input, the encoding and the BPR pair loss
+    (with L2 on the batch's ego rows) that MF, LightGCN and MB-CGCN share."""
+
+    sampled = False
+    num_users: int
+    reg: float
+    emb: nn.Embedding
+
+    def propagate(self, ctx: GraphContext) -> Tensor:
+        raise NotImplementedError
+
+    def input(self, ids: Tensor | None = None) -> Tensor:
+        items = self.emb.weight[self.num_users :]
+        return items if ids is None else items[ids.to(items.device)]
+
+    def encode(self, ctx: GraphContext) -> Encoded:
+        out = self.propagate(ctx)
+        return Encoded(items=out[self.num_users :], users=out[: self.num_users])
+
+    def pair_loss(self, ctx: GraphContext, batch) -> Tensor:
+        """BPR of each row's (user, item) against the row's own negative, plus L2 on the
+        rows' ego embeddings."""
+        dev = self.emb.weight.device
+        u = batch.users.to(dev)
+        i, j = batch.pos.to(dev) + self.num_users, batch.neg.to(dev) + self.num_users
+        reg = gathered_sq_norm(self.emb.weight, torch.cat([u, i, j])) / len(u)
+        return gathered_bpr(self.propagate(ctx), u, i, j) + self.reg * reg
+
+
+class CollaborativeTable(NodeTable):
     """BPR-MF (Rendle et al. 2009, https://arxiv.org/abs/1205.2618) with ``num_layers=0``;
     LightGCN (He et al. 2020, https://arxiv.org/abs/2002.02126) otherwise, propagated over
     the scoring graph's user–item events (all behaviors) with one SpMM chain per step.
@@ -25,8 +56,6 @@ class CollaborativeTable(nn.Module):
         targets_only: propagate over the target behaviors' edges only (False: every behavior).
     Shapes: ``encode`` → users (U, d), items (I, d); ``pair_loss`` → scalar.
     """
-
-    sampled = False
 
     def __init__(
         self,
@@ -49,10 +78,6 @@ class CollaborativeTable(nn.Module):
     def reset_parameters(self) -> None:
         nn.init.normal_(self.emb.weight, std=0.1)
 
-    def input(self, ids: Tensor | None = None) -> Tensor:
-        items = self.emb.weight[self.num_users :]
-        return items if ids is None else items[ids.to(items.device)]
-
     def _adjacency(self, ctx: GraphContext) -> Tensor:
         dev = self.emb.weight.device
         vis = ctx.visible
@@ -73,19 +98,6 @@ class CollaborativeTable(nn.Module):
         if self.view is None:
             return self.emb.weight
         return self.view(self.emb.weight, self._adjacency(ctx), symmetric=True)
-
-    def encode(self, ctx: GraphContext) -> Encoded:
-        out = self.propagate(ctx)
-        return Encoded(items=out[self.num_users :], users=out[: self.num_users])
-
-    def pair_loss(self, ctx: GraphContext, batch) -> Tensor:
-        """BPR of each row's (user, item) against the row's own negative, plus L2 on the
-        rows' ego embeddings."""
-        dev = self.emb.weight.device
-        u = batch.users.to(dev)
-        i, j = batch.pos.to(dev) + self.num_users, batch.neg.to(dev) + self.num_users
-        reg = gathered_sq_norm(self.emb.weight, torch.cat([u, i, j])) / len(u)
-        return gathered_bpr(self.propagate(ctx), u, i, j) + self.reg * reg
 
     def __repr__(self) -> str:
         return f"CollaborativeTable({self.num_users}u, {self.num_items}i, layers={self.num_layers})"
