@@ -1,8 +1,8 @@
 """CLI latency: how long ``graphseq`` takes to answer, as a fresh process each time.
 
 Times (median of ``--repeats`` runs, wall clock, each a new ``python -m graphseq`` process):
-``--help``, ``--version``, an argument error (``recommend -k 0``), and ``recommend`` for one
-known user with ``--json``. Then, in one process, where ``recommend``'s time goes: importing
+``--help``, ``--version``, an argument error (``recommend -k 0``), ``recommend`` for one
+known user with ``--json``, and, as the reference in the same run, ``python -c "import torch"``. Then, in one process, where ``recommend``'s time goes: importing
 ``graphseq.recommend`` (torch, PyG, pandas), ``load_run`` and the first and second call.
 
 Without ``--run`` it trains a ``graphseq`` run on the quickstart's synthetic data (1,000 users,
@@ -90,6 +90,8 @@ def main() -> None:
                 [*cli, "recommend", "--run", "r", "-k", "0", "--users", "u"], a.repeats, ok=2
             ),
             "recommend_one_user": _wall(rec, a.repeats),
+            # the floor in the same run: a process that imports torch and nothing else
+            "import_torch": _wall([sys.executable, "-c", "import torch"], a.repeats),
         }
         out = subprocess.run(
             [sys.executable, "-c", BREAKDOWN, str(run), a.user], capture_output=True, text=True

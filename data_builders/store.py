@@ -12,17 +12,27 @@ Layout::
 ``time`` is then the event's position in the input); ``load_graph`` sets ``graph.time_kind``.
 Behavior edges of a log with stages carry ``stage`` (int8: 0 train, 1 valid, 2 test), and
 ``meta.json["stages"]`` is true.
+
+:func:`read_graph` loads the tensors into a :class:`StoredGraph` without importing PyG (the
+import costs ~1.5 s, most of a one-user ``graphseq recommend``); :func:`load_graph` returns
+the same graph as a PyG ``HeteroData``. Both offer ``graph[node_type].num_nodes``,
+``graph[edge_type].<attr>``, ``node_types``, ``edge_types`` and the graph-level attributes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import torch
-from torch_geometric.data import HeteroData
+
+if TYPE_CHECKING:
+    from torch_geometric.data import HeteroData
 
 from data_builders.atomic import atomic_dir, write_json
 from data_builders.errors import DataError
@@ -98,12 +108,65 @@ def _need(path: Path) -> Path:
     return path
 
 
-def load_graph(path: str | Path) -> HeteroData:
-    """Load a graph directory written by :func:`save_graph` (``weights_only=True``).
+class Store(SimpleNamespace):
+    """One node or edge type's attributes (``"stage" in store`` as on a PyG store)."""
 
-    Graph-level attributes: ``behaviors``, ``targets``, ``fingerprint``, ``path``,
-    ``time_kind`` (``"timestamp"`` | ``"input_order"``).
-    """
+    def __contains__(self, key: str) -> bool:
+        return key in self.__dict__
+
+
+@dataclass
+class StoredGraph:
+    """A graph directory's tensors, as :func:`read_graph` loads them (no PyG)."""
+
+    nodes: dict[str, int]
+    edges: dict[tuple[str, str, str], dict[str, torch.Tensor]]
+    behaviors: list[str]
+    targets: list[str]
+    fingerprint: str
+    time_kind: str = "timestamp"
+    path: str = ""
+    _stores: dict[Any, Store] = field(default_factory=dict, repr=False)
+
+    @property
+    def node_types(self) -> list[str]:
+        return list(self.nodes)
+
+    @property
+    def edge_types(self) -> list[tuple[str, str, str]]:
+        return list(self.edges)
+
+    def __getitem__(self, key: Any) -> Store:
+        key = key if isinstance(key, str) else tuple(key)
+        if key not in self._stores:
+            if isinstance(key, str) and key in self.nodes:
+                self._stores[key] = Store(num_nodes=self.nodes[key])
+            elif key in self.edges:
+                self._stores[key] = Store(**self.edges[key])
+            else:
+                raise KeyError(key)
+        return self._stores[key]
+
+    def to_hetero(self) -> HeteroData:
+        """The same graph as a PyG ``HeteroData`` (imports PyG)."""
+        from torch_geometric.data import HeteroData
+
+        data = HeteroData()
+        for nt, n in self.nodes.items():
+            data[nt].num_nodes = n
+        for et, attrs in self.edges.items():
+            for k, v in attrs.items():
+                data[et][k] = v
+        data.behaviors = self.behaviors
+        data.targets = self.targets
+        data.fingerprint = self.fingerprint
+        data.time_kind = self.time_kind
+        data.path = self.path
+        return data
+
+
+def read_graph(path: str | Path) -> StoredGraph:
+    """Load a graph directory written by :func:`save_graph` (``weights_only=True``), no PyG."""
     path = Path(path)
     if not path.is_dir():
         raise DataError(
@@ -122,18 +185,24 @@ def load_graph(path: str | Path) -> HeteroData:
             file=path / "graph.pt",
             hint="rebuild it with this graphseq version",
         )
-    data = HeteroData()
-    for nt, n in payload["nodes"].items():
-        data[nt].num_nodes = n
-    for key, attrs in payload["edges"].items():
-        for k, v in attrs.items():
-            data[parse_edge_key(key)][k] = v
-    data.behaviors = meta["behaviors"]
-    data.targets = meta["targets"]
-    data.fingerprint = meta["fingerprint"]
-    data.time_kind = meta.get("time", "timestamp")
-    data.path = str(path.resolve())
-    return data
+    return StoredGraph(
+        nodes=dict(payload["nodes"]),
+        edges={parse_edge_key(k): dict(v) for k, v in payload["edges"].items()},
+        behaviors=meta["behaviors"],
+        targets=meta["targets"],
+        fingerprint=meta["fingerprint"],
+        time_kind=meta.get("time", "timestamp"),
+        path=str(path.resolve()),
+    )
+
+
+def load_graph(path: str | Path) -> HeteroData:
+    """Load a graph directory written by :func:`save_graph` as a PyG ``HeteroData``.
+
+    Graph-level attributes: ``behaviors``, ``targets``, ``fingerprint``, ``path``,
+    ``time_kind`` (``"timestamp"`` | ``"input_order"``).
+    """
+    return read_graph(path).to_hetero()
 
 
 def load_id_maps(path: str | Path) -> dict[str, pd.Index]:

@@ -15,7 +15,7 @@ from torch import Tensor
 
 from data_builders.atomic import atomic_path
 from data_builders.errors import DataError
-from data_builders.store import load_graph, load_id_maps
+from data_builders.store import load_id_maps, read_graph
 from graphseq.config import load_config
 from graphseq.device import resolve_device
 from graphseq.evaluate import EvalResult, evaluate_with, seen_pairs
@@ -294,7 +294,7 @@ def load_run(
         )
     cfg = load_config(path / "config.yaml")
     cfg = cfg.replace(graph=str(resolve_graph(path, cfg.graph, graph)))
-    graph = load_graph(cfg.graph)
+    graph = read_graph(cfg.graph)  # no PyG import: one-user latency
     ckpt = load_checkpoint(path / "checkpoint.pt", graph.fingerprint)
     ev = EventTable.from_graph(graph)
     side = ItemSide.from_graph(graph)

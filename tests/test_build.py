@@ -12,7 +12,7 @@ import torch
 from data_builders.build import BuildOptions, build_graph
 from data_builders.errors import DataError
 from data_builders.readers.synthetic import SyntheticSpec, write_synthetic
-from data_builders.store import load_graph, load_id_maps, save_graph
+from data_builders.store import load_graph, load_id_maps, read_graph, save_graph
 
 
 def test_views_partition_events_and_reverse_edges(small_log):
@@ -57,6 +57,35 @@ def test_save_load_roundtrip_weights_only(tmp_path, small_log):
     assert all((load_id_maps(out)[k] == ids[k]).all() for k in ids)
 
 
+def test_read_graph_without_pyg_gives_the_same_events_and_side_graphs(tmp_path, small_log):
+    """``read_graph`` (no PyG, what ``recommend`` loads) and ``load_graph`` (HeteroData) hold
+    the same tensors, and the event table and side graphs built from each are equal."""
+    from graphseq.graph.context import ItemSide
+    from graphseq.graph.events import EventTable
+
+    data, ids, report = build_graph(small_log)
+    out = save_graph(tmp_path / "g", data, ids, report)
+    light, pyg = read_graph(out), load_graph(out)
+    assert set(light.edge_types) == set(pyg.edge_types) and set(light.node_types) == set(
+        pyg.node_types
+    )
+    assert (light.behaviors, light.targets, light.fingerprint, light.time_kind, light.path) == (
+        pyg.behaviors,
+        pyg.targets,
+        pyg.fingerprint,
+        pyg.time_kind,
+        pyg.path,
+    )
+    a, b = EventTable.from_graph(light), EventTable.from_graph(pyg)
+    for f in ("user", "item", "time", "behavior", "is_target"):
+        assert torch.equal(getattr(a, f), getattr(b, f))
+    sa, sb = ItemSide.from_graph(light), ItemSide.from_graph(pyg)
+    assert torch.equal(sa.item_tag, sb.item_tag) and sa.num_tags == sb.num_tags
+    assert "stage" not in light["user", data.behaviors[0], "item"]
+    with pytest.raises(KeyError):
+        light["nowhere"]
+
+
 def test_save_refuses_existing_dir_and_leaves_nothing_on_error(tmp_path, small_log):
     data, ids, report = build_graph(small_log)
     save_graph(tmp_path / "g", data, ids, report)
@@ -73,11 +102,13 @@ def test_missing_or_corrupt_graph_files(tmp_path, small_log, victim):
     data, ids, report = build_graph(small_log)
     out = save_graph(tmp_path / "g", data, ids, report)
     (out / victim).write_bytes(b"\x00garbage")
-    with pytest.raises(DataError, match="g"):
-        load_graph(out)
+    for load in (load_graph, read_graph):
+        with pytest.raises(DataError, match="g"):
+            load(out)
     (out / victim).unlink()
-    with pytest.raises(DataError, match="missing file"):
-        load_graph(out)
+    for load in (load_graph, read_graph):
+        with pytest.raises(DataError, match="missing file"):
+            load(out)
 
 
 def test_kcore_and_time_window(small_log):

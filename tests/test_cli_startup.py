@@ -141,3 +141,10 @@ def test_closed_stdout_exits_quietly(run_dir, args, codes, buffered):
     res = _closed_stdout(*[str(run_dir) if a == "RUN" else a for a in args], buffered=buffered)
     assert res.returncode in codes
     assert res.stderr == ""  # no BrokenPipeError traceback, no "Exception ignored" notice
+
+
+def test_recommend_one_user_does_not_import_pyg(run_dir):
+    """PyG's import (~1.5 s) is most of a one-user ``recommend``: the run loads without it."""
+    code = (f"import graphseq.recommend as r\nrun = r.load_run({str(run_dir)!r})\n"
+            "assert run.recommend([run.id_maps['user'][0]], k=3)")  # fmt: skip
+    assert _imported(code, ("torch_geometric",)) == []

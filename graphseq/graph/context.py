@@ -15,6 +15,8 @@ from graphseq.graph.sequences import SeqBatch, pad_from_csr
 if TYPE_CHECKING:  # PyG is imported by whoever builds or loads the graph, not here
     from torch_geometric.data import HeteroData
 
+    from data_builders.store import StoredGraph
+
 
 @dataclass
 class ItemSide:
@@ -33,7 +35,7 @@ class ItemSide:
     item_features: Tensor | None = None  # (I, F) fixed item features (graphseq.text), or None
 
     @classmethod
-    def from_graph(cls, data: HeteroData) -> ItemSide:
+    def from_graph(cls, data: HeteroData | StoredGraph) -> ItemSide:
         side = cls()
         if ("item", "has_tag", "tag") in data.edge_types:
             side.item_tag = data["item", "has_tag", "tag"].edge_index

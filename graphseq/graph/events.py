@@ -11,6 +11,8 @@ from torch import Tensor
 if TYPE_CHECKING:  # PyG is imported by whoever builds or loads the graph, not here
     from torch_geometric.data import HeteroData
 
+    from data_builders.store import StoredGraph
+
 
 @dataclass
 class EventTable:
@@ -41,7 +43,7 @@ class EventTable:
         return int(self.user.numel())
 
     @classmethod
-    def from_graph(cls, data: HeteroData) -> EventTable:
+    def from_graph(cls, data: HeteroData | StoredGraph) -> EventTable:
         """Gather the ``(user, <behavior>, item)`` edge types into one table in event order."""
         behaviors = list(data.behaviors)
         parts = []
