@@ -5,7 +5,9 @@ user) and a fixed catalogue (50k items). For each size, in fresh subprocesses (s
 ``ru_maxrss`` is that stage's own peak):
 
 - build: read + build + save of the graph directory, wall seconds and peak RSS;
-- train, full-graph and mini-batch (both ``loss=sampled``, package defaults otherwise):
+- train, full-graph, mini-batch, ``minibatch-shared`` (mini-batch with one negative set per
+  batch, ``share_negatives=true``) and ``auto`` (the default ``minibatch=auto``, which records
+  the mode it chose); all ``loss=sampled``, package defaults otherwise:
   ``--steps`` timed training steps after one warm-up step; an epoch is **extrapolated** as
   steps per epoch × median seconds per step;
 - evaluation: item encoding of the whole catalogue (once per evaluation) and full-catalogue
@@ -22,6 +24,7 @@ on an N-event log without its item file, to extrapolate a whole run.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import resource
 import subprocess
@@ -65,7 +68,10 @@ def _child_train(graph: str, mode: str, steps: int, eval_users: int) -> dict:
     from graphseq.train.trainer import Trainer
 
     torch.set_num_threads(1)
-    over = {"full": dict(loss="sampled"), "minibatch": dict(loss="sampled", minibatch=True)}
+    over = {"full": dict(loss="sampled", minibatch=False),
+            "minibatch": dict(loss="sampled", minibatch=True),
+            "minibatch-shared": dict(loss="sampled", minibatch=True, share_negatives=True),
+            "auto": dict(loss="sampled")}  # fmt: skip  # auto: the default minibatch=auto
     cfg = TrainConfig(graph=graph, model="graphseq", **over.get(mode, {}))
     t0 = time.perf_counter()
     tr = Trainer(cfg, Path(graph) / f"run-{mode}", progress=False)
@@ -73,9 +79,9 @@ def _child_train(graph: str, mode: str, steps: int, eval_users: int) -> dict:
     batches = tr._batches(1)
     model = tr.model.train()
     per_step = []
-    for b in batches[: steps + 1]:
+    for step, idx in enumerate(itertools.islice(itertools.cycle(batches), steps + 1)):
         t = time.perf_counter()
-        loss = model.loss(tr.train_ctx, b)
+        loss = model.loss(tr.train_ctx, tr.builder.make(idx, 1, step))  # as Trainer._train_epoch
         tr.opt.zero_grad(set_to_none=True)
         loss.backward()
         tr.opt.step()
@@ -103,6 +109,7 @@ def _child_train(graph: str, mode: str, steps: int, eval_users: int) -> dict:
     n_users = len(inp.target_idx)
     return {
         "mode": mode,
+        "chosen": tr.mode.as_dict(),  # what minibatch=auto (or the forced setting) resolved to
         "setup_s": setup_s,
         "first_step_s": per_step[0],
         "step_s": step_s,
@@ -181,6 +188,10 @@ FIGS = {  # figure name → how to read it from a row
     "full-graph peak MB": lambda r: r["full"]["peak_rss_mb"],
     "mini-batch epoch s (extrap.)": lambda r: r["minibatch"]["epoch_s_extrapolated"],
     "mini-batch peak MB": lambda r: r["minibatch"]["peak_rss_mb"],
+    "mini-batch shared negatives epoch s (extrap.)": lambda r: r["minibatch-shared"][
+        "epoch_s_extrapolated"
+    ],
+    "default (auto) epoch s (extrap.)": lambda r: r["auto"]["epoch_s_extrapolated"],
     "eval s/user full-graph": lambda r: r["full"]["eval_s_per_user"],
     "eval s/user mini-batch": lambda r: r["minibatch"]["eval_s_per_user"],
 }
