@@ -93,7 +93,9 @@ def main(argv: list[str] | None = None) -> None:
     table = segment_table(groups, own, reference)
     for seg, t in table.items():
         print(f"\n{seg}: {t['users']:,} test users ({t['share']:.1%})")
-        print(f"| model | seeds | test {METRIC} | {reference} − model [95% CI] |\n|---|---|---|---|")
+        print(
+            f"| model | seeds | test {METRIC} | {reference} − model [95% CI] |\n|---|---|---|---|"
+        )
         for n, m in t["models"].items():
             v = t["vs"].get(n)
             ci = f"{v['diff']:+.4f} [{v['ci95'][0]:+.4f}, {v['ci95'][1]:+.4f}]" if v else "—"
