@@ -95,3 +95,23 @@ def test_trainer_logs_and_records_the_choice(
     saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
     assert saved["minibatch"] is (want == "mini-batch")  # resolved, so load_run agrees
     assert ("minibatch=[10, 5]" in m["model"]) is (want == "mini-batch")
+    # auto's mini-batch runs train an objective whose step does not encode the catalogue
+    big = want == "mini-batch"
+    assert (saved["loss"], saved["share_negatives"]) == (
+        ("sampled", True) if big else ("ce", False)
+    )
+    assert ("objective" in rec) is big
+    assert any("mini-batch objective: loss=sampled share_negatives=true" in r.getMessage()
+               for r in caplog.records) is big  # fmt: skip
+
+
+def test_scalable_objective_only_changes_what_does_not_scale():
+    from graphseq.models.mode import scalable_objective
+
+    base = TrainConfig(graph="g", model="graphseq")
+    cfg, note = scalable_objective(base)
+    assert (cfg.loss, cfg.share_negatives) == ("sampled", True) and "whole catalogue" in note
+    cfg, note = scalable_objective(base.replace(loss="gbce"))
+    assert (cfg.loss, cfg.share_negatives) == ("gbce", True) and "per-sequence" in note
+    same = base.replace(loss="sampled", share_negatives=True)
+    assert scalable_objective(same) == (same, "")

@@ -25,7 +25,7 @@ from graphseq.config import TrainConfig, load_config, save_config
 from graphseq.device import resolve_device
 from graphseq.evaluate import EvalResult, evaluate_with
 from graphseq.graph.context import GraphContext
-from graphseq.models.mode import choose_mode
+from graphseq.models.mode import choose_mode, scalable_objective
 from graphseq.models.registry import build_model, check_model_name, posthoc_plan
 from graphseq.progress import progress
 from graphseq.train import run as rundir
@@ -96,8 +96,13 @@ class Trainer:
         self.mode = choose_mode(self.cfg, shape.behaviors, shape.behavior_events)
         if self.cfg.minibatch == "auto":  # saved resolved: load_run rebuilds the same model
             self.cfg = self.cfg.replace(minibatch=self.mode.minibatch)
+            if self.mode.minibatch:  # and an objective whose step cost does not grow
+                self.cfg, note = scalable_objective(self.cfg)
+                self.mode = dataclasses.replace(self.mode, objective=note)
         if self.cfg.model == "graphseq" and self.is_main:
             log.info("training mode: %s (%s)", self.mode.mode, self.mode.reason)
+            if self.mode.objective:
+                log.info("mini-batch objective: %s", self.mode.objective)
         self.model = build_model(self.cfg, shape)
         self.train_ctx = GraphContext(self.ev, train_mask, self.side)
         seen = torch.bincount(self.ev.item[self.train_ctx.mask], minlength=self.ev.num_items)
