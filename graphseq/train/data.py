@@ -4,43 +4,35 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
-
 import pandas as pd
 
 from data_builders.errors import DataError
-from data_builders.store import load_graph, load_id_maps
+from data_builders.store import StoredGraph, load_id_maps, read_graph
 from graphseq.config import TrainConfig
 from graphseq.graph.context import ItemSide
 from graphseq.graph.events import EventTable
 from graphseq.graph.splits import Split, make_split
 from graphseq.models.registry import GraphShape
 
-if TYPE_CHECKING:
-    from torch_geometric.data import HeteroData
-
 
 @dataclass
 class TrainData:
-    """A graph directory's graph, id maps, event table, split and item side graphs."""
+    """A graph directory's id maps, event table, split and item side graphs (``ev`` and
+    ``side`` hold what training reads; the stored edge tensors are not kept)."""
 
     path: Path
-    graph: HeteroData
+    fingerprint: str
     id_maps: dict[str, pd.Index]
     ev: EventTable
     split: Split
     side: ItemSide
 
     @property
-    def fingerprint(self) -> str:
-        return self.graph.fingerprint
-
-    @property
     def shape(self) -> GraphShape:
         return GraphShape.of(self.ev, self.side)
 
 
-def check_id_maps(path: Path, graph: HeteroData, id_maps: dict[str, pd.Index]) -> None:
+def check_id_maps(path: Path, graph: StoredGraph, id_maps: dict[str, pd.Index]) -> None:
     """Every node type of the graph has an id map of its size (so outputs decode to raw ids)."""
     for nt in graph.node_types:
         if nt not in id_maps:
@@ -75,13 +67,15 @@ def load_train_data(cfg: TrainConfig) -> TrainData:
     from graphseq.text import item_text_features
 
     path = Path(cfg.graph)
-    graph = load_graph(path)
+    graph = read_graph(path)  # the stored tensors, without importing PyG (~1.5 s)
     id_maps = load_id_maps(path)
     check_id_maps(path, graph, id_maps)
     ev = EventTable.from_graph(graph)
+    side = ItemSide.from_graph(graph)
+    fingerprint = graph.fingerprint
+    del graph
     split = make_split(ev, cfg.split, quantiles=tuple(cfg.global_time_quantiles))
     check_split(split, ev, cfg.split)
-    side = ItemSide.from_graph(graph)
     if cfg.item_text:
         side.item_features = item_text_features(path, cfg.item_text, cfg.item_text_model)
-    return TrainData(path.resolve(), graph, id_maps, ev, split, side)
+    return TrainData(path.resolve(), fingerprint, id_maps, ev, split, side)

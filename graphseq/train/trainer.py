@@ -152,10 +152,6 @@ class Trainer:
         return dataclasses.replace(self.data.shape, behavior_events=tuple(counts.tolist()))
 
     @property
-    def graph(self):
-        return self.data.graph
-
-    @property
     def id_maps(self) -> dict:
         return self.data.id_maps
 
@@ -179,7 +175,7 @@ class Trainer:
         return {
             "state_dict": self.model.state_dict(),
             "config": self.cfg.to_dict(),
-            "fingerprint": self.graph.fingerprint,
+            "fingerprint": self.data.fingerprint,
         }
 
     def _save_last(self) -> None:
@@ -214,7 +210,7 @@ class Trainer:
         trainer = cls(cfg, run, progress)
         last = run / "last.pt"
         if last.exists():
-            trainer._restore(rundir.load_checkpoint(last, trainer.graph.fingerprint))
+            trainer._restore(rundir.load_checkpoint(last, trainer.data.fingerprint))
         rundir.truncate_log(run, trainer.state["epoch"])  # drop epochs that last.pt lacks
         return trainer
 
@@ -264,7 +260,7 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         if self.is_main and not (self.out / "config.yaml").exists():
             rundir.write_config(self.out, save_config(self.cfg))
-            rundir.write_provenance(self.out, self.graph.fingerprint, self.cfg.graph)
+            rundir.write_provenance(self.out, self.data.fingerprint, self.cfg.graph)
         self.logger.start(self.cfg)
         epochs = self.cfg.epochs if self.can_train else 0
         bar = progress(range(self.state["epoch"], epochs), desc=self.cfg.model, unit="epoch",
@@ -315,7 +311,7 @@ class Trainer:
         ckpt_path = self.out / "checkpoint.pt"
         best_epoch = self.state["epoch"]
         if ckpt_path.exists():
-            ckpt = rundir.load_checkpoint(ckpt_path, self.graph.fingerprint)
+            ckpt = rundir.load_checkpoint(ckpt_path, self.data.fingerprint)
             self.model.load_state_dict(ckpt["state_dict"])
             best_epoch = ckpt.get("epoch", best_epoch)
         c = self.cfg
