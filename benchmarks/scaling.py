@@ -1,7 +1,7 @@
 """Cost growth with log size: build, peak memory, training and evaluation at 1M/4M/16M events.
 
 Synthetic logs (``data_builders/readers/synthetic.py``) with users grown with events (60 per
-user) and a fixed catalogue (50k items). For each size, in fresh subprocesses (so
+user) and a fixed catalogue (50k items; ``--items`` for another, e.g. 1M). For each size, in fresh subprocesses (so
 ``ru_maxrss`` is that stage's own peak):
 
 - build: read + build + save of the graph directory, wall seconds and peak RSS;
@@ -143,13 +143,18 @@ def _run_child(*args: str, cache: Path | None = None) -> dict:
     return out
 
 
-def _log_dir(work: Path, events: int) -> Path:
+def _tag(events: int, items: int) -> str:
+    """File-name key of a size: ``10000000``, or ``10000000-1000000i`` off the default catalogue."""
+    return f"{events}" if items == NUM_ITEMS else f"{events}-{items}i"
+
+
+def _log_dir(work: Path, events: int, items: int = NUM_ITEMS) -> Path:
     from data_builders.readers.synthetic import spec_for_events, write_synthetic
 
-    d = work / f"log-{events}"
+    d = work / f"log-{_tag(events, items)}"
     if not (d / "spec.json").exists():
-        print(f"generating {events:,} events (not timed) ...", file=sys.stderr)
-        write_synthetic(d, spec_for_events(events, num_items=NUM_ITEMS), progress=False)
+        print(f"generating {events:,} events over {items:,} items (not timed) ...", file=sys.stderr)
+        write_synthetic(d, spec_for_events(events, num_items=items), progress=False)
     return d
 
 
@@ -159,11 +164,18 @@ def slope(x: list[float], y: list[float]) -> float:
 
 
 def _measure(
-    work: Path, events: int, steps: int, eval_users: int, modes: list[str], full_max: int
+    work: Path,
+    events: int,
+    steps: int,
+    eval_users: int,
+    modes: list[str],
+    full_max: int,
+    items: int = NUM_ITEMS,
 ) -> dict:
-    src, graph = _log_dir(work, events), work / f"graph-{events}"
+    tag = _tag(events, items)
+    src, graph = _log_dir(work, events, items), work / f"graph-{tag}"
     row: dict = {"events_requested": events}
-    b = _run_child("build", str(src), str(graph), "0", cache=work / f"build-{events}.json")
+    b = _run_child("build", str(src), str(graph), "0", cache=work / f"build-{tag}.json")
     row.update(events=b["events"], users=b["nodes"]["user"], items=b["nodes"]["item"])
     row.update(build_s=b["build_s"], build_peak_mb=b["peak_rss_mb"])
     print(
@@ -173,7 +185,7 @@ def _measure(
         if mode == "full" and events > full_max:
             print(f"  full: not run above {full_max:,} events (memory)", file=sys.stderr)
             continue
-        cache = work / f"train-{events}-{mode}-{steps}-{eval_users}.json"
+        cache = work / f"train-{tag}-{mode}-{steps}-{eval_users}.json"
         t = _run_child("train", str(graph), mode, str(steps), str(eval_users), cache=cache)
         row[mode] = t
         print(f"  {mode}: {t['step_s']:.2f} s/step × {t['steps_per_epoch']} steps, "
@@ -253,7 +265,9 @@ def _plot(rows: list[dict], slopes: dict, values: dict, path: Path) -> None:
         ax.set_ylabel(ylabel)
         ax.legend(fontsize=7)
         ax.grid(True, which="both", alpha=0.3)
-    fig.suptitle("graphseq cost growth (synthetic, 50k items, 2-core CPU, 1 thread)")
+    fig.suptitle(
+        f"graphseq cost growth (synthetic, {rows[0]['items']:,} items, 2-core CPU, 1 thread)"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
@@ -267,11 +281,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--modes", nargs="+", default=["full", "minibatch"])
     p.add_argument("--full-max-events", type=int, default=4_000_000, help="skip full-graph above")
     p.add_argument("--interactions-only", type=int, default=0, help="events (0: skip)")
+    p.add_argument("--items", type=int, default=NUM_ITEMS, help="catalogue size of every log")
     p.add_argument("--out", type=Path, default=RESULTS / "scaling.json")
     args = p.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
     rows = [
-        _measure(args.work, n, args.steps, args.eval_users, args.modes, args.full_max_events)
+        _measure(
+            args.work, n, args.steps, args.eval_users, args.modes, args.full_max_events, args.items
+        )  # fmt: skip
         for n in args.sizes
     ]
     slopes, values = _table(rows)
