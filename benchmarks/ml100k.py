@@ -51,7 +51,7 @@ RUNS: dict[str, tuple[str, list[str]]] = {
     "graphseq -coarse -kg": ("graphseq", ["coarse=false", "views=cooc,tag"]),
     "graphseq -coarse -sequence": ("graphseq", ["coarse=false", "sequence=none"]),
 }
-SEEDED = ("graphseq", "sasrec", "sasrec +item_graph", "graphseq minibatch")
+SEEDED = ("graphseq", "sasrec", "sasrec +item_graph", "graphseq minibatch", "graphseq -coarse")
 
 
 def fusion_off(run_dir: Path) -> tuple[dict, pd.Series]:

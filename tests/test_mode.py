@@ -112,6 +112,6 @@ def test_scalable_objective_only_changes_what_does_not_scale():
     cfg, note = scalable_objective(base)
     assert (cfg.loss, cfg.share_negatives) == ("sampled", True) and "whole catalogue" in note
     cfg, note = scalable_objective(base.replace(loss="gbce"))
-    assert (cfg.loss, cfg.share_negatives) == ("gbce", True) and "per-sequence" in note
+    assert (cfg.loss, cfg.share_negatives) == ("gbce", True) and "32,768 items" in note
     same = base.replace(loss="sampled", share_negatives=True)
     assert scalable_objective(same) == (same, "")

@@ -118,7 +118,8 @@ def scalable_objective(cfg: TrainConfig) -> tuple[TrainConfig, str]:
     if not changes:
         return cfg, ""
     said = " ".join(f"{k}={str(v).lower()}" for k, v in changes.items())
-    note = (f"{said}: a mini-batch step encodes every item its loss scores, and {cfg.loss} "
-            f"{'scores the whole catalogue' if cfg.loss == 'ce' else 'with per-sequence negatives scores most of it'}; "
+    what = ("ce scores the whole catalogue" if cfg.loss == "ce" else
+            f"per-sequence negatives add up to {cfg.batch_size * cfg.num_negatives:,} items")  # fmt: skip
+    note = (f"{said}: a mini-batch step encodes every item its loss scores, and {what}; "
             "set minibatch=true to keep the configured objective")  # fmt: skip
     return cfg.replace(**changes), note
