@@ -1,0 +1,73 @@
+"""benchmarks/segments.py: the own-edge segment is what a brute-force scan of each test
+user's earlier events says, and the per-segment table averages the right users."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from data_builders.build import build_graph
+from data_builders.readers import read_frame
+from data_builders.schema import Schema
+from data_builders.store import load_id_maps, read_graph, save_graph
+from graphseq.graph.events import EventTable
+from graphseq.graph.splits import make_split
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "segments.py"
+
+
+def _module():
+    spec = importlib.util.spec_from_file_location("segments", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _shop_graph(tmp_path: Path) -> Path:
+    """6 users, 4 purchases each; users 0–2 carted their last purchase earlier, 3–5 did not
+    (user 3 carted an item it never bought)."""
+    rows, t = [], 0
+    for u in range(6):
+        bought = [f"i{u}{k}" for k in range(4)]
+        if u < 3:
+            rows.append((f"u{u}", bought[-1], t, "cart"))
+        if u == 3:
+            rows.append((f"u{u}", "i99", t, "cart"))
+        for it in bought:
+            t += 1
+            rows.append((f"u{u}", it, t, "buy"))
+        t += 1
+    df = pd.DataFrame(rows, columns=["user", "item", "ts", "event"])
+    schema = Schema(user="user", item="item", timestamp="ts", behavior="event", targets=("buy",))
+    data, ids, report = build_graph(read_frame(df, schema))
+    return save_graph(tmp_path / "g", data, ids, report)
+
+
+def test_own_edge_users_match_the_carts_and_a_scan_of_earlier_events(tmp_path):
+    graph = _shop_graph(tmp_path)
+    own = _module().own_edge_users(graph, "leave_last_out", (0.8, 0.9))
+    assert own.to_dict() == {f"u{u}": u < 3 for u in range(6)}
+    ev = EventTable.from_graph(read_graph(graph))
+    split = make_split(ev, "leave_last_out")
+    raw = load_id_maps(graph)["user"]
+    scan = {}
+    for t in split.targets["test"].tolist():
+        u, i = int(ev.user[t]), int(ev.item[t])
+        earlier = (ev.user[:t] == u) & split.graph_mask("test")[:t]
+        scan[raw[u]] = bool((ev.item[:t][earlier] == i).any())
+    assert own.to_dict() == scan
+
+
+def test_segment_table_averages_each_segment():
+    users = pd.Index(["a", "b", "c", "d"], name="user")
+    own = pd.Series([True, False, False, True], index=users)
+    ref = pd.DataFrame({0: [1.0, 0.0, 0.2, 0.6], 1: [0.8, 0.2, 0.2, 0.6]}, index=users)
+    other = pd.DataFrame({0: [0.0, 0.5, 0.5, 0.0]}, index=users)
+    t = _module().segment_table({"ref": ref, "other": other}, own, "ref")
+    assert t["own-edge"]["users"] == 2 and t["other"]["share"] == 0.5
+    assert np.isclose(t["own-edge"]["models"]["ref"]["mean"], (0.9 + 0.6) / 2)
+    assert np.isclose(t["other"]["models"]["other"]["mean"], 0.5)
+    assert np.isclose(t["all"]["vs"]["other"]["diff"], ref.to_numpy().mean() - 0.25)
