@@ -77,13 +77,17 @@ def test_config_takes_auto_true_false_and_refuses_the_rest():
         config_from_dict({"minibatch": "sometimes"})
 
 
-@pytest.mark.parametrize("threshold, want", [(10**12, "full-graph"), (0, "mini-batch")])
+@pytest.mark.parametrize(
+    "threshold, want, pointer",
+    [(10**12, "full-graph", False), (0, "mini-batch", False), (0, "mini-batch", None)],
+)
 def test_trainer_logs_and_records_the_choice(
-    small_graph_dir, tmp_path, monkeypatch, caplog, threshold, want
+    small_graph_dir, tmp_path, monkeypatch, caplog, threshold, want, pointer
 ):
     monkeypatch.setattr(mode, "AUTO_MINIBATCH_EDGES", threshold)
     cfg = TrainConfig(graph=str(small_graph_dir), model="graphseq", epochs=1, max_seq_len=20,
-                      batch_size=64, item_graph=False, coarse=False)  # fmt: skip
+                      batch_size=64, item_graph=False, coarse=False,
+                      own_history=pointer)  # fmt: skip
     with caplog.at_level(logging.INFO, logger="graphseq"):
         m = Trainer(cfg, tmp_path / "run", progress=False).fit()
     said = [r.getMessage() for r in caplog.records if "training mode" in r.getMessage()]
@@ -95,20 +99,28 @@ def test_trainer_logs_and_records_the_choice(
     saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
     assert saved["minibatch"] is (want == "mini-batch")  # resolved, so load_run agrees
     assert ("minibatch=[10, 5]" in m["model"]) is (want == "mini-batch")
-    # auto's mini-batch runs train an objective whose step does not encode the catalogue
     big = want == "mini-batch"
-    assert (saved["loss"], saved["share_negatives"]) == (
-        ("sampled", True) if big else ("ce", False)
-    )
-    assert ("objective" in rec) is big
-    assert any("mini-batch objective: loss=sampled share_negatives=true" in r.getMessage()
-               for r in caplog.records) is big  # fmt: skip
+    notes = [r.getMessage() for r in caplog.records if "mini-batch objective" in r.getMessage()]
+    assert ("objective" in rec) is big and len(notes) == int(big)
+    if big and pointer is None:  # the default pointer trains only through ce: ce is kept
+        assert (saved["loss"], saved["share_negatives"]) == ("ce", False)
+        assert "kept loss=ce: the own-history pointer (earlier cart, click)" in notes[0]
+        assert "+history" in m["model"]
+    else:  # auto's mini-batch runs train an objective whose step does not encode the catalogue
+        assert (saved["loss"], saved["share_negatives"]) == (
+            ("sampled", True) if big else ("ce", False)
+        )
+        assert not big or "loss=sampled share_negatives=true" in notes[0]
 
 
 def test_scalable_objective_only_changes_what_does_not_scale():
     from graphseq.models.mode import scalable_objective
 
-    base = TrainConfig(graph="g", model="graphseq")
+    base = TrainConfig(graph="g", model="graphseq", own_history=False)
+    kept, note = scalable_objective(base.replace(own_history=None), ("buy", "cart"), ("buy",))
+    assert kept.loss == "ce" and note.startswith("kept loss=ce: the own-history pointer")
+    one = scalable_objective(base.replace(own_history=None), ("buy",), ("buy",))[0]
+    assert one.loss == "sampled"  # every behavior is a target: the pointer has nothing to score
     cfg, note = scalable_objective(base)
     assert (cfg.loss, cfg.share_negatives) == ("sampled", True) and "whole catalogue" in note
     cfg, note = scalable_objective(base.replace(loss="gbce"))

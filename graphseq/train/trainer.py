@@ -97,7 +97,7 @@ class Trainer:
         if self.cfg.minibatch == "auto":  # saved resolved: load_run rebuilds the same model
             self.cfg = self.cfg.replace(minibatch=self.mode.minibatch)
             if self.mode.minibatch:  # and an objective whose step cost does not grow
-                self.cfg, note = scalable_objective(self.cfg)
+                self.cfg, note = scalable_objective(self.cfg, shape.behaviors, shape.targets)
                 self.mode = dataclasses.replace(self.mode, objective=note)
         if self.cfg.model == "graphseq" and self.is_main:
             log.info("training mode: %s (%s)", self.mode.mode, self.mode.reason)
