@@ -50,8 +50,13 @@ RUNS: dict[str, tuple[str, list[str], str]] = {  # in the order they are started
     "ease": ("ease", [], "all"),
     "itemknn": ("itemknn", [], "all"),
 }
-SEEDED = ("graphseq", "sasrec +own_history", "sasrec", "gru4rec +own_history",
-          "graphseq -own_history")  # 3 seeds; the rest one (2-core budget)
+SEEDED = (
+    "graphseq",
+    "sasrec +own_history",
+    "sasrec",
+    "gru4rec +own_history",
+    "graphseq -own_history",
+)  # 3 seeds; the rest one (2-core budget)
 UNTRAINED = ("pop", "pop +item_graph", "ease", "itemknn")
 SEQUENCE = ("graphseq", "sasrec", "gru4rec")  # the models --set's budget applies to
 
