@@ -141,7 +141,8 @@ def scalable_objective(
         if not cfg.share_negatives:
             changes["share_negatives"] = True
     if keep:
-        return cfg, (f"kept loss=ce: {' and '.join(keep)} train only through the full softmax; "
+        verb = "trains" if len(keep) == 1 else "train"
+        return cfg, (f"kept loss=ce: {' and '.join(keep)} {verb} only through the full softmax; "
                      "a mini-batch step then encodes the whole catalogue (set own_history=false "
                      "to trade the pointer for a sampled loss)")  # fmt: skip
     if not changes:
