@@ -126,7 +126,7 @@ class StoredGraph:
     fingerprint: str
     time_kind: str = "timestamp"
     path: str = ""
-    _stores: dict[Any, Store] = field(default_factory=dict, repr=False)
+    _stores: dict[Any, Store] = field(default_factory=dict, repr=False, compare=False)  # cache
 
     @property
     def node_types(self) -> list[str]:
