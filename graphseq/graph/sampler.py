@@ -35,20 +35,27 @@ ALL_TIME = torch.iinfo(torch.int64).max  # a seed time that admits every timed e
 STRATEGIES = ("uniform", "even", "recent")
 
 
+def _compact(x: Tensor, bound: int) -> Tensor:
+    """``x`` as int32 when every value lies below ``bound`` < 2^31 (half the memory of the
+    int64 slot arrays on large graphs; indexing and ``cat`` accept either)."""
+    return x.to(torch.int32) if bound < torch.iinfo(torch.int32).max else x
+
+
 @dataclass
 class TemporalCSR:
     """Neighbours of each node in time order.
 
     Attributes:
-        ptr: (N+1,) row pointers.  col: (E,) neighbour of each CSR slot.
-        time: (E,) int64 edge time, non-decreasing within a row.
-        eid: (E,) index of the slot's edge in the edge lists given to :meth:`from_edges`.
-        key: (E,) sorted ``row * (T+1) + rank(time)``.  times: (T,) sorted unique times.
+        ptr: (N+1,) row pointers.  col: (E,) neighbour of each CSR slot (int32 when the
+        node count allows).  eid: (E,) index of the slot's edge in the edge lists given to
+        :meth:`from_edges` (int32 when it allows).  key: (E,) sorted
+        ``row * (T+1) + rank(time)``.  times: (T,) sorted unique times.
+        The slot's time is not stored: it is ``times[key % (T+1)]`` (:meth:`time_at`), so a
+        slot costs 16 bytes (col, eid, key) instead of 32.
     """
 
     ptr: Tensor
     col: Tensor
-    time: Tensor
     eid: Tensor
     key: Tensor
     times: Tensor
@@ -56,6 +63,15 @@ class TemporalCSR:
     @property
     def num_nodes(self) -> int:
         return self.ptr.numel() - 1
+
+    def time_at(self, slot: Tensor) -> Tensor:
+        """(S,) int64 edge time of each slot. Shapes: slot (S,)."""
+        return self.times[self.key[slot] % (self.times.numel() + 1)]
+
+    @property
+    def time(self) -> Tensor:
+        """(E,) int64 edge time of every slot, non-decreasing within a row (derived)."""
+        return self.times[self.key % (self.times.numel() + 1)]
 
     @classmethod
     def from_edges(
@@ -70,17 +86,21 @@ class TemporalCSR:
         the input list for either direction). ``time`` ``None``: untimed edges.
         Shapes: src, dst, time (E,)."""
         src, dst = src.long(), dst.long()
-        eid = torch.arange(src.numel())
+        n_edges = src.numel()
+        eid = torch.arange(n_edges)
         time = torch.full_like(src, NO_TIME) if time is None else time.long()
         if undirected:
             src, dst = torch.cat([src, dst]), torch.cat([dst, src])
             eid, time = torch.cat([eid, eid]), torch.cat([time, time])
         times = torch.unique(time)  # sorted
-        rank = torch.searchsorted(times, time)
-        key, perm = torch.sort(src * (times.numel() + 1) + rank, stable=True)
+        key = torch.searchsorted(times, time)  # the time's rank
+        del time
+        key += src * (times.numel() + 1)
+        key, perm = torch.sort(key, stable=True)
         ptr = torch.zeros(num_nodes + 1, dtype=torch.int64)
         ptr[1:] = torch.cumsum(torch.bincount(src, minlength=num_nodes), 0)
-        return cls(ptr, dst[perm], time[perm], eid[perm], key, times)
+        del src
+        return cls(ptr, _compact(dst[perm], num_nodes), _compact(eid[perm], n_edges), key, times)
 
     def num_before(self, nodes: Tensor, time: Tensor) -> Tensor:
         """(S,) number of edges of each node strictly before its time.
@@ -181,12 +201,12 @@ def sample_subgraph(
     for k in fanouts:
         parent, slot, w, n = sample_hop(csr, front, ftime, k, strategy, generator)
         degree.append(n)
-        child = csr.col[slot]
+        child = csr.col[slot].long()
         base = hop_ptr[-1]
         src.append(base + torch.arange(child.numel()))
         dst.append(offset + parent)
-        etime.append(csr.time[slot])
-        eid.append(csr.eid[slot])
+        etime.append(csr.time_at(slot))
+        eid.append(csr.eid[slot].long())
         weight.append(w)
         offset = base
         front, ftime = child, ftime[parent]

@@ -116,12 +116,17 @@ class Sampled(nn.Module):
         return len(self.fanouts)
 
     def csr(self, ctx: GraphContext, view: View) -> tuple[TemporalCSR, Tensor | None]:
-        """The view's time-ordered CSR and each input edge's owner (cached per context)."""
+        """The view's time-ordered CSR and each input edge's owner (cached per context; the
+        view's edge lists are dropped from the cache once the CSR holds them)."""
         key = f"csr:{view.name}"
         if key not in ctx.cache:
+            had = f"view_edges:{view.name}" in ctx.cache
             e = view_edges(view, ctx)
             csr = TemporalCSR.from_edges(e.a, e.b, e.num_nodes, e.time, undirected=True)
-            ctx.cache[key] = (csr, e.owner)
+            owner = None if e.owner is None else e.owner.to(csr.eid.dtype)  # user ids
+            ctx.cache[key] = (csr, owner)
+            if not had:
+                ctx.cache.pop(f"view_edges:{view.name}", None)
         return ctx.cache[key]
 
     def tree(
@@ -141,7 +146,7 @@ class Sampled(nn.Module):
         x = node_x(sub.node)
         keep = None
         if self.training:
-            own = None if owner is None else owner[sub.edge_id]
+            own = None if owner is None else owner[sub.edge_id].long()
             keep = kept_edges(own, sub.edge_id.numel(), drop, batch_users).to(x.device)
         return tree_lightgcn(x, sub.to(x.device), self.num_layers, keep)
 
