@@ -101,7 +101,7 @@ class TrainConfig:
     # training: the learned own-history weights times each (1 first: it wins ties) ...
     own_history_sharpen: tuple[float, ...] = (1.0, 4.0, 16.0)  # ... its decays divided by each
     own_history: bool | None = None  # score the user's own earlier edges of each behavior
-    # (a learned weight and decay per behavior, trained with the model; needs loss=ce);
+    # (a learned weight and decay per behavior, trained with the model; any loss but bpr);
     # None = the model's default (on for graphseq only)
     item_graph_mode: ItemGraphMode = "posthoc"  # posthoc: fused after training, weight and
     # decay chosen on validation | trained: a scale of the model, trained with it (learned

@@ -34,7 +34,7 @@ class SequenceObjective(nn.Module):
     Shapes: ``forward`` h (N, d), items (n, d), target (N,) local ids; inp/use (B, L);
         neg (B, S) per sequence or (S,) shared (sampled, gbce), (N, k) per position (bpr);
         log_q (n,); bias: sparse logit terms (rows, cols, values) and dense_bias (columns,
-        (N, M)), ``ce`` only → scalar.
+        (N, M)); ``bias`` for ``ce``, ``sampled`` and ``gbce``, ``dense_bias`` for ``ce`` → scalar.
     """
 
     def __init__(
@@ -81,18 +81,18 @@ class SequenceObjective(nn.Module):
             return chunked_softmax_ce(
                 h, items, target, None if seen is None else seen.columns, chunk, bias, dense_bias
             )
-        if bias is not None or dense_bias is not None:
-            raise ValueError(
-                f"own_history / item_graph_mode=trained need loss=ce, not {self.loss!r}"
-            )
+        if dense_bias is not None:
+            raise ValueError(f"item_graph_mode=trained needs loss=ce, not {self.loss!r}")
+        if bias is not None and self.loss not in SAMPLED:
+            raise ValueError(f"own_history needs loss=ce, sampled or gbce, not {self.loss!r}")
         if neg is None:
             raise ValueError(f"loss={self.loss} needs negatives in the batch")
         if self.loss in SAMPLED:
             mask = None if seen is None else seen.select(neg)  # (N, S)
             if self.loss == "sampled":
-                return sampled_softmax_ce(h, items, target, neg, log_q, mask, use)
+                return sampled_softmax_ce(h, items, target, neg, log_q, mask, use, bias)
             beta = gbce_beta(neg.size(-1), self.num_items or n, self.gbce_t)
-            return gbce_loss(h, items, target, neg, beta, mask, use)
+            return gbce_loss(h, items, target, neg, beta, mask, use, bias)
         pos = (h * items[target]).sum(-1)  # (N,)
         negs = torch.einsum("nd,nkd->nk", h, items[neg])  # (N, k): each position's own
         return bpr_loss(pos, negs)

@@ -139,9 +139,9 @@ def own_history(c: TrainConfig, s: GraphShape, default: bool) -> OwnHistory | No
     """The learned own-earlier-edges term, when asked for (or by the model's default)."""
     if not (default if c.own_history is None else c.own_history):
         return None
-    if c.loss != "ce":
+    if c.loss not in ("ce", "sampled", "gbce"):  # bpr scores no softmax to point into
         if c.own_history:
-            raise ValueError(f"own_history=true needs loss=ce, not {c.loss!r}")
+            raise ValueError(f"own_history=true needs loss=ce, sampled or gbce, not {c.loss!r}")
         return None
     return OwnHistory(len(s.behaviors), skip_targets=c.exclude_seen)
 

@@ -97,6 +97,47 @@ def row_negatives(neg: Tensor, use: Tensor | None = None) -> Tensor:
     return neg[None, :] if neg.dim() == 1 else neg[use.nonzero(as_tuple=True)[0]]
 
 
+def sampled_terms(
+    bias: tuple[Tensor, Tensor, Tensor],
+    target: Tensor,
+    neg: Tensor,
+    use: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Sparse logit terms ``bias`` = (rows, cols, values) (as :func:`full_softmax_ce` takes
+    them, e.g. :class:`graphseq.nn.history.OwnHistory`) placed on a sampled softmax's
+    logits: ``(pos (N,), negs (N, S))``, each term added to its row's positive when ``col`` is
+    the row's target, and to every negative slot of the row that holds ``col`` (repeats add
+    up; terms on items the row neither targets nor samples fall out, as those logits are not
+    computed). ``neg`` (S,) shared or (B, S) per sequence with ``use`` (B, L), as in
+    :func:`sampled_softmax_ce`; the result is differentiable in ``values``."""
+    rows, cols, vals = bias
+    n = len(target)
+    pos = vals.new_zeros(n).index_add(0, rows, vals * (cols == target[rows]).to(vals.dtype))
+    s = neg.size(-1)
+    if neg.dim() == 1:  # one set: the term's key is its item
+        keys, want = neg, cols
+    else:  # one set per sequence: key = sequence · span + item
+        if use is None:
+            raise ValueError("per-sequence negatives (B, S) need `use` (B, L)")
+        span = int(torch.cat([cols, neg.flatten()]).max()) + 1
+        seq_of_row = use.nonzero(as_tuple=True)[0]  # (N,)
+        keys = (torch.arange(neg.size(0), device=neg.device)[:, None] * span + neg).flatten()
+        want = seq_of_row[rows] * span + cols
+    order = torch.argsort(keys)
+    sorted_keys = keys[order]
+    lo = torch.searchsorted(sorted_keys, want)
+    hi = torch.searchsorted(sorted_keys, want, right=True)
+    count = hi - lo  # slots of the row's set holding the term's item (usually 0 or 1)
+    term = torch.repeat_interleave(torch.arange(len(want), device=want.device), count)
+    first = torch.repeat_interleave(lo, count)
+    offset = torch.arange(len(term), device=want.device) - torch.repeat_interleave(
+        torch.cumsum(count, 0) - count, count
+    )
+    slot = order[first + offset] % s  # the slot within the row's set
+    negs = vals.new_zeros(n, s).index_put((rows[term], slot), vals[term], accumulate=True)
+    return pos, negs
+
+
 def sampled_softmax_ce(
     h: Tensor,
     items: Tensor,
@@ -105,18 +146,20 @@ def sampled_softmax_ce(
     log_q: Tensor | None = None,
     seen: Tensor | None = None,
     use: Tensor | None = None,
+    bias: tuple[Tensor, Tensor, Tensor] | None = None,
 ) -> Tensor:
     """Sampled softmax with logQ correction (Yi et al. 2019). ``neg`` (S,) negatives shared by
     every row, or (B, S) one set per sequence (with ``use``, see :func:`negative_scores`);
     ``log_q`` (I,) log sampling probabilities (``None``: uniform, no correction needed);
     ``seen`` (N, S) True where a negative is to be left out of a row's softmax (e.g. the
     row's earlier targets, as the full-softmax ``seen`` mask). Accidental hits (a negative
-    equal to the row's target) are always left out.
+    equal to the row's target) are always left out. ``bias``: sparse logit terms on the
+    scored items (:func:`sampled_terms`), e.g. the own-history pointer.
 
     Shapes: ``h`` (N, d), ``items`` (I, d), ``target`` (N,) → scalar.
     """
-    pos = (h * items[target]).sum(-1, keepdim=True)  # (N, 1)
-    negs = negative_scores(h, items, neg, use)  # (N, S)
+    pos, negs = _sampled_logits(h, items, target, neg, use, bias)
+    pos = pos[:, None]
     ids = row_negatives(neg, use)  # (N or 1, S)
     if log_q is not None:
         pos = pos - log_q[target][:, None]
@@ -127,6 +170,23 @@ def sampled_softmax_ce(
     negs = negs.masked_fill(drop, float("-inf"))
     logits = torch.cat([pos, negs], 1)
     return F.cross_entropy(logits, torch.zeros(len(h), dtype=torch.long, device=h.device))
+
+
+def _sampled_logits(
+    h: Tensor,
+    items: Tensor,
+    target: Tensor,
+    neg: Tensor,
+    use: Tensor | None,
+    bias: tuple[Tensor, Tensor, Tensor] | None,
+) -> tuple[Tensor, Tensor]:
+    """(N,) positive and (N, S) negative logits, ``bias`` terms included."""
+    pos = (h * items[target]).sum(-1)  # (N,)
+    negs = negative_scores(h, items, neg, use)  # (N, S)
+    if bias is not None:
+        bp, bn = sampled_terms(bias, target, neg, use)
+        pos, negs = pos + bp.to(pos.dtype), negs + bn.to(negs.dtype)
+    return pos, negs
 
 
 def gbce_beta(num_negatives: int, num_items: int, t: float = 0.75) -> float:
@@ -145,6 +205,7 @@ def gbce_loss(
     beta: float,
     seen: Tensor | None = None,
     use: Tensor | None = None,
+    bias: tuple[Tensor, Tensor, Tensor] | None = None,
 ) -> Tensor:
     """Generalised binary cross-entropy of gSASRec (Petrov & Macdonald 2023,
     https://arxiv.org/abs/2308.07192) with ``k`` uniform negatives per row (``neg`` (S,)
@@ -152,12 +213,11 @@ def gbce_loss(
     ``−β log σ(s⁺) − Σ_j log(1 − σ(s⁻_j))`` per row, divided by ``1 + k`` as the paper's
     code does (binary cross-entropy averaged over every logit), then averaged over rows.
     A negative equal to the row's target, or where ``seen`` (N, S) is True, is left out.
-    ``beta`` from :func:`gbce_beta`.
+    ``beta`` from :func:`gbce_beta`; ``bias`` as in :func:`sampled_softmax_ce`.
 
     Shapes: ``h`` (N, d), ``items`` (I, d), ``target`` (N,) → scalar.
     """
-    pos = (h * items[target]).sum(-1)  # (N,)
-    negs = negative_scores(h, items, neg, use)  # (N, S)
+    pos, negs = _sampled_logits(h, items, target, neg, use, bias)
     drop = row_negatives(neg, use) == target[:, None]  # (N, S) accidental hits
     if seen is not None:
         drop = drop | seen
