@@ -51,6 +51,8 @@ class TrainConfig:
     # (train/schedule.py: every 2 epochs on ML-100K, every epoch from ~2k users up)
     batch_size: int = 128  # sequences (sequence models) or interactions (mf/lightgcn) per step
     eval_batch_size: int = 512  # users scored per batch; never changes the metrics
+    valid_users: int = 0  # validation (early stopping, what validation chooses) scores this
+    # many users, drawn once from the seed; 0 = all. Test always scores every user
     eval_chunk: int = 4096  # mini-batch backend: items encoded per chunk when scoring
     lr: float = 2e-3  # AdamW learning rate (chosen on ML-100K validation)
     weight_decay: float = 0.0  # AdamW weight decay
@@ -103,6 +105,7 @@ class TrainConfig:
     own_history: bool | None = None  # score the user's own earlier edges of each behavior
     # (a learned weight and decay per behavior, trained with the model; any loss but bpr);
     # None = the model's default (on for graphseq only)
+    own_history_gate: bool = False  # a per-user gate on the pointer, from the user state
     item_graph_mode: ItemGraphMode = "posthoc"  # posthoc: fused after training, weight and
     # decay chosen on validation | trained: a scale of the model, trained with it (learned
     # weight and decay, cross-fitted over user folds so no user's own row scores its target)
@@ -141,6 +144,7 @@ RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "eval_every": (0, math.inf, True, True),
     "batch_size": (1, math.inf, True, True),
     "eval_batch_size": (1, math.inf, True, True),
+    "valid_users": (0, math.inf, True, True),
     "eval_chunk": (1, math.inf, True, True),
     "lr": (0, math.inf, False, True),
     "weight_decay": (0, math.inf, True, True),

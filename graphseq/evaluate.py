@@ -74,8 +74,14 @@ def evaluate(
     exclude_seen: bool = True,
     ks: tuple[int, ...] = KS,
     cache: dict | None = None,
+    max_users: int = 0,
+    sample_seed: int = 0,
 ) -> EvalResult:
     """Full-ranking metrics of ``model`` on split ``name`` ("valid" or "test").
+
+    ``max_users`` > 0 scores a uniform sample of that many of the split's users (drawn from
+    ``sample_seed``, the same users at every call; every item is still ranked): for
+    validation on logs whose full-catalogue scoring of every user is slow.
 
     ``cache``: a scoring-context cache to share between calls on the same split while the
     model's weights stay fixed (adjacencies, snapshot states, the item–item graph), e.g.
@@ -103,6 +109,9 @@ def evaluate(
     if exclude_seen:
         keep[rows[items == target_item[rows]]] = False
     kept = torch.nonzero(keep).flatten()
+    if 0 < max_users < len(kept):
+        g = torch.Generator().manual_seed(sample_seed)
+        kept = kept[torch.randperm(len(kept), generator=g)[:max_users]].sort().values
     evaluator = Evaluator(ev.num_items, ks)
     cold = cold_items(ev, inp.graph_mask)
     cold_eval, cold_dev = Evaluator(ev.num_items, ks), cold.to(device)
@@ -184,8 +193,10 @@ def evaluate_with(
     side: ItemSide,
     cache: dict | None = None,
 ) -> EvalResult:
-    """:func:`evaluate` with the evaluation settings of ``cfg`` (``cache`` as there)."""
+    """:func:`evaluate` with the evaluation settings of ``cfg`` (``cache`` as there);
+    ``valid`` scores ``cfg.valid_users`` sampled users when that is set."""
     return evaluate(
         model, ev, split, name, side, batch_size=cfg.eval_batch_size, max_len=cfg.max_seq_len,
         exclude_seen=cfg.exclude_seen, ks=cfg.ks, cache=cache,
+        max_users=cfg.valid_users if name == "valid" else 0, sample_seed=cfg.seed,
     )  # fmt: skip

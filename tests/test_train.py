@@ -60,6 +60,7 @@ def test_run_directory_contract(small_graph_dir, tmp_path):
     assert {"optimizer", "rng", "epoch", "best"} <= set(last) and last["epoch"] == 3
     pu = pd.read_parquet(run / "per_user.parquet")
     assert len(pu) == m["protocol"]["test_users"] and pu["rank"].min() >= 1
+    assert m["protocol"]["valid_users"] > 0
     assert pu["user"].str.startswith("u").all() and pu["target"].str.startswith("i").all()
     assert abs(pu["NDCG@10"].mean() - m["test"]["NDCG@10"]) < 1e-6
     with pytest.raises(DataError, match="already holds a run"):
@@ -82,6 +83,26 @@ def test_eval_batch_size_does_not_change_metrics(small_graph_dir, tmp_path):
         results.append(tr._evaluate("test").metrics)
     for r in results[1:]:
         assert r == pytest.approx(results[0], abs=1e-6)
+
+
+def test_valid_users_scores_a_fixed_sample_of_validation_users_only(small_graph_dir, tmp_path):
+    cfg = TrainConfig(graph=str(small_graph_dir), model="sasrec", epochs=1, valid_users=20, **SEQ)
+    tr = Trainer(cfg, tmp_path / "r", progress=False)
+    a, b = tr._evaluate("valid"), tr._evaluate("valid")
+    assert a.num_users == 20 and a.per_user["user"].tolist() == b.per_user["user"].tolist()
+    full = tr._evaluate("test")
+    everyone = tr.cfg.replace(valid_users=0)
+    tr.cfg = everyone
+    all_valid = tr._evaluate("valid")
+    assert (
+        all_valid.num_users > 20 and full.num_users == tr._evaluate("test").num_users
+    )  # test: everyone
+    sampled = set(a.per_user["user"].tolist())
+    assert sampled < set(all_valid.per_user["user"].tolist())
+    by_user = dict(zip(all_valid.per_user["user"].tolist(), all_valid.per_user["NDCG@10"].tolist()))
+    assert [by_user[u] for u in a.per_user["user"].tolist()] == pytest.approx(
+        a.per_user["NDCG@10"].tolist(), abs=1e-6
+    )  # the same users score the same: a sample, not another model
 
 
 def test_nan_loss_stops_with_epoch_and_batch(small_graph_dir, tmp_path, monkeypatch):

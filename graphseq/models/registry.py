@@ -70,14 +70,14 @@ Builder = Callable[[TrainConfig, GraphShape], Recommender]
 # config keys each kind of model reads (beyond ALWAYS); a key set by the user that the chosen
 # model ignores gets a warning
 ALWAYS = {"model", "graph", "split", "global_time_quantiles", "seed", "device", "eval_batch_size",
-          "exclude_seen", "ks", "max_seq_len", "item_graph", "item_graph_reg", "item_graph_mode",
-          "item_graph_max_items", "item_graph_weights", "item_graph_decays",
+          "valid_users", "exclude_seen", "ks", "max_seq_len", "item_graph", "item_graph_reg",
+          "item_graph_mode", "item_graph_max_items", "item_graph_weights", "item_graph_decays",
           "logger", "mlflow_uri"}  # fmt: skip
 TRAINING = {"epochs", "patience", "eval_every", "batch_size", "lr", "weight_decay",
             "max_grad_norm", "amp", "distributed", "dim"}  # fmt: skip
-SEQUENCE = TRAINING | {"own_history", "own_history_scales", "own_history_sharpen", "num_layers",
-                       "num_heads", "dropout", "loss", "head", "num_negatives",
-                       "negatives", "sequence", "time_encoding", "item_text", "item_text_model",
+SEQUENCE = TRAINING | {"own_history", "own_history_gate", "own_history_scales",
+                       "own_history_sharpen", "num_layers", "num_heads", "dropout", "loss", "head",
+                       "num_negatives", "negatives", "sequence", "time_encoding", "item_text", "item_text_model",
                        "item_id_dropout", "train_exclude_seen", "ce_max_logits", "gbce_t",
                        "share_negatives"}  # fmt: skip
 GRAPH = {"gnn_layers", "views", "view_encoder", "fusion", "edge_dropout", "coarse",
@@ -143,7 +143,8 @@ def own_history(c: TrainConfig, s: GraphShape, default: bool) -> OwnHistory | No
         if c.own_history:
             raise ValueError(f"own_history=true needs loss=ce, sampled or gbce, not {c.loss!r}")
         return None
-    return OwnHistory(len(s.behaviors), skip_targets=c.exclude_seen)
+    return OwnHistory(len(s.behaviors), skip_targets=c.exclude_seen,
+                      gate_dim=c.dim if c.own_history_gate else 0)  # fmt: skip
 
 
 def _objective(c: TrainConfig, s: GraphShape) -> SequenceObjective:

@@ -343,6 +343,7 @@ class Trainer:
                 "exclude_seen": self.cfg.exclude_seen,
                 "ties": "pessimistic",
                 "test_users": test.num_users if test else None,
+                "valid_users": valid.num_users,  # a sample when valid_users is set
                 "repeat_targets_dropped": test.repeat_targets_dropped if test else None,
                 "graph_events_after_target": round(test.later_share, 4) if test else None,
             },
