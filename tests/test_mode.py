@@ -102,25 +102,27 @@ def test_trainer_logs_and_records_the_choice(
     big = want == "mini-batch"
     notes = [r.getMessage() for r in caplog.records if "mini-batch objective" in r.getMessage()]
     assert ("objective" in rec) is big and len(notes) == int(big)
-    if big and pointer is None:  # the default pointer trains only through ce: ce is kept
-        assert (saved["loss"], saved["share_negatives"]) == ("ce", False)
-        assert "kept loss=ce: the own-history pointer (earlier cart, click)" in notes[0]
+    # auto's mini-batch runs train an objective whose step does not encode the catalogue
+    assert (saved["loss"], saved["share_negatives"]) == (
+        ("sampled", True) if big else ("ce", False)
+    )
+    assert not big or "loss=sampled share_negatives=true" in notes[0]
+    if pointer is None:  # the default pointer stays, trained through the sampled loss
         assert "+history" in m["model"]
-    else:  # auto's mini-batch runs train an objective whose step does not encode the catalogue
-        assert (saved["loss"], saved["share_negatives"]) == (
-            ("sampled", True) if big else ("ce", False)
-        )
-        assert not big or "loss=sampled share_negatives=true" in notes[0]
+        assert not big or "the own-history pointer (earlier cart, click) trains" in notes[0]
 
 
 def test_scalable_objective_only_changes_what_does_not_scale():
     from graphseq.models.mode import scalable_objective
 
     base = TrainConfig(graph="g", model="graphseq", own_history=False)
-    kept, note = scalable_objective(base.replace(own_history=None), ("buy", "cart"), ("buy",))
-    assert kept.loss == "ce" and note.startswith("kept loss=ce: the own-history pointer")
-    one = scalable_objective(base.replace(own_history=None), ("buy",), ("buy",))[0]
-    assert one.loss == "sampled"  # every behavior is a target: the pointer has nothing to score
+    cfg, note = scalable_objective(base.replace(own_history=None), ("buy", "cart"), ("buy",))
+    assert cfg.loss == "sampled" and "own-history pointer (earlier cart) trains" in note
+    cfg, note = scalable_objective(base.replace(own_history=None), ("buy",), ("buy",))
+    assert cfg.loss == "sampled" and "pointer" not in note  # every behavior is a target
+    trained = base.replace(item_graph=True, item_graph_mode="trained")
+    kept, note = scalable_objective(trained)
+    assert kept == trained and note.startswith("kept loss=ce: the trained item-graph scale")
     cfg, note = scalable_objective(base)
     assert (cfg.loss, cfg.share_negatives) == ("sampled", True) and "whole catalogue" in note
     cfg, note = scalable_objective(base.replace(loss="gbce"))

@@ -19,10 +19,11 @@ negatives (nearly the whole catalogue at batch 128 × 256) cost the full-catalog
 every step. Measured back to back on a 10M-event synthetic log (50k items, one thread,
 ``benchmarks/scaling.py``): 8.12 s per step with per-sequence negatives, 0.87 s with one
 negative set per batch (9.4×). ``auto`` therefore trains mini-batch runs with
-``loss=sampled`` (or the configured ``gbce``) and ``share_negatives=true``, and says so —
-except when a part of the model trains only through the full softmax (the own-history
-pointer on a log with non-target behaviors): ``ce`` is then kept and the log says why.
-``minibatch=true`` keeps the configured objective.
+``loss=sampled`` (or the configured ``gbce``) and ``share_negatives=true``, and says so. The
+own-history pointer trains through the sampled losses too (its terms land on the scored
+items, :func:`graphseq.nn.losses.sampled_terms`); only the trained item-graph scale needs the
+full softmax, and ``ce`` is then kept with a note. ``minibatch=true`` keeps the configured
+objective.
 """
 
 from __future__ import annotations
@@ -108,20 +109,13 @@ def resolve_minibatch(
     return cfg.replace(minibatch=choose_mode(cfg, behaviors, events).minibatch)
 
 
-def full_softmax_parts(
-    cfg: TrainConfig, behaviors: tuple[str, ...], targets: tuple[str, ...]
-) -> list[str]:
-    """The parts of a graphseq model on this graph that train only through the full softmax
-    (``graphseq/models/registry.py`` drops or refuses them under a sampled loss): the
-    own-history pointer when the graph has a non-target behavior for it to point into, and
-    the trained item–item scale."""
-    parts = []
-    others = [b for b in behaviors if b not in targets]
-    if cfg.own_history is not False and (others or not cfg.exclude_seen):
-        parts.append(f"the own-history pointer (earlier {', '.join(others) or 'events'})")
+def full_softmax_parts(cfg: TrainConfig) -> list[str]:
+    """The parts of a graphseq model that train only through the full softmax
+    (``graphseq/models/registry.py`` refuses them under a sampled loss): the trained
+    item–item scale. (The own-history pointer trains through every softmax.)"""
     if cfg.item_graph is not False and cfg.item_graph_mode == "trained":
-        parts.append("the trained item-graph scale")
-    return parts
+        return ["the trained item-graph scale"]
+    return []
 
 
 def scalable_objective(
@@ -131,10 +125,11 @@ def scalable_objective(
     shared negative set (``loss=sampled`` for ``ce``; ``share_negatives=true``), and a note of
     what changed or why not ("" when there is nothing to say). Called when ``minibatch=auto``
     chose mini-batch. ``ce`` is kept when a part of the model needs it
-    (:func:`full_softmax_parts`): dropping the own-history pointer would cost far more than
-    the step's time (Tmall: test NDCG@10 0.1319 with it, 0.0638 without)."""
+    (:func:`full_softmax_parts`). The own-history pointer, when the graph has a non-target
+    behavior for it (``behaviors`` not in ``targets``), stays and trains through the sampled
+    loss; the note says so."""
     changes: dict[str, Any] = {}
-    keep = full_softmax_parts(cfg, behaviors, targets) if cfg.loss == "ce" else []
+    keep = full_softmax_parts(cfg) if cfg.loss == "ce" else []
     if cfg.loss == "ce" and not keep:
         changes["loss"] = "sampled"
     if cfg.loss in ("sampled", "gbce") or "loss" in changes:
@@ -143,13 +138,16 @@ def scalable_objective(
     if keep:
         verb = "trains" if len(keep) == 1 else "train"
         return cfg, (f"kept loss=ce: {' and '.join(keep)} {verb} only through the full softmax; "
-                     "a mini-batch step then encodes the whole catalogue (set own_history=false "
-                     "to trade the pointer for a sampled loss)")  # fmt: skip
+                     "a mini-batch step then encodes the whole catalogue")  # fmt: skip
     if not changes:
         return cfg, ""
     said = " ".join(f"{k}={str(v).lower()}" for k, v in changes.items())
     what = ("ce scores the whole catalogue" if cfg.loss == "ce" else
             f"per-sequence negatives add up to {cfg.batch_size * cfg.num_negatives:,} items")  # fmt: skip
-    note = (f"{said}: a mini-batch step encodes every item its loss scores, and {what}; "
+    others = [b for b in behaviors if b not in targets]
+    pointer = cfg.own_history is not False and bool(others)
+    also = (f"; the own-history pointer (earlier {', '.join(others)}) trains through it"
+            if pointer and "loss" in changes else "")  # fmt: skip
+    note = (f"{said}: a mini-batch step encodes every item its loss scores, and {what}{also}; "
             "set minibatch=true to keep the configured objective")  # fmt: skip
     return cfg.replace(**changes), note
