@@ -105,7 +105,6 @@ class TrainConfig:
     own_history: bool | None = None  # score the user's own earlier edges of each behavior
     # (a learned weight and decay per behavior, trained with the model; any loss but bpr);
     # None = the model's default (on for graphseq only)
-    own_history_gate: bool = False  # a per-user gate on the pointer, from the user state
     item_graph_mode: ItemGraphMode = "posthoc"  # posthoc: fused after training, weight and
     # decay chosen on validation | trained: a scale of the model, trained with it (learned
     # weight and decay, cross-fitted over user folds so no user's own row scores its target)

@@ -87,26 +87,3 @@ def test_without_terms_the_sampled_loss_is_unchanged():
     b = sampled_softmax_ce(h, items, target, neg, use=use, bias=empty)
     assert a.item() == pytest.approx(b.item(), rel=1e-14)
 
-
-def test_the_pointer_gate_starts_at_one_and_learns():
-    from graphseq.nn.history import OwnHistory
-
-    torch.manual_seed(0)
-    plain, gated = OwnHistory(2), OwnHistory(2, gate_dim=4)
-    for m in (plain, gated):
-        m.weight.data[:] = torch.tensor([0.01, 0.02, 0.0])
-    states = torch.randn(3, 4)
-
-    class Hist:  # the SeqBatch fields OwnHistory reads
-        item = torch.tensor([[1, 2, 0], [3, 3, 0], [0, 1, 2]])
-        behavior = torch.tensor([[0, 1, 2], [1, 0, 2], [0, 0, 1]])
-        mask = torch.tensor([[1, 1, 0], [1, 1, 0], [1, 1, 1]], dtype=torch.bool)
-        is_target = torch.zeros(3, 3, dtype=torch.bool)
-        last = torch.tensor([1, 1, 2])
-
-    a, b = plain(Hist, 5), gated(Hist, 5, states)
-    assert torch.allclose(a, b) and a.abs().sum() > 0  # 2 σ(0) = 1: a no-op at the start
-    b.sum().backward()
-    assert gated.gate.weight.grad.abs().sum() > 0
-    with pytest.raises(ValueError, match="needs the user states"):
-        gated(Hist, 5)

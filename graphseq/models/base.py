@@ -137,7 +137,7 @@ class Recommender(nn.Module):
         enc = Encoded(items=table.items)
         h = self.users.states(ctx, enc, inp, b.users.to(dev), self.items.input)[use]  # (N, d)
         hist = getattr(self.scorer, "history", None)
-        bias = hist.train_terms(inp, use, h) if hist is not None else None  # own earlier edges
+        bias = hist.train_terms(inp, use) if hist is not None else None  # own earlier edges
         scale = getattr(self.scorer, "scale", None)  # the item–item graph, cross-fitted
         dense = scale.train_bias(ctx, inp, use, b.users.to(dev)) if scale is not None else None
         return self.objective(

@@ -75,7 +75,7 @@ ALWAYS = {"model", "graph", "split", "global_time_quantiles", "seed", "device", 
           "logger", "mlflow_uri"}  # fmt: skip
 TRAINING = {"epochs", "patience", "eval_every", "batch_size", "lr", "weight_decay",
             "max_grad_norm", "amp", "distributed", "dim"}  # fmt: skip
-SEQUENCE = TRAINING | {"own_history", "own_history_gate", "own_history_scales",
+SEQUENCE = TRAINING | {"own_history", "own_history_scales",
                        "own_history_sharpen", "num_layers", "num_heads", "dropout", "loss", "head",
                        "num_negatives", "negatives", "sequence", "time_encoding", "item_text", "item_text_model",
                        "item_id_dropout", "train_exclude_seen", "ce_max_logits", "gbce_t",
@@ -143,8 +143,7 @@ def own_history(c: TrainConfig, s: GraphShape, default: bool) -> OwnHistory | No
         if c.own_history:
             raise ValueError(f"own_history=true needs loss=ce, sampled or gbce, not {c.loss!r}")
         return None
-    return OwnHistory(len(s.behaviors), skip_targets=c.exclude_seen,
-                      gate_dim=c.dim if c.own_history_gate else 0)  # fmt: skip
+    return OwnHistory(len(s.behaviors), skip_targets=c.exclude_seen)
 
 
 def _objective(c: TrainConfig, s: GraphShape) -> SequenceObjective:

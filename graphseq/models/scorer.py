@@ -63,7 +63,7 @@ class Scorer(nn.Module):
     def forward(self, ctx: GraphContext, users: Tensor, items: Tensor, hist: SeqBatch) -> Tensor:
         scores = self.head(users, items)  # (B, I)
         if self.history is not None:  # the user's own earlier edges, learned with the model
-            scores = scores + self.history(hist, items.size(0), users)
+            scores = scores + self.history(hist, items.size(0))
         if self.scale is not None:  # the item–item graph as a trained scale of the model
             scores = scores + self.scale(ctx, hist)
         if not self.fusing():

@@ -26,23 +26,12 @@ STEP = 200.0  # weight = STEP · parameter: Adam moves a parameter by ~lr a step
 
 
 class OwnHistory(nn.Module):
-    """Args: num_behaviors (padding gets weight 0); decay: initial τ in events (10);
-    gate_dim: > 0 adds a per-user gate: each behavior's weight is multiplied by
-    ``2 σ(W h + b)[behavior]`` from the scored user state ``h`` (gate_dim = its size;
-    W, b start at 0, so the gate starts at 1), letting the model point into the history of
-    users who come back to their carts and less into the history of those who explore.
+    """Args: num_behaviors (padding gets weight 0); decay: initial τ in events (10).
     Shapes: ``train_terms`` → three (M,) tensors; ``forward`` hist (B, L) → (B, I)."""
 
-    def __init__(
-        self,
-        num_behaviors: int,
-        decay: float = 10.0,
-        skip_targets: bool = True,
-        gate_dim: int = 0,
-    ) -> None:
+    def __init__(self, num_behaviors: int, decay: float = 10.0, skip_targets: bool = True) -> None:
         super().__init__()
         self.num_behaviors, self.init_decay, self.skip_targets = num_behaviors, decay, skip_targets
-        self.gate = nn.Linear(gate_dim, num_behaviors + 1) if gate_dim > 0 else None
         self.weight = nn.Parameter(torch.zeros(num_behaviors + 1))
         self.log_decay = nn.Parameter(torch.full((num_behaviors + 1,), math.log(decay)))
         # chosen on validation after training (train/posthoc.py), 1 while training: the
@@ -54,17 +43,6 @@ class OwnHistory(nn.Module):
     def reset_parameters(self) -> None:
         nn.init.zeros_(self.weight)
         nn.init.constant_(self.log_decay, math.log(self.init_decay))
-        if self.gate is not None:
-            nn.init.zeros_(self.gate.weight)
-            nn.init.zeros_(self.gate.bias)
-
-    def _gates(self, states: Tensor | None) -> Tensor | None:
-        """(N, num_behaviors + 1) per-user multipliers in (0, 2), or None without a gate."""
-        if self.gate is None:
-            return None
-        if states is None:
-            raise ValueError("a gated OwnHistory needs the user states")
-        return 2.0 * torch.sigmoid(self.gate(states.to(self.gate.weight.dtype)))
 
     def weights(self) -> Tensor:
         """(num_behaviors + 1,) the weight of each behavior (padding: 0), ``scale`` included."""
@@ -78,13 +56,10 @@ class OwnHistory(nn.Module):
     def _value(self, behavior: Tensor, age: Tensor) -> Tensor:
         return self.weights()[behavior] * torch.exp(-age / self.decays()[behavior])
 
-    def train_terms(
-        self, inp: SeqBatch, use: Tensor, states: Tensor | None = None
-    ) -> tuple[Tensor, Tensor, Tensor]:
+    def train_terms(self, inp: SeqBatch, use: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """``(rows, items, values)``: for each used position (row of the loss, in ``use``
         order), every earlier-or-equal event of its sequence; target-behavior events are left
-        out when ``skip_targets`` (the training softmax masks them). ``states`` (N, d): the
-        rows' user states (the gate's input; needed when there is a gate)."""
+        out when ``skip_targets`` (the training softmax masks them)."""
         b, t = use.nonzero(as_tuple=True)  # (N,)
         counts = t + 1
         total = int(counts.sum())
@@ -101,24 +76,15 @@ class OwnHistory(nn.Module):
             keep &= ~inp.is_target[rb, pos]
         row, rb, pos = row[keep], rb[keep], pos[keep]
         age = (t[row] - pos).to(self.weight.dtype)
-        beh = inp.behavior[rb, pos]
-        value = self._value(beh, age)
-        gates = self._gates(states)
-        if gates is not None:
-            value = value * gates[row, beh]
-        return row, inp.item[rb, pos], value
+        return row, inp.item[rb, pos], self._value(inp.behavior[rb, pos], age)
 
-    def forward(self, hist: SeqBatch, num_items: int, states: Tensor | None = None) -> Tensor:
-        """(B, I) scores of each row's whole history (age from its last event); ``states``
-        (B, d) the users' states (the gate's input)."""
+    def forward(self, hist: SeqBatch, num_items: int) -> Tensor:
+        """(B, I) scores of each row's whole history (age from its last event)."""
         L = hist.item.size(1)
         pos = torch.arange(L, device=hist.item.device)
         age = (hist.last[:, None] - pos[None, :]).clamp(min=0).to(self.weight.dtype)  # (B, L)
         m = hist.mask & ~hist.is_target if self.skip_targets else hist.mask
         v = self._value(hist.behavior, age) * m
-        gates = self._gates(states)
-        if gates is not None:
-            v = v * gates.gather(1, hist.behavior)
         out = torch.zeros(len(hist.item), num_items + 1, device=v.device, dtype=v.dtype)
         return out.scatter_add_(1, hist.item, v)[:, :num_items]
 
@@ -127,5 +93,4 @@ class OwnHistory(nn.Module):
         return {"weight": w[:-1].tolist(), "decay": d[:-1].tolist()}
 
     def __repr__(self) -> str:
-        gate = ", gated" if self.gate is not None else ""
-        return f"OwnHistory({self.num_behaviors} behaviors{gate})"
+        return f"OwnHistory({self.num_behaviors} behaviors)"
