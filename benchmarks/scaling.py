@@ -71,7 +71,9 @@ def _child_train(graph: str, mode: str, steps: int, eval_users: int) -> dict:
     over = {"full": dict(loss="sampled", minibatch=False),
             "minibatch": dict(loss="sampled", minibatch=True),
             "minibatch-shared": dict(loss="sampled", minibatch=True, share_negatives=True),
-            "auto": dict(loss="sampled")}  # fmt: skip  # auto: the default minibatch=auto
+            "auto": dict(loss="sampled"),  # auto: the default minibatch=auto
+            "minibatch-ce": dict(minibatch=True)}  # fmt: skip  # the full softmax, every step
+    # "default" (or any other name): the package defaults, no overrides
     cfg = TrainConfig(graph=graph, model="graphseq", **over.get(mode, {}))
     t0 = time.perf_counter()
     tr = Trainer(cfg, Path(graph) / f"run-{mode}", progress=False)
@@ -87,6 +89,8 @@ def _child_train(graph: str, mode: str, steps: int, eval_users: int) -> dict:
         tr.opt.step()
         per_step.append(time.perf_counter() - t)
     step_s = float(np.median(per_step[1:]))  # the first step builds cached graphs
+    train_peak = _rss_mb()  # the peak over setup and the training steps
+    tr.release_training_graph()  # as Trainer._evaluate does
     inp = scoring_input(tr.ev, tr.split, "test")
     ctx = GraphContext(tr.ev, inp.graph_mask, tr.side)
     model.eval()
@@ -122,6 +126,7 @@ def _child_train(graph: str, mode: str, steps: int, eval_users: int) -> dict:
         "eval_s_extrapolated": encode_s + score_s / len(rows) * n_users,
         "eval_users_timed": len(rows),
         "test_users": n_users,
+        "train_peak_rss_mb": train_peak,
         "rss": _rss_mb(),
     }
 

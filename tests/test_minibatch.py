@@ -182,3 +182,28 @@ def test_loss_encodes_the_catalogue_for_ce_and_only_what_it_needs_for_sampled(
         batch_items = ctx.user_sequences(batch, 31)
         want = torch.unique(batch_items.item[batch_items.mask])
         assert bool(torch.isin(want, items).all()) and len(items) <= len(want) + 16
+
+
+def test_validation_frees_the_training_graph_and_changes_nothing(
+    small_graph_dir, tmp_path, monkeypatch
+):
+    """Mini-batch mode drops the training context's CSRs before each validation (memory
+    holds one graph's at a time); the next step rebuilds them, so the run is unchanged."""
+    cfg = TrainConfig(graph=str(small_graph_dir), model="graphseq", minibatch=True, epochs=2,
+                      **SEQ)  # fmt: skip
+    freed = Trainer(cfg, tmp_path / "a", progress=False)
+    sizes = []  # (cached entries before, after) each release
+    real, cache = freed.release_training_graph, freed.train_ctx.cache
+
+    def release():
+        before = len(cache)
+        real()
+        sizes.append((before, len(cache)))
+
+    monkeypatch.setattr(freed, "release_training_graph", release)
+    a = freed.fit()
+    assert sizes and sizes[0][0] > 0 and all(after == 0 for _, after in sizes)
+    kept = Trainer(cfg, tmp_path / "b", progress=False)
+    monkeypatch.setattr(kept, "release_training_graph", lambda: None)
+    b = kept.fit()
+    assert a["valid"] == b["valid"] and a["test"] == b["test"]
