@@ -86,4 +86,3 @@ def test_without_terms_the_sampled_loss_is_unchanged():
     a = sampled_softmax_ce(h, items, target, neg, use=use)
     b = sampled_softmax_ce(h, items, target, neg, use=use, bias=empty)
     assert a.item() == pytest.approx(b.item(), rel=1e-14)
-

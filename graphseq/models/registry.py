@@ -75,9 +75,9 @@ ALWAYS = {"model", "graph", "split", "global_time_quantiles", "seed", "device", 
           "logger", "mlflow_uri"}  # fmt: skip
 TRAINING = {"epochs", "patience", "eval_every", "batch_size", "lr", "weight_decay",
             "max_grad_norm", "amp", "distributed", "dim"}  # fmt: skip
-SEQUENCE = TRAINING | {"own_history", "own_history_scales",
-                       "own_history_sharpen", "num_layers", "num_heads", "dropout", "loss", "head",
-                       "num_negatives", "negatives", "sequence", "time_encoding", "item_text", "item_text_model",
+SEQUENCE = TRAINING | {"own_history", "own_history_scales", "own_history_sharpen",
+                       "num_layers", "num_heads", "dropout", "loss", "head", "num_negatives",
+                       "negatives", "sequence", "time_encoding", "item_text", "item_text_model",
                        "item_id_dropout", "train_exclude_seen", "ce_max_logits", "gbce_t",
                        "share_negatives"}  # fmt: skip
 GRAPH = {"gnn_layers", "views", "view_encoder", "fusion", "edge_dropout", "coarse",
