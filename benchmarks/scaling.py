@@ -62,9 +62,6 @@ def _child_train(graph: str, mode: str, steps: int, eval_users: int) -> dict:
     import torch
 
     from graphseq.config import TrainConfig
-    from graphseq.graph.context import GraphContext
-    from graphseq.graph.sequences import pad_from_csr
-    from graphseq.graph.splits import scoring_input
     from graphseq.train.trainer import Trainer
 
     torch.set_num_threads(1)
@@ -90,6 +87,31 @@ def _child_train(graph: str, mode: str, steps: int, eval_users: int) -> dict:
         per_step.append(time.perf_counter() - t)
     step_s = float(np.median(per_step[1:]))  # the first step builds cached graphs
     train_peak = _rss_mb()  # the peak over setup and the training steps
+    out = {
+        "mode": mode,
+        "chosen": tr.mode.as_dict(),  # what minibatch=auto (or the forced setting) resolved to
+        "setup_s": setup_s,
+        "first_step_s": per_step[0],
+        "step_s": step_s,
+        "steps_timed": len(per_step) - 1,
+        "steps_per_epoch": len(batches),
+        "epoch_s_extrapolated": step_s * len(batches),
+        "train_peak_rss_mb": train_peak,
+    }
+    if eval_users > 0:  # 0: training steps only (the largest logs)
+        out.update(_time_eval(tr, model, cfg.eval_batch_size, cfg.max_seq_len, eval_users))
+    out["rss"] = _rss_mb()
+    return out
+
+
+def _time_eval(tr, model, batch_size: int, max_len: int, eval_users: int) -> dict:
+    """One test evaluation's item encoding, and full-catalogue scoring of ``eval_users``."""
+    import torch
+
+    from graphseq.graph.context import GraphContext
+    from graphseq.graph.sequences import pad_from_csr
+    from graphseq.graph.splits import scoring_input
+
     tr.release_training_graph()  # as Trainer._evaluate does
     inp = scoring_input(tr.ev, tr.split, "test")
     ctx = GraphContext(tr.ev, inp.graph_mask, tr.side)
@@ -106,28 +128,18 @@ def _child_train(graph: str, mode: str, steps: int, eval_users: int) -> dict:
         )
         encode_s = time.perf_counter() - t
         t = time.perf_counter()
-        for b in rows.split(cfg.eval_batch_size):
-            hist = pad_from_csr(tr.ev, inp.hist_ptr, inp.hist_idx, b, cfg.max_seq_len)
+        for b in rows.split(batch_size):
+            hist = pad_from_csr(tr.ev, inp.hist_ptr, inp.hist_idx, b, max_len)
             model.score(model.user_repr(ctx, enc, users[b], hist), enc.items).topk(10)
         score_s = time.perf_counter() - t
     n_users = len(inp.target_idx)
     return {
-        "mode": mode,
-        "chosen": tr.mode.as_dict(),  # what minibatch=auto (or the forced setting) resolved to
-        "setup_s": setup_s,
-        "first_step_s": per_step[0],
-        "step_s": step_s,
-        "steps_timed": len(per_step) - 1,
-        "steps_per_epoch": len(batches),
-        "epoch_s_extrapolated": step_s * len(batches),
         "encode_s": encode_s,
         "score_s_per_user": score_s / len(rows),
         "eval_s_per_user": encode_s / n_users + score_s / len(rows),
         "eval_s_extrapolated": encode_s + score_s / len(rows) * n_users,
         "eval_users_timed": len(rows),
         "test_users": n_users,
-        "train_peak_rss_mb": train_peak,
-        "rss": _rss_mb(),
     }
 
 
