@@ -109,13 +109,13 @@ def resolve_minibatch(
     return cfg.replace(minibatch=choose_mode(cfg, behaviors, events).minibatch)
 
 
-def full_softmax_parts(cfg: TrainConfig) -> list[str]:
-    """The parts of a graphseq model that train only through the full softmax
-    (``graphseq/models/registry.py`` refuses them under a sampled loss): the trained
+def full_softmax_part(cfg: TrainConfig) -> str:
+    """The part of a graphseq model that trains only through the full softmax
+    (``graphseq/models/registry.py`` refuses it under a sampled loss), or "": the trained
     item–item scale. (The own-history pointer trains through every softmax.)"""
     if cfg.item_graph is not False and cfg.item_graph_mode == "trained":
-        return ["the trained item-graph scale"]
-    return []
+        return "the trained item-graph scale"
+    return ""
 
 
 def scalable_objective(
@@ -125,19 +125,18 @@ def scalable_objective(
     shared negative set (``loss=sampled`` for ``ce``; ``share_negatives=true``), and a note of
     what changed or why not ("" when there is nothing to say). Called when ``minibatch=auto``
     chose mini-batch. ``ce`` is kept when a part of the model needs it
-    (:func:`full_softmax_parts`). The own-history pointer, when the graph has a non-target
+    (:func:`full_softmax_part`). The own-history pointer, when the graph has a non-target
     behavior for it (``behaviors`` not in ``targets``), stays and trains through the sampled
     loss; the note says so."""
     changes: dict[str, Any] = {}
-    keep = full_softmax_parts(cfg) if cfg.loss == "ce" else []
+    keep = full_softmax_part(cfg) if cfg.loss == "ce" else ""
     if cfg.loss == "ce" and not keep:
         changes["loss"] = "sampled"
     if cfg.loss in ("sampled", "gbce") or "loss" in changes:
         if not cfg.share_negatives:
             changes["share_negatives"] = True
     if keep:
-        verb = "trains" if len(keep) == 1 else "train"
-        return cfg, (f"kept loss=ce: {' and '.join(keep)} {verb} only through the full softmax; "
+        return cfg, (f"kept loss=ce: {keep} trains only through the full softmax; "
                      "a mini-batch step then encodes the whole catalogue")  # fmt: skip
     if not changes:
         return cfg, ""
