@@ -7,7 +7,9 @@ user) and a fixed catalogue (50k items; ``--items`` for another, e.g. 1M). For e
 - build: read + build + save of the graph directory, wall seconds and peak RSS;
 - train, full-graph, mini-batch, ``minibatch-shared`` (mini-batch with one negative set per
   batch, ``share_negatives=true``) and ``auto`` (the default ``minibatch=auto``, which records
-  the mode it chose); all ``loss=sampled``, package defaults otherwise:
+  the mode it chose); all ``loss=sampled``, package defaults otherwise; ``default`` (no
+  overrides at all) and ``default-dense`` (the defaults with dense AdamW over the user table,
+  the reference for the row-wise optimizer of ``graphseq/train/optim.py``):
   ``--steps`` timed training steps after one warm-up step; an epoch is **extrapolated** as
   steps per epoch × median seconds per step;
 - evaluation: item encoding of the whole catalogue (once per evaluation) and full-catalogue
@@ -62,6 +64,7 @@ def _child_train(graph: str, mode: str, steps: int, eval_users: int) -> dict:
     import torch
 
     from graphseq.config import TrainConfig
+    from graphseq.train.optim import dense_tables, make_optimizer
     from graphseq.train.trainer import Trainer
 
     torch.set_num_threads(1)
@@ -70,10 +73,14 @@ def _child_train(graph: str, mode: str, steps: int, eval_users: int) -> dict:
             "minibatch-shared": dict(loss="sampled", minibatch=True, share_negatives=True),
             "auto": dict(loss="sampled"),  # auto: the default minibatch=auto
             "minibatch-ce": dict(minibatch=True)}  # fmt: skip  # the full softmax, every step
-    # "default" (or any other name): the package defaults, no overrides
+    # "default" (or any other name): the package defaults, no overrides; "default-dense": the
+    # defaults with dense AdamW over the user table (the reference for the row-wise optimizer)
     cfg = TrainConfig(graph=graph, model="graphseq", **over.get(mode, {}))
     t0 = time.perf_counter()
     tr = Trainer(cfg, Path(graph) / f"run-{mode}", progress=False)
+    if mode == "default-dense":
+        dense_tables(tr.model)
+        tr.opt = make_optimizer(tr.model, tr.params, cfg.lr, cfg.weight_decay)
     setup_s = time.perf_counter() - t0
     batches = tr._batches(1)
     model = tr.model.train()
@@ -221,6 +228,9 @@ FIGS = {  # figure name → how to read it from a row
         "epoch_s_extrapolated"
     ],
     "default (auto) epoch s (extrap.)": lambda r: r["auto"]["epoch_s_extrapolated"],
+    "default epoch s (extrap.)": lambda r: r["default"]["epoch_s_extrapolated"],
+    "default training peak MB": lambda r: r["default"]["train_peak_rss_mb"],
+    "default, dense AdamW, epoch s (extrap.)": lambda r: r["default-dense"]["epoch_s_extrapolated"],
     "eval s/user full-graph": lambda r: r["full"]["eval_s_per_user"],
     "eval s/user mini-batch": lambda r: r["minibatch"]["eval_s_per_user"],
 }

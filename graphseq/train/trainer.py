@@ -34,6 +34,7 @@ from graphseq.train.data import TrainData, load_train_data
 from graphseq.train.distributed import setup as dist_setup
 from graphseq.train.distributed import shard, teardown
 from graphseq.train.loggers import open_logger
+from graphseq.train.optim import clip_grad_norm, dense_tables, make_optimizer
 from graphseq.train.posthoc import choose_on_validation
 from graphseq.train.schedule import eval_interval
 
@@ -126,13 +127,15 @@ class Trainer:
             if self.can_train
             else None
         )
+        if self.world > 1:  # DDP all-reduces dense gradients
+            dense_tables(self.model)
         self.ddp = (
             DistributedDataParallel(self.model, find_unused_parameters=True)
             if self.world > 1 and self.can_train
             else None
         )
         self.opt = (
-            torch.optim.AdamW(self.params, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+            make_optimizer(self.model, self.params, self.cfg.lr, self.cfg.weight_decay)
             if self.can_train
             else None
         )
@@ -245,7 +248,7 @@ class Trainer:
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
             if self.cfg.max_grad_norm > 0:
-                torch.nn.utils.clip_grad_norm_(self.params, self.cfg.max_grad_norm)
+                clip_grad_norm(self.params, self.cfg.max_grad_norm)
             self.opt.step()
             total += loss.item() * len(batch)
             n += len(batch)
