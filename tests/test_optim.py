@@ -52,12 +52,18 @@ def test_lazy_adamw_leaves_untouched_rows_and_their_moments_alone():
     assert (st["exp_avg"].abs().sum(1) > 0).nonzero().flatten().tolist() == [1, 3, 4]
 
 
-def test_lazy_adamw_refuses_dense_gradients():
-    dense, _ = _pair(0.0)
-    opt = LazyAdamW(dense.parameters())
-    dense(torch.tensor([0])).sum().backward()
-    with pytest.raises(RuntimeError, match="sparse gradients"):
-        opt.step()
+def test_lazy_adamw_takes_a_whole_table_step_as_adamw_does():
+    dense, sparse = _pair(0.1)
+    o_dense = torch.optim.AdamW(dense.parameters(), lr=0.05, weight_decay=0.1)
+    o_lazy = LazyAdamW(sparse.parameters(), lr=0.05, weight_decay=0.1)
+    for step in range(4):
+        for emb, opt in ((dense, o_dense), (sparse, o_lazy)):
+            opt.zero_grad()
+            loss = (emb.weight**2).sum() + emb(torch.tensor([step, 3])).sum()  # dense + sparse
+            loss.backward()
+            opt.step()
+    assert not sparse.weight.grad.is_sparse
+    torch.testing.assert_close(sparse.weight, dense.weight, rtol=1e-5, atol=1e-6)
 
 
 def test_clip_grad_norm_over_sparse_gradients_matches_the_dense_clip():
@@ -93,7 +99,8 @@ def test_minibatch_graphseq_updates_only_the_batch_users_rows(small_graph_dir, t
                       max_seq_len=30, batch_size=16, views=("cooc",))  # fmt: skip
     tr = Trainer(cfg, tmp_path / "run", progress=False)
     table = next(m for n, m in tr.model.named_modules() if n.endswith("user_emb"))
-    assert table.sparse and isinstance(tr.opt, RowAdamW)
+    items = next(m for n, m in tr.model.named_modules() if n.endswith("id_emb"))
+    assert table.sparse and items.sparse and isinstance(tr.opt, RowAdamW)
     before = table.weight.detach().clone()
     idx = tr._batches(1)[0]
     tr.opt.zero_grad(set_to_none=True)

@@ -20,7 +20,8 @@ from torch import Tensor, nn
 
 
 class LazyAdamW(torch.optim.Optimizer):
-    """AdamW over parameters whose gradients are sparse COO tensors indexing rows (dim 0).
+    """AdamW over parameters whose gradients are sparse COO tensors indexing rows (dim 0); a
+    dense gradient (a step that used the whole table) updates every row, as AdamW does.
 
     Per touched row: ``m ← β1·m + (1−β1)·g``, ``v ← β2·v + (1−β2)·g²``, then
     ``p ← p·(1 − lr·wd) − lr·m̂ / (√v̂ + ε)`` with bias corrections from the parameter's step
@@ -45,22 +46,27 @@ class LazyAdamW(torch.optim.Optimizer):
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                if not p.grad.is_sparse:
-                    raise RuntimeError("LazyAdamW takes sparse gradients; use AdamW for dense")
-                g = p.grad.coalesce()
-                rows, vals = g.indices()[0], g.values()
                 st = self.state[p]
                 if not st:
                     st["step"] = 0
                     st["exp_avg"] = torch.zeros_like(p)
                     st["exp_avg_sq"] = torch.zeros_like(p)
                 st["step"] += 1
+                bc1, bc2 = 1 - b1 ** st["step"], 1 - b2 ** st["step"]
+                if not p.grad.is_sparse:  # the whole table was used (a full-catalogue step)
+                    m, v = st["exp_avg"].lerp_(p.grad, 1 - b1), st["exp_avg_sq"].mul_(b2)
+                    v.addcmul_(p.grad, p.grad, value=1 - b2)
+                    if wd:
+                        p.mul_(1 - lr * wd)
+                    p.addcdiv_(m, (v.sqrt() / math.sqrt(bc2)).add_(eps), value=-lr / bc1)
+                    continue
+                g = p.grad.coalesce()
+                rows, vals = g.indices()[0], g.values()
                 m = st["exp_avg"].index_select(0, rows).lerp_(vals, 1 - b1)
                 v = st["exp_avg_sq"].index_select(0, rows).mul_(b2)
                 v.addcmul_(vals, vals, value=1 - b2)
                 st["exp_avg"].index_copy_(0, rows, m)
                 st["exp_avg_sq"].index_copy_(0, rows, v)
-                bc1, bc2 = 1 - b1 ** st["step"], 1 - b2 ** st["step"]
                 denom = (v.sqrt_() / math.sqrt(bc2)).add_(eps)
                 new = p.index_select(0, rows)
                 if wd:
