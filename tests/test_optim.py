@@ -97,7 +97,9 @@ def test_make_optimizer_splits_only_when_a_table_is_sparse():
 def test_minibatch_graphseq_updates_only_the_batch_users_rows(small_graph_dir, tmp_path):
     cfg = TrainConfig(graph=str(small_graph_dir), model="graphseq", minibatch=True,
                       max_seq_len=30, batch_size=16, views=("cooc",))  # fmt: skip
-    tr = Trainer(cfg, tmp_path / "run", progress=False)
+    small = Trainer(cfg, tmp_path / "small", progress=False)  # tables below sparse_min_rows
+    assert isinstance(small.opt, torch.optim.AdamW)
+    tr = Trainer(cfg.replace(sparse_min_rows=50), tmp_path / "run", progress=False)
     table = next(m for n, m in tr.model.named_modules() if n.endswith("user_emb"))
     items = next(m for n, m in tr.model.named_modules() if n.endswith("id_emb"))
     assert table.sparse and items.sparse and isinstance(tr.opt, RowAdamW)
@@ -115,7 +117,7 @@ def test_minibatch_graphseq_updates_only_the_batch_users_rows(small_graph_dir, t
 
 def test_full_graph_graphseq_keeps_dense_adamw(small_graph_dir, tmp_path):
     cfg = TrainConfig(graph=str(small_graph_dir), model="graphseq", minibatch=False,
-                      max_seq_len=30, views=("cooc",))  # fmt: skip
+                      max_seq_len=30, views=("cooc",), sparse_min_rows=0)  # fmt: skip
     tr = Trainer(cfg, tmp_path / "run", progress=False)  # propagates the whole table
     assert isinstance(tr.opt, torch.optim.AdamW)
     assert not any(getattr(m, "sparse", False) for m in tr.model.modules())

@@ -64,11 +64,8 @@ class ItemEncoder(nn.Module):
         self.num_items, self.dim, self.views = num_items, dim, list(views)
         if self.views and backend is None:
             raise ValueError("views need a propagation backend")
-        rows = isinstance(backend, Sampled)  # mini-batch: sparse gradients, row-wise AdamW
-        self.id_emb = nn.Embedding(num_items, dim, sparse=rows)
-        self.extra = nn.ModuleDict(
-            {k: nn.Embedding(n, dim, sparse=rows) for k, n in (extra or {}).items()}
-        )
+        self.id_emb = nn.Embedding(num_items, dim)
+        self.extra = nn.ModuleDict({k: nn.Embedding(n, dim) for k, n in (extra or {}).items()})
         self.backend = backend if self.views else None
         self.fusion = ViewFusion(dim, len(self.views), fusion) if self.views else None
         self.view_scale = nn.Parameter(torch.zeros(dim)) if self.views else None

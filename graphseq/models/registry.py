@@ -81,7 +81,7 @@ SEQUENCE = TRAINING | {"own_history", "own_history_scales", "own_history_sharpen
                        "item_id_dropout", "train_exclude_seen", "ce_max_logits", "gbce_t",
                        "share_negatives"}  # fmt: skip
 GRAPH = {"gnn_layers", "views", "view_encoder", "fusion", "edge_dropout", "coarse",
-         "num_snapshots", "minibatch", "fanouts", "eval_chunk"}  # fmt: skip
+         "num_snapshots", "minibatch", "fanouts", "eval_chunk", "sparse_min_rows"}  # fmt: skip
 KEYS_READ: dict[str, set[str]] = {
     "pop": set(),
     "mf": TRAINING | {"reg"},

@@ -56,9 +56,7 @@ class SnapshotScale(nn.Module):
         super().__init__()
         self.num_users, self.num_items, self.num_snapshots = num_users, num_items, num_snapshots
         self.num_layers, self.sampled = num_layers, sampled
-        # mini-batch: a step looks up a few thousand users, so the table's gradient is sparse and
-        # the optimizer updates those rows only (graphseq/train/optim.py)
-        self.user_emb = nn.Embedding(num_users, dim, sparse=sampled is not None)
+        self.user_emb = nn.Embedding(num_users, dim)
         self.gru = nn.GRU(dim, dim, batch_first=True)
         self.gate = ScaleGate(dim)
         self.reset_parameters()

@@ -34,7 +34,7 @@ from graphseq.train.data import TrainData, load_train_data
 from graphseq.train.distributed import setup as dist_setup
 from graphseq.train.distributed import shard, teardown
 from graphseq.train.loggers import open_logger
-from graphseq.train.optim import clip_grad_norm, dense_tables, make_optimizer
+from graphseq.train.optim import clip_grad_norm, make_optimizer, use_sparse_tables
 from graphseq.train.posthoc import choose_on_validation
 from graphseq.train.schedule import eval_interval
 
@@ -127,8 +127,10 @@ class Trainer:
             if self.can_train
             else None
         )
-        if self.world > 1:  # DDP all-reduces dense gradients
-            dense_tables(self.model)
+        if self.cfg.minibatch is True and self.world == 1:  # DDP all-reduces dense gradients
+            sparse = use_sparse_tables(self.model, self.cfg.sparse_min_rows)
+            if sparse and self.is_main:
+                log.info("sparse gradients and row-wise AdamW for %s", ", ".join(sparse))
         self.ddp = (
             DistributedDataParallel(self.model, find_unused_parameters=True)
             if self.world > 1 and self.can_train
