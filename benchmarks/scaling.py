@@ -274,11 +274,14 @@ def _plot(rows: list[dict], slopes: dict, values: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     ev = [r["events"] for r in rows]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
-    groups = [("seconds", ["build s", "full-graph epoch s (extrap.)", "mini-batch epoch s (extrap.)"]),
-              ("peak RSS MB", ["build peak MB", "full-graph peak MB", "mini-batch peak MB"]),
+    groups = [("seconds", ["build s", "full-graph epoch s (extrap.)", "mini-batch epoch s (extrap.)",
+                           "default epoch s (extrap.)", "default, dense AdamW, epoch s (extrap.)"]),
+              ("peak RSS MB", ["build peak MB", "full-graph peak MB", "mini-batch peak MB",
+                               "default training peak MB"]),
               ("eval seconds per user", ["eval s/user full-graph", "eval s/user mini-batch"])]  # fmt: skip
-    for ax, (ylabel, keys) in zip(axes, groups):
+    groups = [(y, keys) for y, keys in groups if any(k in slopes for k in keys)]
+    fig, axes = plt.subplots(1, len(groups), figsize=(5 * len(groups), 4.5), squeeze=False)
+    for ax, (ylabel, keys) in zip(axes[0], groups):
         for k in keys:
             if k in slopes:
                 pts = [(e, FIGS[k](r)) for e, r in zip(ev, rows) if _has(r, FIGS[k])]

@@ -12,7 +12,10 @@ import pytest
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "scaling.py"
 
 
-@pytest.mark.parametrize("mode, chosen", [("auto", "full-graph"), ("minibatch", "mini-batch")])
+@pytest.mark.parametrize(
+    "mode, chosen",
+    [("auto", "full-graph"), ("minibatch", "mini-batch"), ("default-dense", "full-graph")],
+)
 def test_scaling_child_times_training_steps(small_graph_dir, tmp_path, mode, chosen):
     spec = importlib.util.spec_from_file_location("scaling", SCRIPT)
     mod = importlib.util.module_from_spec(spec)
