@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -84,8 +86,9 @@ def evaluate(
     validation on logs whose full-catalogue scoring of every user is slow.
 
     ``cache``: a scoring-context cache to share between calls on the same split while the
-    model's weights stay fixed (adjacencies, snapshot states, the item–item graph), e.g.
-    across a validation grid over the fusion buffers; ``None`` builds everything afresh.
+    model's weights stay fixed and only its scorer's buffers change (a validation grid over
+    the fusion and pointer buffers): adjacencies, the item–item graph, the encoded items and
+    every batch's user states are computed once; ``None`` builds everything afresh.
 
     The scoring graph and histories come from :func:`scoring_input` and pass
     :func:`check_leakage` first (it raises on any leak). With ``exclude_seen`` the user's
@@ -101,7 +104,8 @@ def evaluate(
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    enc = model.encode(ctx)
+    enc = _cached(cache, "eval:encoded", lambda: model.encode(ctx))
+    reprs: dict[tuple[int, int], Tensor] = _cached(cache, "eval:user_states", dict)
     target_item = ev.item[inp.target_idx]
     users = ev.user[inp.target_idx]
     rows, items = seen_pairs(ev, inp.hist_ptr, inp.hist_idx)
@@ -118,7 +122,12 @@ def evaluate(
     for s in range(0, len(kept), batch_size):
         b = kept[s : s + batch_size]
         hist = pad_from_csr(ev, inp.hist_ptr, inp.hist_idx, b, max_len).to(device)
-        scores = model.rank_scores(ctx, enc, users[b].to(device), hist).float()  # (B, I)
+        key = (s, len(kept))  # the scorer's buffers alone change between cached calls
+        if key not in reprs:
+            reprs[key] = model.user_repr(ctx, enc, users[b].to(device), hist)
+        scores = model.scorer(ctx, reprs[key], enc.items, hist).float()  # (B, I): rank_scores
+        if cache is None:
+            reprs.clear()
         exclude = None
         if exclude_seen:  # seen pairs are sorted by row: slice this batch's, then localise
             lo, hi = torch.searchsorted(rows, torch.stack([b[0], b[-1] + 1])).tolist()
@@ -144,6 +153,14 @@ def evaluate(
         evaluator.result(), per_user, len(kept), int((~keep).sum()), cold_m,
         mean_view_weights(model, enc, ~cold), later_share(ev, inp.graph_mask, inp.target_idx),
     )  # fmt: skip
+
+
+def _cached(cache: dict | None, key: str, make: Callable[[], Any]) -> Any:
+    if cache is None:
+        return make()
+    if key not in cache:
+        cache[key] = make()
+    return cache[key]
 
 
 def later_share(ev: EventTable, graph_mask: Tensor, target_idx: Tensor) -> float:
