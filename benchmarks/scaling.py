@@ -280,6 +280,8 @@ def _plot(rows: list[dict], slopes: dict, values: dict, path: Path) -> None:
                                "default training peak MB"]),
               ("eval seconds per user", ["eval s/user full-graph", "eval s/user mini-batch"])]  # fmt: skip
     groups = [(y, keys) for y, keys in groups if any(k in slopes for k in keys)]
+    if not groups:  # one size: no curve to draw
+        return
     fig, axes = plt.subplots(1, len(groups), figsize=(5 * len(groups), 4.5), squeeze=False)
     for ax, (ylabel, keys) in zip(axes[0], groups):
         for k in keys:

@@ -78,6 +78,10 @@ def load_group(path: str | Path, metric: str = "NDCG@10") -> RunGroup:
 def _protocol(m: dict) -> dict:
     p = dict(m.get("protocol", {}))
     p.pop("repeat_targets_dropped", None)
+    # how many users validation scored steers model selection, like any tuning choice; the
+    # test protocol, which the comparison is about, does not depend on it (runs from before
+    # the key existed validated on every user)
+    p.pop("valid_users", None)
     return p
 
 

@@ -28,7 +28,7 @@ def test_bootstrap_centres_on_the_difference_and_widens_with_seed_variance():
     assert one["users"] == 300 and one["ci95"][0] < one["diff"] < one["ci95"][1]
 
 
-def _fake_run(path, users, scores, fingerprint="abc", split="leave_last_out"):
+def _fake_run(path, users, scores, fingerprint="abc", split="leave_last_out", **protocol):
     path.mkdir(parents=True)
     pd.DataFrame({"user": users, "target": "i", "rank": 1, "NDCG@10": scores}).to_parquet(
         path / "per_user.parquet"
@@ -36,7 +36,7 @@ def _fake_run(path, users, scores, fingerprint="abc", split="leave_last_out"):
     (path / "provenance.json").write_text(json.dumps({"graph_fingerprint": fingerprint}))
     m = {
         "test": {"NDCG@10": float(np.mean(scores))},
-        "protocol": {"split": split, "ranking": "full"},
+        "protocol": {"split": split, "ranking": "full", **protocol},
     }
     (path / "metrics.json").write_text(json.dumps(m))
 
@@ -46,7 +46,8 @@ def test_compare_groups_seeds_and_refuses_other_graphs(tmp_path, capsys):
     rng = np.random.default_rng(1)
     for s in range(3):
         _fake_run(tmp_path / "a" / f"seed{s}", users, rng.random(50))
-        _fake_run(tmp_path / "b" / f"seed{s}", users, rng.random(50) * 0.1)
+        # validation on a sample of users is a tuning choice: the test protocol is the same
+        _fake_run(tmp_path / "b" / f"seed{s}", users, rng.random(50) * 0.1, valid_users=20 + s)
     rows = compare([load_group(tmp_path / "a"), load_group(tmp_path / "b")], n=500)
     assert [r["seeds"] for r in rows] == [3, 3]
     assert rows[1]["vs_first"]["diff"] < 0 and rows[1]["vs_first"]["ci95"][1] < 0
