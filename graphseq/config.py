@@ -120,7 +120,7 @@ class TrainConfig:
     fanouts: tuple[int, ...] = (10, 5)  # mini-batch: neighbours sampled per hop (one per layer)
     sparse_min_rows: int = 100_000  # mini-batch: embedding tables with at least this many rows
     # get sparse gradients and row-wise AdamW (graphseq/train/optim.py; 0: every table). A
-    # default step at 100M events: 0.51 s against 1.42 s for dense AdamW over the 1.7M-user
+    # default step at 100M events: 0.53 s against 1.42 s for dense AdamW over the 1.7M-user
     # table; a 50k-item table steps faster dense, a 1M-item one 1.9× faster sparse
     item_text: str = ""  # item text column(s) embedded as item features, e.g. title ("" = off)
     item_text_model: str = "all-MiniLM-L6-v2"  # sentence encoder (graphseq.text.TEXT_ENCODERS)

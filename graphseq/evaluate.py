@@ -123,11 +123,12 @@ def evaluate(
         b = kept[s : s + batch_size]
         hist = pad_from_csr(ev, inp.hist_ptr, inp.hist_idx, b, max_len).to(device)
         key = (s, len(kept))  # the scorer's buffers alone change between cached calls
-        if key not in reprs:
-            reprs[key] = model.user_repr(ctx, enc, users[b].to(device), hist)
-        scores = model.scorer(ctx, reprs[key], enc.items, hist).float()  # (B, I): rank_scores
-        if cache is None:
-            reprs.clear()
+        u = reprs.get(key)
+        if u is None:
+            u = model.user_repr(ctx, enc, users[b].to(device), hist)
+            if cache is not None:
+                reprs[key] = u
+        scores = model.scorer(ctx, u, enc.items, hist).float()  # (B, I): rank_scores
         exclude = None
         if exclude_seen:  # seen pairs are sorted by row: slice this batch's, then localise
             lo, hi = torch.searchsorted(rows, torch.stack([b[0], b[-1] + 1])).tolist()

@@ -2,7 +2,7 @@
 
 A mini-batch step looks up a few thousand of a log's users, but dense AdamW reads and writes
 every row of the user table and its two moment buffers each step: at 100M events (1.7M users)
-that was 64% of a step (1.42 s against 0.51 s). In mini-batch mode the trainer gives tables of
+that was 63% of a step (1.42 s against 0.53 s). In mini-batch mode the trainer gives tables of
 at least ``sparse_min_rows`` rows sparse gradients; :class:`RowAdamW` updates their touched
 rows the way TensorFlow's LazyAdam and ``torch.optim.SparseAdam`` do (moments and the
 decoupled weight decay of a row move only when the row has a gradient), and everything else
@@ -52,26 +52,26 @@ class LazyAdamW(torch.optim.Optimizer):
                     st["exp_avg"] = torch.zeros_like(p)
                     st["exp_avg_sq"] = torch.zeros_like(p)
                 st["step"] += 1
-                bc1, bc2 = 1 - b1 ** st["step"], 1 - b2 ** st["step"]
+                c = (lr, b1, b2, eps, wd, 1 - b1 ** st["step"], 1 - b2 ** st["step"])
                 if not p.grad.is_sparse:  # the whole table was used (a full-catalogue step)
-                    m, v = st["exp_avg"].lerp_(p.grad, 1 - b1), st["exp_avg_sq"].mul_(b2)
-                    v.addcmul_(p.grad, p.grad, value=1 - b2)
-                    if wd:
-                        p.mul_(1 - lr * wd)
-                    p.addcdiv_(m, (v.sqrt() / math.sqrt(bc2)).add_(eps), value=-lr / bc1)
+                    _adamw(p, st["exp_avg"], st["exp_avg_sq"], p.grad, *c)
                     continue
                 g = p.grad.coalesce()
-                rows, vals = g.indices()[0], g.values()
-                m = st["exp_avg"].index_select(0, rows).lerp_(vals, 1 - b1)
-                v = st["exp_avg_sq"].index_select(0, rows).mul_(b2)
-                v.addcmul_(vals, vals, value=1 - b2)
-                st["exp_avg"].index_copy_(0, rows, m)
-                st["exp_avg_sq"].index_copy_(0, rows, v)
-                denom = (v.sqrt_() / math.sqrt(bc2)).add_(eps)
-                new = p.index_select(0, rows)
-                if wd:
-                    new.mul_(1 - lr * wd)
-                p.index_copy_(0, rows, new.addcdiv_(m, denom, value=-lr / bc1))
+                rows = g.indices()[0]
+                new, m, v = (t.index_select(0, rows) for t in (p, st["exp_avg"], st["exp_avg_sq"]))
+                _adamw(new, m, v, g.values(), *c)
+                for t, r in ((p, new), (st["exp_avg"], m), (st["exp_avg_sq"], v)):
+                    t.index_copy_(0, rows, r)
+
+
+def _adamw(p: Tensor, m: Tensor, v: Tensor, g: Tensor, lr: float, b1: float, b2: float,
+           eps: float, wd: float, bc1: float, bc2: float) -> None:  # fmt: skip
+    """One AdamW update of ``p``, ``m``, ``v`` in place (``torch.optim.AdamW``'s order)."""
+    m.lerp_(g, 1 - b1)
+    v.mul_(b2).addcmul_(g, g, value=1 - b2)
+    if wd:
+        p.mul_(1 - lr * wd)
+    p.addcdiv_(m, (v.sqrt() / math.sqrt(bc2)).add_(eps), value=-lr / bc1)
 
 
 class RowAdamW:
