@@ -60,8 +60,9 @@ HEURISTIC_GRID = ((100.0, 1000.0), (1e4, 20.0), (1e6, 5.0), (1e8, 2.0))  # (weig
 
 def recent_own_edges(pop_run: Path) -> tuple[dict, pd.Series]:
     """A heuristic with no training: the user's own carted/faved items first, then the rest by
-    popularity: the pop run re-scored with a fixed own-history term, its (weight, decay)
-    chosen on validation from HEURISTIC_GRID (weight 100, decay 1,000: repeats add up, all
+    popularity (or popularity fused with the item–item graph, on the ``pop +item_graph`` run,
+    as its validation chose): the run re-scored with a fixed own-history term, its (weight,
+    decay) chosen on validation from HEURISTIC_GRID (weight 100, decay 1,000: repeats add up, all
     own items above every other; large weights with short decays: most recent first)."""
     import math
 
@@ -130,12 +131,13 @@ def main() -> None:
                              graphs[which]))  # fmt: skip
         results = run_all(jobs, a.jobs)
         extra, more = {}, []
-        pop = [j for j, _ in results if j[0] == "pop"]
-        if pop:  # the no-training heuristic of the own edges, on the pop run
-            name = "recent own cart/fav, then pop (heuristic)"
-            m, scores = recent_own_edges(pop[0][2])
-            extra[name] = [scores]
-            more.append(metrics_row(name, [m]))
+        for base, then in (("pop", "pop"), ("pop +item_graph", "pop + item graph")):
+            runs = [j for j, _ in results if j[0] == base]
+            if runs:  # the no-training heuristic of the own edges, on that untrained run
+                name = f"recent own cart/fav, then {then} (heuristic)"
+                m, scores = recent_own_edges(runs[0][2])
+                extra[name] = [scores]
+                more.append(metrics_row(name, [m]))
         rows, tests = summarise(results, reference="graphseq", extra=extra)
         report(rows + more, tests, RESULTS / f"multibehavior_{proto}.json", protocol=proto,
                overrides=a.sets, seeds=a.seeds)  # fmt: skip

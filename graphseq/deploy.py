@@ -14,8 +14,8 @@
 - The own-history term (``graphseq``, or any sequence model run with ``own_history=true``):
   ``own_history.json``, each behavior's weight ``w`` and decay ``τ``. It adds
   ``Σ_e w[beh_e] · exp(-age_e / τ[beh_e])`` over the user's earlier non-target events ``e``
-  on item ``j`` to the score of ``j`` (before standardizing); the dot product of the
-  exported vectors alone does not contain it.
+  on item ``j`` to the fused score of ``j`` above (after standardizing); the dot product of
+  the exported vectors alone does not contain it.
 - The user encoder of sequence models (``sasrec``, ``gru4rec``, ``graphseq``) as a
   ``torch.export`` program, ``user_encoder.pt2``: ``(user, item, behavior, time, mask)`` →
   the user vector scored against ``items.parquet`` (see :class:`UserEncoder`).

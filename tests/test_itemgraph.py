@@ -4,20 +4,24 @@ training softmax that leaves earlier targets out."""
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import torch
 
 from graphseq.config import TrainConfig
 from graphseq.graph.sequences import SeqBatch, earlier_targets
+from graphseq.models.scorer import Scorer
+from graphseq.nn.history import OwnHistory
 from graphseq.nn.itemgraph import (
+    ItemGraph,
     ItemGraphScorer,
     decayed_history,
     ease_item_graph,
     standardize,
 )
 from graphseq.recommend import load_run
-from graphseq.train.posthoc import tune_item_graph
+from graphseq.train.posthoc import choose_plan, tune_item_graph
 from graphseq.train.trainer import Trainer
 
 
@@ -67,6 +71,60 @@ def test_scorer_is_a_no_op_at_weight_zero_and_follows_the_graph_when_large():
     z = standardize(scores)
     assert abs(float(z.mean())) < 1e-6 and abs(float(z.std()) - 1.0) < 1e-6
     assert {"weight", "decay"} <= set(scorer.state_dict())
+
+
+def test_the_item_graph_fuses_the_network_scores_and_the_own_history_pointer_comes_after():
+    """``standardize(head) + w · standardize(h B) + pointer``: standardising a total that holds
+    the pointer would squeeze every other item beside the user's own carted items."""
+    ig, hist = ItemGraphScorer(5), OwnHistory(2)
+    scorer = Scorer(2, "dot", ig, hist)
+    with torch.no_grad():
+        hist.weight.copy_(torch.tensor([0.0, 50.0, 0.0]))  # behavior 1 (a cart): a big pointer
+    graph = torch.zeros(5, 5)
+    graph[0, 3], graph[0, 4] = 1.0, 0.5  # item 0 (bought) → items 3, 4
+    ctx = SimpleNamespace(
+        visible=SimpleNamespace(is_target=None),
+        cache={"item_graph_key": ig.graph_key(), "item_graph": ItemGraph(graph)},
+    )
+    seq = _seq([[0, 2]], [[True, False]], pad=5)  # bought 0, then carted 2
+    seq = SeqBatch(seq.item, torch.tensor([[0, 1]]), seq.time, seq.is_target, seq.mask)
+    users, items = (
+        torch.tensor([[1.0, 0.0]]),
+        torch.tensor([[0.0, 0], [3, 0], [2, 0], [1, 0], [0, 1]]),
+    )
+    head = users @ items.T
+    pointer = hist(seq, 5).detach()
+    assert float(pointer[0, 2]) > 0 and float(pointer.abs().sum()) == float(pointer[0, 2])
+    assert torch.equal(
+        scorer(ctx, users, items, seq).detach(), head + pointer
+    )  # weight 0: no fusion
+    ig.weight.fill_(1.0)
+    h = decayed_history(seq, 5, ig.decay)
+    want = standardize(head) + standardize(h @ graph) + pointer
+    torch.testing.assert_close(scorer(ctx, users, items, seq), want)
+    old = standardize(head + pointer) + standardize(h @ graph)  # the order before this release
+    assert old.argsort(descending=True)[0, 0] == 3  # the graph's item above the carted one
+    assert want.argsort(descending=True)[0].tolist()[:2] == [2, 3]  # the cart first, then it
+
+
+def test_a_plan_is_chosen_in_order_and_reset_first_on_request():
+    ig, hist = ItemGraphScorer(5), OwnHistory(2)
+    ig.weight.fill_(2.0)
+    hist.scale.fill_(10.0)
+    seen = []
+
+    def valid():
+        seen.append((float(ig.weight), float(hist.scale)))
+        return float(ig.weight == 1.0) + float(hist.scale == 100.0)
+
+    plan = [
+        (ig, [{"weight": 0.0, "decay": 5.0}, {"weight": 1.0, "decay": 5.0}], "item_graph"),
+        (hist, [{"scale": 1.0}, {"scale": 100.0}], "own_history_choice"),
+    ]
+    out = choose_plan(plan, valid, reset=True)
+    assert seen == [(0.0, 1.0), (1.0, 1.0), (1.0, 1.0), (1.0, 100.0)]  # reset, then in order
+    assert out["item_graph"]["weight"] == 1.0 and out["own_history_choice"]["scale"] == 100.0
+    assert float(ig.weight) == 1.0 and float(hist.scale) == 100.0
 
 
 def test_earlier_targets_mask_by_hand():

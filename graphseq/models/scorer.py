@@ -61,18 +61,23 @@ class Scorer(nn.Module):
         return self.item_graph is not None and float(self.item_graph.weight) != 0.0
 
     def forward(self, ctx: GraphContext, users: Tensor, items: Tensor, hist: SeqBatch) -> Tensor:
+        """``fuse(head + scale) + history``: the item–item graph is fused with the network's
+        scores and the own-history pointer is added after it. Standardising a total that
+        holds the pointer squeezes every other item into a sliver beside the user's own
+        carted/faved items, and the graph then outranked them (Tmall seed 0: valid
+        NDCG@10 0.085 at weight 0.25, against 0.187 in this order)."""
         scores = self.head(users, items)  # (B, I)
-        if self.history is not None:  # the user's own earlier edges, learned with the model
-            scores = scores + self.history(hist, items.size(0))
         if self.scale is not None:  # the item–item graph as a trained scale of the model
             scores = scores + self.scale(ctx, hist)
-        if not self.fusing():
-            return scores
-        ig = self.item_graph  # one item–item graph per context (it depends on events only)
-        graph = target_graph(
-            ctx, ig.graph_key(), lambda u, i, nu: ig.graph(u, i, nu), scores.device
-        )
-        return ig(scores, hist, graph)
+        if self.fusing():
+            ig = self.item_graph  # one item–item graph per context (it depends on events only)
+            graph = target_graph(
+                ctx, ig.graph_key(), lambda u, i, nu: ig.graph(u, i, nu), scores.device
+            )
+            scores = ig(scores, hist, graph)
+        if self.history is not None:  # the user's own earlier edges, learned with the model
+            scores = scores + self.history(hist, items.size(0))
+        return scores
 
     def __repr__(self) -> str:
         ig = "+itemgraph" if self.item_graph is not None else ""

@@ -31,6 +31,22 @@ def choose_on_validation(
     return {**best[1], "valid_NDCG@10": best[0], "grid": grid}
 
 
+def choose_plan(
+    plan: Sequence[tuple[nn.Module, Sequence[dict[str, float]], str]],
+    valid_score: Callable[[], float],
+    reset: bool = False,
+) -> dict[str, dict[str, Any]]:
+    """Every step of a post-training plan (``graphseq.models.registry.posthoc_plan``), in
+    order, each chosen on validation: ``{metrics.json key: choice}``. ``reset`` first puts
+    every step back on its first (neutral) setting, as a freshly trained model has them, so
+    a finished run's choices can be made again after a scoring change."""
+    if reset:
+        for target, settings, _ in plan:
+            for name, value in settings[0].items():
+                getattr(target, name).fill_(value)
+    return {key: choose_on_validation(t, valid_score, settings) for t, settings, key in plan}
+
+
 def fusion_settings(weights: Sequence[float], decays: Sequence[float]) -> list[dict[str, float]]:
     """Weight 0 (no fusion) first, where the decay is moot; then every weight × decay."""
     out = [{"weight": 0.0, "decay": float(decays[0])}]

@@ -35,7 +35,7 @@ from graphseq.train.distributed import setup as dist_setup
 from graphseq.train.distributed import shard, teardown
 from graphseq.train.loggers import open_logger
 from graphseq.train.optim import clip_grad_norm, make_optimizer, use_sparse_tables
-from graphseq.train.posthoc import choose_on_validation
+from graphseq.train.posthoc import choose_plan
 from graphseq.train.schedule import eval_interval
 
 log = logging.getLogger("graphseq")
@@ -330,11 +330,10 @@ class Trainer:
             best_epoch = ckpt.get("epoch", best_epoch)
         c = self.cfg
         valid_cache: dict = {}  # weights are fixed from here on: one scoring context for valid
-        tuned = {}  # metrics.json key -> what validation chose
-        for target, settings, key in posthoc_plan(c, self.model):
-            tuned[key] = choose_on_validation(
-                target, lambda: self._evaluate("valid", valid_cache).metrics[MAIN_METRIC], settings
-            )
+        tuned = choose_plan(  # metrics.json key -> what validation chose
+            posthoc_plan(c, self.model),
+            lambda: self._evaluate("valid", valid_cache).metrics[MAIN_METRIC],
+        )
         if tuned or not ckpt_path.exists():  # the best model, with what validation chose
             rundir.save_checkpoint(ckpt_path, {**self._payload(), "epoch": best_epoch})
         valid = self._evaluate("valid", valid_cache)
