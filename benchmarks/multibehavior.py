@@ -43,6 +43,7 @@ RUNS: dict[str, tuple[str, list[str], str]] = {  # in the order they are started
     "mbcgcn": ("mbcgcn", PAIRS, "all"),
     "sasrec": ("sasrec", [], "all"),
     "gru4rec +own_history": ("gru4rec", OH, "all"),
+    "gru4rec +own_history +item_graph": ("gru4rec", OH + IG, "all"),
     "lightgcn (all edges)": ("lightgcn", PAIRS, "all"),
     "graphseq -own_history": ("graphseq", ["own_history=false"], "all"),
     "pop": ("pop", [], "all"),
