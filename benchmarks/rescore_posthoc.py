@@ -41,25 +41,23 @@ def rescore(path: Path, valid_users: int = 0) -> dict:
     sp = make_split(run.ev, c.split, quantiles=tuple(c.global_time_quantiles))
     cache: dict = {}  # the weights are fixed: one scoring context for every validation
 
-    def score(split: str = "valid", cfg=c, cache=cache):
-        return evaluate_with(cfg, run.model, run.ev, sp, split, run.side, cache)
+    def valid():
+        return evaluate_with(c, run.model, run.ev, sp, "valid", run.side, cache)
 
     with torch.no_grad():
-        tuned = choose_plan(plan, lambda: score().metrics["NDCG@10"], reset=True)
-        valid, test = score(), score("test", run.cfg, None)
+        tuned = choose_plan(plan, lambda: valid().metrics["NDCG@10"], reset=True)
+        valid_result, test = valid(), run.evaluate("test")  # test: every user, as trained
     ckpt = rundir.load_checkpoint(path / "checkpoint.pt")
     ckpt["state_dict"] = {k: v.detach().cpu().clone() for k, v in run.model.state_dict().items()}
     ckpt.pop("checkpoint_version")
     rundir.save_checkpoint(path / "checkpoint.pt", ckpt)
     rundir.write_per_user(path, test.per_user, run.id_maps)
     before = {k: metrics[k] for k in ("valid", "test", *tuned) if k in metrics}
-    metrics.update(valid=valid.metrics, test=test.metrics, before_rescore=before, **tuned)
-    metrics["protocol"]["valid_users"] = valid.num_users
+    metrics.update(valid=valid_result.metrics, test=test.metrics, before_rescore=before, **tuned)
+    metrics["protocol"]["valid_users"] = valid_result.num_users
     hist = getattr(run.model.scorer, "history", None)
     if hist is not None:
-        w, d = hist.summary()["weight"], hist.summary()["decay"]
-        metrics["own_history"] = {b: {"weight": round(w[k], 4), "decay": round(d[k], 2)}
-                                  for k, b in enumerate(run.ev.behaviors)}  # fmt: skip
+        metrics["own_history"] = hist.by_behavior(run.ev.behaviors)
     write_json(path / "metrics.json", metrics)
     return metrics
 

@@ -92,5 +92,11 @@ class OwnHistory(nn.Module):
         w, d = self.weights().detach(), self.decays().detach()
         return {"weight": w[:-1].tolist(), "decay": d[:-1].tolist()}
 
+    def by_behavior(self, behaviors: list[str]) -> dict[str, dict[str, float]]:
+        """``{behavior: {"weight", "decay"}}`` as ``metrics.json`` reports them (rounded)."""
+        s = self.summary()
+        return {b: {"weight": round(s["weight"][k], 4), "decay": round(s["decay"][k], 2)}
+                for k, b in enumerate(behaviors)}  # fmt: skip
+
     def __repr__(self) -> str:
         return f"OwnHistory({self.num_behaviors} behaviors)"

@@ -372,9 +372,7 @@ class Trainer:
             metrics["item_graph_scale"] = {k: round(v, 4) for k, v in scale.summary().items()}
         hist = getattr(self.model.scorer, "history", None)
         if hist is not None:  # the learned weight and decay of each behavior's own edges
-            w, d = hist.summary()["weight"], hist.summary()["decay"]
-            metrics["own_history"] = {b: {"weight": round(w[k], 4), "decay": round(d[k], 2)}
-                                      for k, b in enumerate(self.ev.behaviors)}  # fmt: skip
+            metrics["own_history"] = hist.by_behavior(self.ev.behaviors)
         write_json(self.out / "metrics.json", metrics)
         self.logger.finish(metrics)
         return metrics
