@@ -3,8 +3,9 @@
 Protocol: ``leave_last_out`` (and ``global_time`` with ``--protocols``), full ranking over
 the 31k items, earlier purchases excluded, NDCG@10 on every user's held-out purchase.
 Every baseline sees the same events (all behaviors; sequence models embed the behavior);
-every model with per-user scores is also run with the item–item graph fusion, and the
-sequence baselines with the own-history term graphseq uses, each chosen on validation.
+every model with per-user scores is also run with the item–item graph fusion, and with the
+own-history term graphseq uses (learned by the sequence models, untrained and chosen on
+validation for the others: ``<name> +own_history``), each chosen on validation.
 ``graphseq buy-only`` is the same model on a graph built from the purchases alone (the same
 test targets, so the comparison is paired): it measures what the cart and fav edges carry.
 
@@ -20,6 +21,7 @@ machine; the figures in the docs say which budget they used); the pair-trained m
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -52,6 +54,11 @@ RUNS: dict[str, tuple[str, list[str], str]] = {  # in the order they are started
     "itemknn": ("itemknn", [], "all"),
 }
 UNTRAINED = ("pop", "pop +item_graph", "ease", "itemknn")  # deterministic: one seed
+# the models that train no softmax also get the own-history pointer, untrained, chosen on
+# validation after training: the same checkpoints re-scored with ``own_history=true`` (the
+# pointer is off while training and has no trained part, so this is what training with it
+# gives, without training again)
+POINTER_ADDED = ("itemknn", "ease", "lightgcn (all edges)", "lightgcn (buy edges)", "mbcgcn")
 SEEDED = tuple(n for n in RUNS if n not in UNTRAINED)  # every trained run: 3 seeds
 SEQUENCE = ("graphseq", "sasrec", "gru4rec")  # the models --set's budget applies to
 
@@ -90,6 +97,34 @@ def recent_own_edges(pop_run: Path) -> tuple[dict, pd.Series]:
     return {"valid": valid.metrics, "test": test.metrics, "chosen": best[2:]}, scores
 
 
+def with_pointer(results: list[tuple[Job, dict]]) -> list[tuple[Job, dict]]:
+    """``<name> +own_history`` for every run of POINTER_ADDED: a copy of the run with
+    ``own_history=true`` in its config, its post-training choices made again
+    (``rescore_posthoc.rescore``: the pointer's calibration first, then the model's own)."""
+    import shutil
+
+    import yaml
+    from rescore_posthoc import rescore
+
+    out = []
+    for (name, seed, run, model, sets, graph), _ in results:
+        if name not in POINTER_ADDED:
+            continue
+        dest = run.parent.parent / f"{run.parent.name}_+own_history" / run.name
+        if not (dest / "metrics.json").exists() or "before_rescore" not in json.loads(
+            (dest / "metrics.json").read_text()
+        ):
+            shutil.rmtree(dest, ignore_errors=True)
+            shutil.copytree(run, dest)
+            cfg = yaml.safe_load((dest / "config.yaml").read_text())
+            (dest / "config.yaml").write_text(yaml.safe_dump({**cfg, "own_history": True},
+                                                             sort_keys=False))  # fmt: skip
+            rescore(dest)
+        job = (f"{name} +own_history", seed, dest, model, [*sets, "own_history=true"], graph)
+        out.append((job, json.loads((dest / "metrics.json").read_text())))
+    return out
+
+
 def build(data: Path, work: Path, which: str) -> Path:
     """The graph of all behaviors, or of the purchases alone (``buy``)."""
     graph = work / f"graph_{which}"
@@ -116,6 +151,7 @@ def main() -> None:
                    choices=["leave_last_out", "global_time"])  # fmt: skip
     p.add_argument("--only", nargs="+", help="a subset of the run names")
     p.add_argument("--set", nargs="*", default=[], dest="sets", help="overrides for every run")
+    p.add_argument("--tag", default="", help="results go to multibehavior_<protocol><tag>.json")
     a = p.parse_args()
     data, work = Path(a.data), Path(a.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -131,6 +167,7 @@ def main() -> None:
                 jobs.append((name, seed, out, model, [f"split={proto}", *sets, *extra],
                              graphs[which]))  # fmt: skip
         results = run_all(jobs, a.jobs)
+        results += with_pointer(results)
         extra, more = {}, []
         for base, then in (("pop", "pop"), ("pop +item_graph", "pop + item graph")):
             runs = [j for j, _ in results if j[0] == base]
@@ -140,7 +177,7 @@ def main() -> None:
                 extra[name] = [scores]
                 more.append(metrics_row(name, [m]))
         rows, tests = summarise(results, reference="graphseq", extra=extra)
-        report(rows + more, tests, RESULTS / f"multibehavior_{proto}.json", protocol=proto,
+        report(rows + more, tests, RESULTS / f"multibehavior_{proto}{a.tag}.json", protocol=proto,
                overrides=a.sets, seeds=a.seeds)  # fmt: skip
 
 

@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from graphseq.graph.context import GraphContext
 from graphseq.graph.sequences import SeqBatch
+from graphseq.nn.history import OwnHistory
 from graphseq.nn.itemgraph import ItemGraph, decayed_history, ease_graph, knn_graph
 
 
@@ -35,6 +36,7 @@ class NeighborScorer(nn.Module):
     """``score(u) = h_u G``: EASE (``kind="ease"``: λ ``reg``, at most ``max_items`` items) or
     ItemKNN (``kind="itemknn"``: ``k`` neighbours, ``shrink``). ``decay`` (events; inf: none)
     weights the history. All are buffers, chosen on validation after "training".
+    ``history``: an untrained :class:`~graphseq.nn.history.OwnHistory` added to the scores.
     Shapes: ``forward`` → (B, I)."""
 
     def __init__(
@@ -46,8 +48,10 @@ class NeighborScorer(nn.Module):
         k: int = 100,
         shrink: float = 10.0,
         decay: float = math.inf,
+        history: OwnHistory | None = None,
     ) -> None:
         super().__init__()
+        self.history = history  # the untrained own-history pointer, added after the graph
         if kind not in ("ease", "itemknn"):
             raise ValueError(f"unknown neighbour model {kind!r}; valid: ease, itemknn")
         self.num_items, self.kind, self.max_items = num_items, kind, max_items
@@ -55,7 +59,8 @@ class NeighborScorer(nn.Module):
             self.register_buffer(name, torch.tensor(float(v)))
 
     def reset_parameters(self) -> None:
-        pass
+        if self.history is not None:
+            self.history.reset_parameters()
 
     def transform(self, users: Tensor) -> Tensor:
         return users
@@ -72,7 +77,10 @@ class NeighborScorer(nn.Module):
 
     def forward(self, ctx: GraphContext, users: Tensor, items: Tensor, hist: SeqBatch) -> Tensor:
         h = decayed_history(hist, self.num_items, self.decay)  # (B, I)
-        return self.graph(ctx, h.device).apply(h)
+        scores = self.graph(ctx, h.device).apply(h)
+        if self.history is not None:
+            scores = scores + self.history(hist, self.num_items)
+        return scores
 
     def __repr__(self) -> str:
         return f"NeighborScorer({self.kind})"

@@ -75,24 +75,25 @@ ALWAYS = {"model", "graph", "split", "global_time_quantiles", "seed", "device", 
           "logger", "mlflow_uri"}  # fmt: skip
 TRAINING = {"epochs", "patience", "eval_every", "batch_size", "lr", "weight_decay",
             "max_grad_norm", "amp", "distributed", "dim"}  # fmt: skip
-SEQUENCE = TRAINING | {"own_history", "own_history_scales", "own_history_sharpen",
-                       "num_layers", "num_heads", "dropout", "loss", "head", "num_negatives",
+POINTER = {"own_history", "own_history_scales", "own_history_sharpen"}
+SEQUENCE = TRAINING | POINTER | {"num_layers", "num_heads", "dropout", "loss", "head", "num_negatives",
                        "negatives", "sequence", "time_encoding", "item_text", "item_text_model",
                        "item_id_dropout", "train_exclude_seen", "ce_max_logits", "gbce_t",
                        "share_negatives"}  # fmt: skip
 GRAPH = {"gnn_layers", "views", "view_encoder", "fusion", "edge_dropout", "coarse",
          "num_snapshots", "minibatch", "fanouts", "eval_chunk", "sparse_min_rows"}  # fmt: skip
 KEYS_READ: dict[str, set[str]] = {
-    "pop": set(),
-    "mf": TRAINING | {"reg"},
-    "lightgcn": TRAINING | {"reg", "gnn_layers", "lightgcn_edge_dropout", "lightgcn_behaviors"},
+    "pop": POINTER,
+    "mf": TRAINING | POINTER | {"reg"},
+    "lightgcn": TRAINING | POINTER | {"reg", "gnn_layers", "lightgcn_edge_dropout",
+                                      "lightgcn_behaviors"},
     "sasrec": SEQUENCE,
     "graphseq": SEQUENCE | GRAPH,
     "gru4rec": SEQUENCE - {"num_heads", "sequence"},
-    "mbcgcn": TRAINING | {"reg", "gnn_layers", "behavior_order"},
-    "ease": {"ease_regs", "neighbor_decays"},
-    "itemknn": {"knn_neighbors", "knn_shrinks", "neighbor_decays"},
-}
+    "mbcgcn": TRAINING | POINTER | {"reg", "gnn_layers", "behavior_order"},
+    "ease": POINTER | {"ease_regs", "neighbor_decays"},
+    "itemknn": POINTER | {"knn_neighbors", "knn_shrinks", "neighbor_decays"},
+}  # fmt: skip
 
 
 def item_graph(c: TrainConfig, shape: GraphShape, default: bool) -> ItemGraphScorer | None:
@@ -139,11 +140,19 @@ def own_history(c: TrainConfig, s: GraphShape, default: bool) -> OwnHistory | No
     """The learned own-earlier-edges term, when asked for (or by the model's default)."""
     if not (default if c.own_history is None else c.own_history):
         return None
+    if c.model in UNTRAINED_POINTER:
+        return OwnHistory(len(s.behaviors), skip_targets=c.exclude_seen, trained=False)
     if c.loss not in ("ce", "sampled", "gbce"):  # bpr scores no softmax to point into
         if c.own_history:
             raise ValueError(f"own_history=true needs loss=ce, sampled or gbce, not {c.loss!r}")
         return None
     return OwnHistory(len(s.behaviors), skip_targets=c.exclude_seen)
+
+
+# models that train no softmax: ``own_history=true`` gives them the pointer untrained, its
+# strength and decay chosen on validation after training (the same grid as the calibration
+# of the models that learn it)
+UNTRAINED_POINTER = ("pop", "mf", "lightgcn", "mbcgcn", "ease", "itemknn")
 
 
 def _objective(c: TrainConfig, s: GraphShape) -> SequenceObjective:
@@ -229,14 +238,14 @@ def _collaborative(name: str, layers: int, dropout: float, targets_only: bool = 
     def build(c: TrainConfig, s: GraphShape) -> Recommender:
         table = CollaborativeTable(s.num_users, s.num_items, c.dim, layers, c.reg, dropout,
                                    targets_only)  # fmt: skip
-        ig = item_graph(c, s, default=False)
+        ig, oh = item_graph(c, s, default=False), own_history(c, s, default=False)
         extra = (f", layers={layers}" if layers else "") + (
             ", target edges" if targets_only else ""
         )
-        extra += ", +itemgraph" if ig else ""
+        extra += (", +itemgraph" if ig else "") + (", +history" if oh else "")
         return Recommender(
-            name, s.num_users, s.num_items, table, UserTable(), Scorer(c.dim, "dot", ig), None,
-            "pairs", f", dim={c.dim}{extra}",
+            name, s.num_users, s.num_items, table, UserTable(), Scorer(c.dim, "dot", ig, oh),
+            None, "pairs", f", dim={c.dim}{extra}",
         )  # fmt: skip
 
     return build
@@ -262,20 +271,23 @@ def mbcgcn(c: TrainConfig, s: GraphShape) -> Recommender:
         raise ValueError(f"behavior_order {unknown} not in the graph ({behaviors})")
     table = CascadeTable(s.num_users, s.num_items, c.dim, [behaviors.index(b) for b in chain],
                          c.gnn_layers, c.reg)  # fmt: skip
-    ig = item_graph(c, s, default=False)
+    ig, oh = item_graph(c, s, default=False), own_history(c, s, default=False)
+    extra = (", +itemgraph" if ig else "") + (", +history" if oh else "")
     return Recommender(
-        "MBCGCN", s.num_users, s.num_items, table, UserTable(), Scorer(c.dim, "dot", ig), None,
-        "pairs", f", dim={c.dim}, chain={'>'.join(chain)}" + (", +itemgraph" if ig else ""),
+        "MBCGCN", s.num_users, s.num_items, table, UserTable(), Scorer(c.dim, "dot", ig, oh),
+        None, "pairs", f", dim={c.dim}, chain={'>'.join(chain)}{extra}",
     )  # fmt: skip
 
 
 def _neighbors(kind: str, name: str) -> Builder:
     def build(c: TrainConfig, s: GraphShape) -> Recommender:
+        oh = own_history(c, s, default=False)
         scorer = NeighborScorer(s.num_items, kind, c.ease_regs[0], c.item_graph_max_items,
-                                c.knn_neighbors[0], c.knn_shrinks[0], c.neighbor_decays[0])  # fmt: skip
+                                c.knn_neighbors[0], c.knn_shrinks[0], c.neighbor_decays[0],
+                                oh)  # fmt: skip
         return Recommender(
             name, s.num_users, s.num_items, PopularityTable(s.num_items), ConstantUser(), scorer,
-            None, "none",
+            None, "none", ", +history" if oh else "",
         )  # fmt: skip
 
     return build
@@ -287,10 +299,11 @@ itemknn = _neighbors("itemknn", "ItemKNN")
 
 def pop(c: TrainConfig, s: GraphShape) -> Recommender:
     """Popularity of target events in the scoring graph."""
-    ig = item_graph(c, s, default=False)
+    ig, oh = item_graph(c, s, default=False), own_history(c, s, default=False)
     return Recommender(
         "Pop", s.num_users, s.num_items, PopularityTable(s.num_items), ConstantUser(),
-        Scorer(1, "dot", ig), None, "none", ", +itemgraph" if ig else "",
+        Scorer(1, "dot", ig, oh), None, "none",
+        (", +itemgraph" if ig else "") + (", +history" if oh else ""),
     )  # fmt: skip
 
 
@@ -318,9 +331,11 @@ def posthoc_plan(c: TrainConfig, model: Recommender) -> list[tuple[nn.Module, li
     NDCG@10 0.1314 against 0.1388 in this order)."""
     plans = []
     hist = getattr(model.scorer, "history", None)
-    if hist is not None and float(hist.weights().detach().abs().sum()) > 0:  # it scores
-        grid = [{"scale": float(a), "sharpen": float(b)}
-                for a in c.own_history_scales for b in c.own_history_sharpen]  # fmt: skip
+    grid = [{"scale": float(a), "sharpen": float(b)}
+            for a in c.own_history_scales for b in c.own_history_sharpen]  # fmt: skip
+    if hist is not None and not hist.trained:  # untrained: off first, then the same grid
+        plans.append((hist, [{"scale": 0.0, "sharpen": 1.0}, *grid], "own_history_choice"))
+    elif hist is not None and float(hist.weights().detach().abs().sum()) > 0:  # it scores
         plans.append((hist, grid, "own_history_choice"))
     return plans + _posthoc_scorer(c, model)
 

@@ -4,9 +4,12 @@ user–item graph, strictly before the scored position).
 
 ``score(u, i) += Σ_e w[beh_e] · exp(-age_e / τ[beh_e])`` over the user's earlier events ``e``
 on item ``i`` (age in events, 0 for the most recent). ``w`` starts at 0 (a no-op until
-training finds it useful) and is reported per behavior. Items the user already bought (target
-behaviors) are excluded from the ranking, so on logs where every behavior is a target (e.g.
-MovieLens ratings) this term has nothing to score. Repeat-aware models (RepeatNet, Ren et al.
+training finds it useful) and is reported per behavior. A model that trains no softmax (pop,
+mf, lightgcn, mbcgcn, ease, itemknn) gets the same term untrained (``trained=False``): off
+(``scale`` 0) until the post-training calibration, whose grid (``scale`` × ``sharpen``, off
+first) sets each behavior's weight around ``UNTRAINED_WEIGHT`` and decay around 10 events.
+Items the user already bought (target behaviors) are excluded from the ranking, so on logs
+where every behavior is a target (e.g. MovieLens ratings) this term has nothing to score. Repeat-aware models (RepeatNet, Ren et al.
 2019, https://arxiv.org/abs/1812.02646) point into the history the same way.
 """
 
@@ -23,15 +26,26 @@ STEP = 200.0  # weight = STEP · parameter: Adam moves a parameter by ~lr a step
 # weight has to travel to ~10 (full-softmax logits are of that size) within a few dozen steps.
 # Chosen on validation, 1,500-user Tmall slice, 4 epochs (48 steps), graphseq: STEP 10 → valid
 # NDCG@10 0.057 (weights 0.22), 50 → 0.143, 200 → 0.164 (weights ~9), 1000 → 0.163
+UNTRAINED_WEIGHT = 10.0  # an untrained pointer's base weight: what graphseq learns on Tmall
+# (~9), so the calibration grid (own_history_scales × own_history_sharpen) spans the same
+# strengths for a model that trains the pointer and for one that does not
 
 
 class OwnHistory(nn.Module):
-    """Args: num_behaviors (padding gets weight 0); decay: initial τ in events (10).
+    """Args: num_behaviors (padding gets weight 0); decay: initial τ in events (10);
+    trained: False for a model that trains no softmax (weights fixed at ``UNTRAINED_WEIGHT``).
     Shapes: ``train_terms`` → three (M,) tensors; ``forward`` hist (B, L) → (B, I)."""
 
-    def __init__(self, num_behaviors: int, decay: float = 10.0, skip_targets: bool = True) -> None:
+    def __init__(
+        self,
+        num_behaviors: int,
+        decay: float = 10.0,
+        skip_targets: bool = True,
+        trained: bool = True,
+    ) -> None:
         super().__init__()
         self.num_behaviors, self.init_decay, self.skip_targets = num_behaviors, decay, skip_targets
+        self.trained = trained
         self.weight = nn.Parameter(torch.zeros(num_behaviors + 1))
         self.log_decay = nn.Parameter(torch.full((num_behaviors + 1,), math.log(decay)))
         # chosen on validation after training (train/posthoc.py), 1 while training: the
@@ -41,8 +55,11 @@ class OwnHistory(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        nn.init.zeros_(self.weight)
+        nn.init.constant_(self.weight, 0.0 if self.trained else UNTRAINED_WEIGHT / STEP)
         nn.init.constant_(self.log_decay, math.log(self.init_decay))
+        self.scale.fill_(1.0 if self.trained else 0.0)  # untrained: off until calibrated
+        for p in (self.weight, self.log_decay):
+            p.requires_grad_(self.trained)
 
     def weights(self) -> Tensor:
         """(num_behaviors + 1,) the weight of each behavior (padding: 0), ``scale`` included."""
@@ -99,4 +116,5 @@ class OwnHistory(nn.Module):
                 for k, b in enumerate(behaviors)}  # fmt: skip
 
     def __repr__(self) -> str:
-        return f"OwnHistory({self.num_behaviors} behaviors)"
+        fixed = "" if self.trained else ", untrained"
+        return f"OwnHistory({self.num_behaviors} behaviors{fixed})"
