@@ -58,7 +58,8 @@ UNTRAINED = ("pop", "pop +item_graph", "ease", "itemknn")  # deterministic: one 
 # validation after training: the same checkpoints re-scored with ``own_history=true`` (the
 # pointer is off while training and has no trained part, so this is what training with it
 # gives, without training again)
-POINTER_ADDED = ("itemknn", "ease", "lightgcn (all edges)", "lightgcn (buy edges)", "mbcgcn")
+POINTER_ADDED = ("pop", "pop +item_graph", "itemknn", "ease", "lightgcn (all edges)",
+                 "lightgcn (buy edges)", "mbcgcn")  # fmt: skip
 SEEDED = tuple(n for n in RUNS if n not in UNTRAINED)  # every trained run: 3 seeds
 SEQUENCE = ("graphseq", "sasrec", "gru4rec")  # the models --set's budget applies to
 
