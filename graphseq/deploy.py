@@ -11,7 +11,7 @@
   n−1), ``B`` the neighbour table, ``h_u(i) = Σ exp(-age / decay)`` over the user's target
   events on item ``i`` among their last ``max_seq_len`` events, ``age`` = events between it
   and the user's most recent one. Seen items are then excluded, as everywhere.
-- The own-history term (``graphseq``, or any sequence model run with ``own_history=true``):
+- The own-history term (``graphseq``, or any model run with ``own_history=true``):
   ``own_history.json``, each behavior's weight ``w`` and decay ``τ``. It adds
   ``Σ_e w[beh_e] · exp(-age_e / τ[beh_e])`` over the user's earlier non-target events ``e``
   on item ``j`` to the fused score of ``j`` above (after standardizing); the dot product of
