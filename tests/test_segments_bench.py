@@ -71,3 +71,23 @@ def test_segment_table_averages_each_segment():
     assert np.isclose(t["own-edge"]["models"]["ref"]["mean"], (0.9 + 0.6) / 2)
     assert np.isclose(t["other"]["models"]["other"]["mean"], 0.5)
     assert np.isclose(t["all"]["vs"]["other"]["diff"], ref.to_numpy().mean() - 0.25)
+
+
+def test_own_item_stats_rank_the_own_items_by_recency(tmp_path):
+    """Users 0–2 carted their last purchase and nothing else: one own item, the target, the
+    most recent; a cart of an item bought earlier is excluded like the item itself."""
+    rows = []
+    for u in range(3):
+        rows += [(f"u{u}", "old", 0, "buy"), (f"u{u}", "old", 1, "cart"),
+                 (f"u{u}", "x", 2, "cart"), (f"u{u}", "y", 3, "cart")]  # fmt: skip
+        rows += [(f"u{u}", f"b{u}", 4, "buy"), (f"u{u}", "x" if u else "y", 5, "buy")]
+    df = pd.DataFrame(rows, columns=["user", "item", "ts", "event"])
+    schema = Schema(user="user", item="item", timestamp="ts", behavior="event", targets=("buy",))
+    data, ids, report = build_graph(read_frame(df, schema))
+    graph = save_graph(tmp_path / "g", data, ids, report)
+    st = _module().own_item_stats(graph, "leave_last_out", (0.8, 0.9))
+    # own items x (rank 1) and y (rank 0, most recent); "old" was bought: not an own item
+    assert st["users"] == 3 and st["own_items_mean"] == 2.0
+    assert st["target_most_recent"] == 1 / 3  # u0 bought y; u1, u2 bought x
+    want = (1.0 + 2 / np.log2(3.0)) / 3
+    assert abs(st["recency_rank_NDCG@10"] - want) < 1e-9
