@@ -136,6 +136,11 @@ def _extras(c: TrainConfig, s: GraphShape, default: bool) -> tuple[str, tuple]:
     return tag + ("+history" if oh is not None else ""), (ig, oh, sc)
 
 
+def _tags(ig: object, oh: object) -> str:
+    """The repr suffix of a non-sequence model's optional scorer parts."""
+    return (", +itemgraph" if ig else "") + (", +history" if oh else "")
+
+
 def own_history(c: TrainConfig, s: GraphShape, default: bool) -> OwnHistory | None:
     """The learned own-earlier-edges term, when asked for (or by the model's default)."""
     if not (default if c.own_history is None else c.own_history):
@@ -242,7 +247,7 @@ def _collaborative(name: str, layers: int, dropout: float, targets_only: bool = 
         extra = (f", layers={layers}" if layers else "") + (
             ", target edges" if targets_only else ""
         )
-        extra += (", +itemgraph" if ig else "") + (", +history" if oh else "")
+        extra += _tags(ig, oh)
         return Recommender(
             name, s.num_users, s.num_items, table, UserTable(), Scorer(c.dim, "dot", ig, oh),
             None, "pairs", f", dim={c.dim}{extra}",
@@ -272,7 +277,7 @@ def mbcgcn(c: TrainConfig, s: GraphShape) -> Recommender:
     table = CascadeTable(s.num_users, s.num_items, c.dim, [behaviors.index(b) for b in chain],
                          c.gnn_layers, c.reg)  # fmt: skip
     ig, oh = item_graph(c, s, default=False), own_history(c, s, default=False)
-    extra = (", +itemgraph" if ig else "") + (", +history" if oh else "")
+    extra = _tags(ig, oh)
     return Recommender(
         "MBCGCN", s.num_users, s.num_items, table, UserTable(), Scorer(c.dim, "dot", ig, oh),
         None, "pairs", f", dim={c.dim}, chain={'>'.join(chain)}{extra}",
@@ -303,7 +308,7 @@ def pop(c: TrainConfig, s: GraphShape) -> Recommender:
     return Recommender(
         "Pop", s.num_users, s.num_items, PopularityTable(s.num_items), ConstantUser(),
         Scorer(1, "dot", ig, oh), None, "none",
-        (", +itemgraph" if ig else "") + (", +history" if oh else ""),
+        _tags(ig, oh),
     )  # fmt: skip
 
 
