@@ -5,7 +5,9 @@ the 31k items, earlier purchases excluded, NDCG@10 on every user's held-out purc
 Every baseline sees the same events (all behaviors; sequence models embed the behavior);
 every model with per-user scores is also run with the item–item graph fusion, and with the
 own-history term graphseq uses (learned by the sequence models, untrained and chosen on
-validation for the others: ``<name> +own_history``), each chosen on validation.
+validation for the others: ``<name> +own_history``), each chosen on validation; the models
+fused with the item graph are also re-scored with ItemKNN's graph in place of EASE's
+(``<name> +itemknn_graph``).
 ``graphseq buy-only`` is the same model on a graph built from the purchases alone (the same
 test targets, so the comparison is paired): it measures what the cart and fav edges carry.
 
@@ -60,6 +62,16 @@ UNTRAINED = ("pop", "pop +item_graph", "ease", "itemknn")  # deterministic: one 
 # gives, without training again)
 POINTER_ADDED = ("pop", "pop +item_graph", "itemknn", "ease", "lightgcn (all edges)",
                  "lightgcn (buy edges)", "mbcgcn")  # fmt: skip
+# the fused item graph swapped for ItemKNN's (sparse, every item; EASE covers the 10,000
+# most popular of Tmall's 31k items): k and shrinkage as the itemknn baseline chose them on
+# validation (leave_last_out), decays with "none" added as itemknn's choice was
+KNN_GRAPH = {"item_graph_kind": "itemknn", "item_graph_knn": 50, "item_graph_shrink": 50.0,
+             "item_graph_decays": [5.0, 20.0, float("inf")]}  # fmt: skip
+KNN_GRAPH_ADDED = (
+    "graphseq",
+    "sasrec +own_history +item_graph",
+    "gru4rec +own_history +item_graph",
+)
 SEEDED = tuple(n for n in RUNS if n not in UNTRAINED)  # every trained run: 3 seeds
 SEQUENCE = ("graphseq", "sasrec", "gru4rec")  # the models --set's budget applies to
 
@@ -98,32 +110,49 @@ def recent_own_edges(pop_run: Path) -> tuple[dict, pd.Series]:
     return {"valid": valid.metrics, "test": test.metrics, "chosen": best[2:]}, scores
 
 
-def with_pointer(results: list[tuple[Job, dict]]) -> list[tuple[Job, dict]]:
-    """``<name> +own_history`` for every run of POINTER_ADDED: a copy of the run with
-    ``own_history=true`` in its config, its post-training choices made again
-    (``rescore_posthoc.rescore``: the pointer's calibration first, then the model's own)."""
+def rescored(
+    results: list[tuple[Job, dict]], names: tuple[str, ...], suffix: str, changes: dict
+) -> list[tuple[Job, dict]]:
+    """``<name> <suffix>`` for every run of ``names``: a copy of the run with ``changes`` in
+    its config, its post-training choices made again (``rescore_posthoc.rescore``). Only
+    for changes to what is chosen after training: the trained weights are the run's."""
     import shutil
 
     import yaml
     from rescore_posthoc import rescore
 
     out = []
-    for (name, seed, run, model, sets, graph), _ in results:
-        if name not in POINTER_ADDED:
+    sets = [
+        f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in changes.items()
+    ]
+    for (name, seed, run, model, job_sets, graph), _ in results:
+        if name not in names:
             continue
-        dest = run.parent.parent / f"{run.parent.name}_+own_history" / run.name
+        dest = run.parent.parent / f"{run.parent.name}_{suffix.replace(' ', '_')}" / run.name
         if not (dest / "metrics.json").exists() or "before_rescore" not in json.loads(
             (dest / "metrics.json").read_text()
         ):
             shutil.rmtree(dest, ignore_errors=True)
             shutil.copytree(run, dest)
             cfg = yaml.safe_load((dest / "config.yaml").read_text())
-            (dest / "config.yaml").write_text(yaml.safe_dump({**cfg, "own_history": True},
-                                                             sort_keys=False))  # fmt: skip
+            (dest / "config.yaml").write_text(yaml.safe_dump({**cfg, **changes}, sort_keys=False))
             rescore(dest)
-        job = (f"{name} +own_history", seed, dest, model, [*sets, "own_history=true"], graph)
+        job = (f"{name} {suffix}", seed, dest, model, [*job_sets, *sets], graph)
         out.append((job, json.loads((dest / "metrics.json").read_text())))
     return out
+
+
+def with_pointer(results: list[tuple[Job, dict]]) -> list[tuple[Job, dict]]:
+    """``<name> +own_history`` for every run of POINTER_ADDED (the pointer's calibration
+    first, then the model's own choices)."""
+    return rescored(results, POINTER_ADDED, "+own_history", {"own_history": True})
+
+
+def with_knn_graph(results: list[tuple[Job, dict]]) -> list[tuple[Job, dict]]:
+    """``<name> +itemknn_graph`` for every run of KNN_GRAPH_ADDED: the fused item graph
+    swapped for ItemKNN's at KNN_GRAPH (the setting the itemknn baseline chose on
+    validation), its weight and decay chosen again."""
+    return rescored(results, KNN_GRAPH_ADDED, "+itemknn_graph", KNN_GRAPH)
 
 
 def build(data: Path, work: Path, which: str) -> Path:
@@ -168,7 +197,7 @@ def main() -> None:
                 jobs.append((name, seed, out, model, [f"split={proto}", *sets, *extra],
                              graphs[which]))  # fmt: skip
         results = run_all(jobs, a.jobs)
-        results += with_pointer(results)
+        results += with_pointer(results) + with_knn_graph(results)
         extra, more = {}, []
         for base, then in (("pop", "pop"), ("pop +item_graph", "pop + item graph")):
             runs = [j for j, _ in results if j[0] == base]

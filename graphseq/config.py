@@ -29,6 +29,7 @@ Sequence = Literal["transformer", "gru", "none"]
 ViewEncoder = Literal["lightgcn", "sage", "gat"]
 LightGCNBehaviors = Literal["all", "target"]
 ItemGraphMode = Literal["posthoc", "trained"]
+ItemGraphKind = Literal["ease", "itemknn"]
 Tracker = Literal["none", "tensorboard", "mlflow"]
 VIEW_KINDS = ("cooc", "tag", "kg", "behavior")  # a view is KIND or KIND:<behavior> (see views.py)
 
@@ -97,7 +98,7 @@ class TrainConfig:
     time_encoding: bool = True  # embed log time gaps between events
     coarse: bool = True  # GRU over graph snapshots: +0.002 valid NDCG@10 on ML-100K, 3 seeds
     num_snapshots: int = 8  # graph snapshots for the coarse scale
-    item_graph: bool | None = None  # late-fuse a closed-form item–item graph (EASE) scorer,
+    item_graph: bool | None = None  # late-fuse a closed-form item–item graph scorer (kind below),
     # weight chosen on validation; None = the model's default (on for graphseq only)
     own_history_scales: tuple[float, ...] = (1.0, 10.0, 100.0, 1000.0)  # tried on valid after
     # training: the learned own-history weights times each (1 first: it wins ties) ...
@@ -108,7 +109,12 @@ class TrainConfig:
     item_graph_mode: ItemGraphMode = "posthoc"  # posthoc: fused after training, weight and
     # decay chosen on validation | trained: a scale of the model, trained with it (learned
     # weight and decay, cross-fitted over user folds so no user's own row scores its target)
-    item_graph_reg: float = 200.0  # its L2 weight λ
+    item_graph_kind: ItemGraphKind = "ease"  # the fused graph: ease (dense, λ below, over
+    # item_graph_max_items items) | itemknn (sparse shrunk cosine over every item: the
+    # item_graph_knn neighbours of each, shrinkage item_graph_shrink; posthoc mode only)
+    item_graph_knn: int = 100  # itemknn: neighbours kept per item
+    item_graph_shrink: float = 10.0  # itemknn: cosine shrinkage
+    item_graph_reg: float = 200.0  # ease: its L2 weight λ
     item_graph_max_items: int = 10_000  # EASE (dense, cubic) over at most this many of the
     # most popular items; the others get no item–item weights (0 = no item graph)
     item_graph_weights: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0)  # tried on valid
@@ -166,6 +172,8 @@ RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "gnn_layers": (0, math.inf, True, True),
     "edge_dropout": (0, 1, True, False),
     "num_snapshots": (1, math.inf, True, True),
+    "item_graph_knn": (1, math.inf, True, True),
+    "item_graph_shrink": (0, math.inf, True, True),
     "item_graph_reg": (0, math.inf, False, True),
     "item_graph_max_items": (0, math.inf, True, True),
     "item_graph_weights": (0, math.inf, True, True),

@@ -1,9 +1,10 @@
 """Deployable parts of a run, beside the embeddings that :meth:`Run.export` writes.
 
 - The item–item graph fusion (when validation turned it on): ``item_graph.parquet`` (item,
-  neighbour, weight: each item's ``k`` largest-magnitude EASE weights; ``k=0``: all),
-  ``history.parquet`` (user, item, weight: the decayed history ``h_u``) and
-  ``item_graph.json`` (weight, decay, λ, the formula). The fused score of item ``j`` is::
+  neighbour, weight: each item's ``k`` largest-magnitude weights of the EASE or ItemKNN
+  graph; ``k=0``: all), ``history.parquet`` (user, item, weight: the decayed history
+  ``h_u``) and ``item_graph.json`` (weight, decay, the graph's kind and parameters, the
+  formula). The fused score of item ``j`` is::
 
       score(u, j) = standardize(u · i_j) + w · standardize(Σ_i h_u(i) B(i, j))
 
@@ -41,7 +42,7 @@ from graphseq.graph.sequences import SeqBatch
 from graphseq.models.base import Encoded
 from graphseq.models.neighbors import target_graph
 from graphseq.models.users import SequenceEncoder, SnapshotStates
-from graphseq.nn.itemgraph import decayed_history
+from graphseq.nn.itemgraph import decayed_history, top_per_row
 from graphseq.nn.sequence import CausalTransformer
 
 log = logging.getLogger("graphseq")
@@ -55,8 +56,10 @@ def _write_parquet(path: Path, df: pd.DataFrame) -> Path:
     return path
 
 
-def item_graph_matrix(run) -> Tensor | None:
-    """The fused item–item weights ``B`` (I, I) dense, or None when fusion is off."""
+def item_graph_neighbours(run, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """``(item, neighbour, weight)`` of each item's ``k`` largest-|weight| non-zero entries of
+    the fused item–item weights ``B`` (``k=0``: all), or None when fusion is off. The sparse
+    ItemKNN graph is read as it is; EASE's dense block is mapped back to item indices."""
     ig = run.model.item_graph
     if ig is None or float(ig.weight) == 0.0:
         return None
@@ -64,34 +67,28 @@ def item_graph_matrix(run) -> Tensor | None:
         run.ctx, ig.graph_key(), lambda u, i, nu: ig.graph(u, i, nu), run.enc.items.device
     )
     if g.weights.layout == torch.sparse_csr:
-        return g.weights.to_dense().cpu()
-    if g.index is None:
-        return g.weights.cpu()
-    full = torch.zeros(run.ev.num_items, run.ev.num_items)
-    idx = g.index.cpu()
-    full[idx[:, None], idx[None, :]] = g.weights.cpu()
-    return full
-
-
-def top_neighbours(b: Tensor, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(item, neighbour, weight)`` of the ``k`` largest-|weight| non-zero entries per row
-    (``k=0``: every non-zero entry). Shapes: (I, I) → three (n,) arrays."""
-    k = b.size(1) if k <= 0 else min(k, b.size(1))
-    top = torch.topk(b.abs(), k, dim=1).indices  # (I, k)
-    rows = torch.arange(b.size(0))[:, None].expand_as(top)
-    w = b[rows, top]
-    keep = w != 0
-    return rows[keep].numpy(), top[keep].numpy(), w[keep].numpy()
+        w = g.weights.cpu().to_sparse_coo().coalesce()
+        rows, cols = w.indices().numpy()
+        vals = w.values().numpy()
+    else:
+        b = g.weights.cpu()
+        rows, cols = (x.numpy() for x in torch.nonzero(b, as_tuple=True))
+        vals = b[rows, cols].numpy()
+        if g.index is not None:
+            idx = g.index.cpu().numpy()
+            rows, cols = idx[rows], idx[cols]
+    keep = top_per_row(rows, np.abs(vals), run.ev.num_items, k)
+    return rows[keep], cols[keep], vals[keep]
 
 
 def export_item_graph(run, out: Path, k: int = 100) -> list[Path]:
     """``item_graph.parquet``, ``history.parquet`` and ``item_graph.json`` (nothing when the
     run has no fusion or validation chose weight 0)."""
-    b = item_graph_matrix(run)
-    if b is None:
+    found = item_graph_neighbours(run, k)
+    if found is None:
         return []
     ig, ids = run.model.item_graph, run.id_maps["item"]
-    i, j, w = top_neighbours(b, k)
+    i, j, w = found
     files = [
         _write_parquet(
             out / "item_graph.parquet",
@@ -119,8 +116,12 @@ def export_item_graph(run, out: Path, k: int = 100) -> list[Path]:
         "score": FUSED_SCORE,
         "weight": float(ig.weight),
         "decay": float(ig.decay),
-        "reg": float(ig.reg),
-        "max_items": ig.max_items,
+        "kind": ig.kind,
+        **(
+            {"k": ig.k, "shrink": ig.shrink}
+            if ig.kind == "itemknn"
+            else {"reg": float(ig.reg), "max_items": ig.max_items}
+        ),
         "neighbours_per_item": k if k > 0 else "all",
         "max_seq_len": run.cfg.max_seq_len,
         "standardize": "per user over every item: (s - mean) / std, std with n-1 (min 1e-8)",
@@ -300,5 +301,5 @@ __all__ = [
     "export_item_graph",
     "export_own_history",
     "export_user_encoder",
-    "top_neighbours",
+    "item_graph_neighbours",
 ]

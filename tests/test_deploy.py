@@ -20,6 +20,9 @@ from graphseq.train.trainer import Trainer
 SEQ = dict(max_seq_len=20, batch_size=32, eval_every=1, dropout=0.1, epochs=2, dim=16)
 RUNS = {
     "sasrec_ig": dict(model="sasrec", item_graph=True, **SEQ),
+    "sasrec_knn": dict(
+        model="sasrec", item_graph=True, item_graph_kind="itemknn", item_graph_knn=6, **SEQ
+    ),
     "graphseq": dict(model="graphseq", item_graph=False, **SEQ),  # coarse (snapshot) scale on
     "graphseq_fine": dict(model="graphseq", item_graph=False, coarse=False, head="mlp", **SEQ),
     "gru4rec": dict(model="gru4rec", **SEQ),
@@ -39,15 +42,18 @@ def _std(x: np.ndarray) -> np.ndarray:
     return (x - x.mean(1, keepdims=True)) / np.maximum(x.std(1, ddof=1, keepdims=True), 1e-8)
 
 
-def test_fused_scores_recomputed_from_the_exported_parts(runs, tmp_path):
-    run = load_run(runs / "sasrec_ig")
+@pytest.mark.parametrize("name", ["sasrec_ig", "sasrec_knn"])
+def test_fused_scores_recomputed_from_the_exported_parts(runs, tmp_path, name):
+    run = load_run(runs / name)
     ig = run.model.item_graph
     ig.weight.fill_(0.75)  # whatever validation chose: fusion on, a decay of its own
     ig.decay.fill_(4.0)
     out = tmp_path / "emb"
     run.export(out, item_graph_k=0)
     spec = json.loads((out / "item_graph.json").read_text())
-    assert (spec["weight"], spec["decay"], spec["reg"]) == (0.75, 4.0, float(ig.reg))
+    assert (spec["weight"], spec["decay"], spec["kind"]) == (0.75, 4.0, ig.kind)
+    graph = (spec["k"], spec["shrink"]) if ig.kind == "itemknn" else spec["reg"]
+    assert graph == ((6, 10.0) if name == "sasrec_knn" else float(ig.reg))
     items = pd.read_parquet(out / "items.parquet")
     users = pd.read_parquet(out / "users.parquet").set_index("user")
     pos = {i: n for i, n in zip(items["item"], items["index"])}
@@ -70,6 +76,8 @@ def test_fused_scores_recomputed_from_the_exported_parts(runs, tmp_path):
         want = run.model.rank_scores(run.ctx, run.enc, idx, h).numpy()
     np.testing.assert_allclose(mine, want, atol=2e-4)
     assert np.abs(H).sum() > 0 and np.count_nonzero(B) > len(items)
+    if ig.kind == "itemknn":  # every item's 6 most similar at most, as built
+        assert nb.groupby("item").size().max() == 6
     # truncation: the k largest |weight| per item
     run.export(tmp_path / "top", item_graph_k=3)
     top = pd.read_parquet(tmp_path / "top" / "item_graph.parquet")

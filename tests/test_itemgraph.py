@@ -7,6 +7,7 @@ import json
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 import torch
 
 from graphseq.config import TrainConfig
@@ -18,6 +19,7 @@ from graphseq.nn.itemgraph import (
     ItemGraphScorer,
     decayed_history,
     ease_item_graph,
+    knn_graph,
     standardize,
 )
 from graphseq.recommend import load_run
@@ -71,6 +73,32 @@ def test_scorer_is_a_no_op_at_weight_zero_and_follows_the_graph_when_large():
     z = standardize(scores)
     assert abs(float(z.mean())) < 1e-6 and abs(float(z.std()) - 1.0) < 1e-6
     assert {"weight", "decay"} <= set(scorer.state_dict())
+
+
+def test_the_itemknn_kind_fuses_the_sparse_knn_graph_over_every_item():
+    users = torch.tensor([0, 0, 1, 1, 2, 2, 2])
+    items = torch.tensor([0, 1, 0, 1, 1, 2, 3])
+    ig = ItemGraphScorer(4, max_items=2, kind="itemknn", k=1, shrink=0.0)
+    g = ig.graph(users, items, 3)
+    want = knn_graph(users, items, 3, 4, 1, 0.0)
+    assert g.weights.layout == torch.sparse_csr and g.index is None  # max_items is moot
+    assert torch.equal(g.weights.to_dense(), want.weights.to_dense())
+    assert g.weights.to_dense().count_nonzero(1).max() == 1  # k=1 neighbour per item
+    assert ig.graph_key() == ("itemknn", 1, 0.0) and "itemknn, k=1" in repr(ig)
+    hist = _seq([[2]], [[True]], pad=4)  # a history of item 2 lifts its neighbour
+    ig.weight.fill_(100.0)
+    fused = ig(torch.tensor([[3.0, 2.0, 1.0, 0.0]]), hist, g)
+    top = int(g.weights.to_dense()[2].argmax())
+    assert int(fused.argmax()) == top
+    with pytest.raises(ValueError, match="unknown item graph"):
+        ItemGraphScorer(4, kind="knn")
+
+
+def test_trained_item_graph_mode_refuses_itemknn(small_graph_dir, tmp_path):
+    cfg = TrainConfig(graph=str(small_graph_dir), model="sasrec", item_graph=True,
+                      item_graph_mode="trained", item_graph_kind="itemknn")  # fmt: skip
+    with pytest.raises(ValueError, match="item_graph_kind=ease"):
+        Trainer(cfg, tmp_path / "run", progress=False).fit()
 
 
 def test_the_item_graph_fuses_the_network_scores_and_the_own_history_pointer_comes_after():

@@ -71,7 +71,7 @@ Builder = Callable[[TrainConfig, GraphShape], Recommender]
 # model ignores gets a warning
 ALWAYS = {"model", "graph", "split", "global_time_quantiles", "seed", "device", "eval_batch_size",
           "valid_users", "exclude_seen", "ks", "max_seq_len", "item_graph", "item_graph_reg",
-          "item_graph_mode", "item_graph_max_items", "item_graph_weights", "item_graph_decays",
+          "item_graph_kind", "item_graph_knn", "item_graph_shrink", "item_graph_mode", "item_graph_max_items", "item_graph_weights", "item_graph_decays",
           "logger", "mlflow_uri"}  # fmt: skip
 TRAINING = {"epochs", "patience", "eval_every", "batch_size", "lr", "weight_decay",
             "max_grad_norm", "amp", "distributed", "dim"}  # fmt: skip
@@ -101,7 +101,8 @@ def item_graph(c: TrainConfig, shape: GraphShape, default: bool) -> ItemGraphSco
     asks for it (``item_graph_mode=posthoc``)."""
     if not (default if c.item_graph is None else c.item_graph) or c.item_graph_mode != "posthoc":
         return None
-    ig = ItemGraphScorer(shape.num_items, c.item_graph_reg, c.item_graph_max_items)
+    ig = ItemGraphScorer(shape.num_items, c.item_graph_reg, c.item_graph_max_items,
+                         c.item_graph_kind, c.item_graph_knn, c.item_graph_shrink)  # fmt: skip
     if not ig.enabled:
         log.info("item graph skipped: %d items > item_graph_max_items", shape.num_items)
         return None
@@ -123,6 +124,10 @@ def item_scale(c: TrainConfig, s: GraphShape, default: bool) -> ItemGraphScale |
         return None
     if c.loss != "ce":
         raise ValueError(f"item_graph_mode=trained needs loss=ce, not {c.loss!r}")
+    if c.item_graph_kind != "ease":
+        raise ValueError(
+            f"item_graph_mode=trained needs item_graph_kind=ease, not {c.item_graph_kind!r}"
+        )
     if c.item_graph_max_items <= 0:
         return None
     return ItemGraphScale(s.num_items, c.item_graph_reg, c.item_graph_max_items,

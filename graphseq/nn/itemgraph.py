@@ -34,6 +34,7 @@ __all__ = [
     "ease_graph",
     "ease_item_graph",
     "knn_graph",
+    "top_per_row",
     "standardize",
 ]
 
@@ -127,6 +128,17 @@ def ease_graph(
     return ItemGraph(w.to(items.device), index.to(items.device))
 
 
+def top_per_row(rows: np.ndarray, values: np.ndarray, num_rows: int, k: int) -> np.ndarray:
+    """Indices of the ``k`` largest ``values`` of each row (``k <= 0``: all), rows ascending
+    and values descending within each. Shapes: rows, values (n,) → (m,) int."""
+    order = np.lexsort((-values, rows))  # by row, then value descending
+    if k <= 0:
+        return order
+    r = rows[order]
+    rank = np.arange(len(r)) - np.searchsorted(r, np.arange(num_rows))[r]
+    return order[rank < k]
+
+
 def knn_graph(
     users: Tensor, items: Tensor, num_users: int, num_items: int, k: int, shrink: float
 ) -> ItemGraph:
@@ -137,11 +149,7 @@ def knn_graph(
     off = co.row != co.col
     r, c = co.row[off], co.col[off]
     s = co.data[off] / (norm[r] * norm[c] + shrink)
-    order = np.lexsort((-s, r))  # by row, then similarity descending
-    r, c, s = r[order], c[order], s[order]
-    start = np.searchsorted(r, np.arange(num_items))
-    rank = np.arange(len(r)) - start[r]
-    keep = rank < k
+    keep = top_per_row(r, s, num_items, k)
     w = sp.csr_matrix((s[keep], (r[keep], c[keep])), shape=(num_items, num_items))
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support")
@@ -173,7 +181,7 @@ def standardize(scores: Tensor) -> Tensor:
 
 
 class ItemGraphScorer(nn.Module):
-    """Late fusion of a model's scores with the EASE item–item graph's:
+    """Late fusion of a model's scores with an item–item graph's:
     ``standardize(model) + weight · standardize(h_u B)``.
 
     ``weight`` and ``decay`` are buffers (saved with the model): they are chosen on
@@ -181,23 +189,39 @@ class ItemGraphScorer(nn.Module):
     leaves the model's scores untouched.
 
     Args:
-        num_items: catalogue size.  reg: EASE λ (200).
+        num_items: catalogue size.
+        reg: EASE λ (200).
         max_items: EASE is computed over at most this many (most popular) items (10,000).
+        kind: ``ease`` (dense, Steck 2019) or ``itemknn`` (sparse shrunk cosine over every
+            item, the ``k`` most similar of each, shrinkage ``shrink``).
     """
 
-    def __init__(self, num_items: int, reg: float = 200.0, max_items: int = 10_000) -> None:
+    def __init__(
+        self,
+        num_items: int,
+        reg: float = 200.0,
+        max_items: int = 10_000,
+        kind: str = "ease",
+        k: int = 100,
+        shrink: float = 10.0,
+    ) -> None:
         super().__init__()
-        self.num_items, self.max_items = num_items, max_items
+        if kind not in ("ease", "itemknn"):
+            raise ValueError(f"unknown item graph {kind!r}; valid: ease, itemknn")
+        self.num_items, self.max_items, self.kind = num_items, max_items, kind
+        self.k, self.shrink = int(k), float(shrink)
         self.register_buffer("weight", torch.zeros(()))
         self.register_buffer("decay", torch.tensor(20.0))
         self.register_buffer("reg", torch.tensor(float(reg)))
 
     def graph_key(self) -> tuple:
+        if self.kind == "itemknn":
+            return ("itemknn", self.k, self.shrink)
         return ("ease", float(self.reg), self.max_items)
 
     @property
     def enabled(self) -> bool:
-        return self.max_items > 0
+        return self.kind == "itemknn" or self.max_items > 0
 
     def reset_parameters(self) -> None:
         self.weight.zero_()
@@ -205,6 +229,8 @@ class ItemGraphScorer(nn.Module):
 
     def graph(self, users: Tensor, items: Tensor, num_users: int) -> ItemGraph:
         """The item–item graph of one scoring graph's target events."""
+        if self.kind == "itemknn":
+            return knn_graph(users, items, num_users, self.num_items, self.k, self.shrink)
         return ease_graph(users, items, num_users, self.num_items, float(self.reg), self.max_items)
 
     def forward(self, scores: Tensor, hist: SeqBatch, graph: ItemGraph | Tensor) -> Tensor:
@@ -216,4 +242,9 @@ class ItemGraphScorer(nn.Module):
         return standardize(scores) + self.weight * standardize(g.apply(h))
 
     def __repr__(self) -> str:
-        return f"ItemGraphScorer({self.num_items}i, reg={float(self.reg):g}, weight={float(self.weight):g}, decay={float(self.decay):g})"
+        graph = (
+            f"k={self.k}, shrink={self.shrink:g}"
+            if self.kind == "itemknn"
+            else f"reg={float(self.reg):g}"
+        )
+        return f"ItemGraphScorer({self.num_items}i, {self.kind}, {graph}, weight={float(self.weight):g}, decay={float(self.decay):g})"
