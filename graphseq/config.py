@@ -116,7 +116,8 @@ class TrainConfig:
     item_graph_shrink: float = 10.0  # itemknn: cosine shrinkage
     item_graph_reg: float = 200.0  # ease: its L2 weight λ
     item_graph_max_items: int = 10_000  # EASE (dense, cubic) over at most this many of the
-    # most popular items; the others get no item–item weights (0 = no item graph)
+    # most popular items; the others get no item–item weights (0 = no EASE graph; itemknn
+    # ignores it)
     item_graph_weights: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0)  # tried on valid
     item_graph_decays: tuple[float, ...] = (5.0, 20.0)  # history decays (events) tried on valid
     minibatch: Minibatch = "auto"  # true: sampled time-respecting neighbourhoods per batch of

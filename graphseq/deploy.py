@@ -66,19 +66,22 @@ def item_graph_neighbours(run, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
     g = target_graph(
         run.ctx, ig.graph_key(), lambda u, i, nu: ig.graph(u, i, nu), run.enc.items.device
     )
-    if g.weights.layout == torch.sparse_csr:
+    if g.weights.layout == torch.sparse_csr:  # at most the graph's own k per row already
         w = g.weights.cpu().to_sparse_coo().coalesce()
         rows, cols = w.indices().numpy()
         vals = w.values().numpy()
-    else:
-        b = g.weights.cpu()
-        rows, cols = (x.numpy() for x in torch.nonzero(b, as_tuple=True))
-        vals = b[rows, cols].numpy()
-        if g.index is not None:
-            idx = g.index.cpu().numpy()
-            rows, cols = idx[rows], idx[cols]
-    keep = top_per_row(rows, np.abs(vals), run.ev.num_items, k)
-    return rows[keep], cols[keep], vals[keep]
+        keep = top_per_row(rows, np.abs(vals), run.ev.num_items, k)
+        return rows[keep], cols[keep], vals[keep]
+    b = g.weights.cpu()  # (M, M) over items g.index (all items when None)
+    top = torch.topk(b.abs(), b.size(1) if k <= 0 else min(k, b.size(1)), dim=1).indices
+    rows = torch.arange(b.size(0))[:, None].expand_as(top)
+    w = b[rows, top]
+    nz = w != 0
+    rows, cols, vals = rows[nz].numpy(), top[nz].numpy(), w[nz].numpy()
+    if g.index is not None:
+        idx = g.index.cpu().numpy()
+        rows, cols = idx[rows], idx[cols]
+    return rows, cols, vals
 
 
 def export_item_graph(run, out: Path, k: int = 100) -> list[Path]:

@@ -71,8 +71,9 @@ Builder = Callable[[TrainConfig, GraphShape], Recommender]
 # model ignores gets a warning
 ALWAYS = {"model", "graph", "split", "global_time_quantiles", "seed", "device", "eval_batch_size",
           "valid_users", "exclude_seen", "ks", "max_seq_len", "item_graph", "item_graph_reg",
-          "item_graph_kind", "item_graph_knn", "item_graph_shrink", "item_graph_mode", "item_graph_max_items", "item_graph_weights", "item_graph_decays",
-          "logger", "mlflow_uri"}  # fmt: skip
+          "item_graph_kind", "item_graph_knn", "item_graph_shrink", "item_graph_mode",
+          "item_graph_max_items", "item_graph_weights", "item_graph_decays", "logger",
+          "mlflow_uri"}  # fmt: skip
 TRAINING = {"epochs", "patience", "eval_every", "batch_size", "lr", "weight_decay",
             "max_grad_norm", "amp", "distributed", "dim"}  # fmt: skip
 POINTER = {"own_history", "own_history_scales", "own_history_sharpen"}
