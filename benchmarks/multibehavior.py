@@ -206,7 +206,9 @@ def main() -> None:
                 m, scores = recent_own_edges(runs[0][2])
                 extra[name] = [scores]
                 more.append(metrics_row(name, [m]))
-        rows, tests = summarise(results, reference="graphseq", extra=extra)
+        rows, tests = summarise(
+            results, reference=("graphseq", "graphseq +itemknn_graph"), extra=extra
+        )
         report(rows + more, tests, RESULTS / f"multibehavior_{proto}{a.tag}.json", protocol=proto,
                overrides=a.sets, seeds=a.seeds)  # fmt: skip
 

@@ -46,26 +46,31 @@ def per_user(run_dir: Path, metric: str = "NDCG@10") -> pd.Series:
 
 
 def summarise(
-    results: list[tuple[Job, dict]], reference: str, extra: dict[str, list[pd.Series]] | None = None
+    results: list[tuple[Job, dict]],
+    reference: str | tuple[str, ...],
+    extra: dict[str, list[pd.Series]] | None = None,
 ) -> tuple[list[dict], dict[str, dict]]:
     """Rows (mean, seed sd, Hit, MRR, valid, time) per run name, and ``reference − other``
-    for every other name (two-level bootstrap over seeds and the common test users).
-    ``extra``: more per-user columns (one Series per seed) without metrics rows of their own."""
+    for every other name (two-level bootstrap over seeds and the common test users), for
+    each reference given that has runs. ``extra``: more per-user columns (one Series per
+    seed) without metrics rows of their own."""
     rows, scores = [], {}
     for name in dict.fromkeys(j[0] for j, _ in results):
         rows.append(metrics_row(name, [m for j, m in results if j[0] == name]))
         scores[name] = [per_user(j[2]) for j, _ in results if j[0] == name]
     scores.update(extra or {})
     tests = {}
-    if reference in scores:
-        users = scores[reference][0].index
+    for ref in (reference,) if isinstance(reference, str) else reference:
+        if ref not in scores:
+            continue
+        users = scores[ref][0].index
         for other, cols in scores.items():
             common = users.intersection(cols[0].index)
-            if other == reference or len(common) < len(users):
+            if other == ref or len(common) < len(users):
                 continue
-            a = np.stack([c.loc[users].to_numpy() for c in scores[reference]])
+            a = np.stack([c.loc[users].to_numpy() for c in scores[ref]])
             b = np.stack([c.loc[users].to_numpy() for c in cols])
-            tests[f"{reference} vs {other}"] = two_level_bootstrap(a, b)
+            tests[f"{ref} vs {other}"] = two_level_bootstrap(a, b)
     return rows, tests
 
 
