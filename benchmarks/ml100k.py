@@ -32,6 +32,8 @@ RUNS: dict[str, tuple[str, list[str]]] = {
     "sasrec +item_graph": ("sasrec", ["item_graph=true"]),  # the same validated fusion
     "pop": ("pop", []),
     "pop +item_graph": ("pop", ["item_graph=true"]),
+    "ease": ("ease", []),  # λ and decay chosen on validation
+    "itemknn": ("itemknn", []),  # k, shrinkage and decay chosen on validation
     "mf": ("mf", ["batch_size=2048", "lr=0.005", "epochs=100", "eval_every=5"]),
     "mf +item_graph": (
         "mf",
@@ -51,7 +53,7 @@ RUNS: dict[str, tuple[str, list[str]]] = {
     "graphseq -coarse -kg": ("graphseq", ["coarse=false", "views=cooc,tag"]),
     "graphseq -coarse -sequence": ("graphseq", ["coarse=false", "sequence=none"]),
 }
-UNTRAINED = ("pop", "pop +item_graph")  # deterministic: one seed
+UNTRAINED = ("pop", "pop +item_graph", "ease", "itemknn")  # deterministic: one seed
 SEEDED = tuple(n for n in RUNS if n not in UNTRAINED)  # every trained run: 3 seeds
 
 
