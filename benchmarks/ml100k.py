@@ -52,6 +52,15 @@ RUNS: dict[str, tuple[str, list[str]]] = {
     "graphseq -coarse -tag": ("graphseq", ["coarse=false", "views=cooc,kg"]),
     "graphseq -coarse -kg": ("graphseq", ["coarse=false", "views=cooc,tag"]),
     "graphseq -coarse -sequence": ("graphseq", ["coarse=false", "sequence=none"]),
+    # the views as a regulariser too: InfoNCE between each item's ID embedding and its views
+    "graphseq +view_align=0.1": ("graphseq", ["view_align=0.1"]),
+    "graphseq +view_align=0.5": ("graphseq", ["view_align=0.5"]),
+    # where the views enter: the history's item table only, or the scored items' only
+    "graphseq view_side=input": ("graphseq", ["view_side=input"]),
+    "graphseq view_side=output": ("graphseq", ["view_side=output"]),
+    "graphseq -coarse -cooc": ("graphseq", ["coarse=false", "views=tag,kg"]),
+    "graphseq -coarse -tag -kg": ("graphseq", ["coarse=false", "views=cooc"]),
+    "graphseq -tag -kg": ("graphseq", ["views=cooc"]),
 }
 UNTRAINED = ("pop", "pop +item_graph", "ease", "itemknn")  # deterministic: one seed
 SEEDED = tuple(n for n in RUNS if n not in UNTRAINED)  # every trained run: 3 seeds
@@ -68,6 +77,11 @@ def fusion_off(run_dir: Path) -> tuple[dict, pd.Series]:
     users = run.id_maps["user"][test.per_user["user"].numpy()].astype(str)
     per_user = pd.Series(test.per_user["NDCG@10"].numpy(), index=users)
     return {"valid": valid.metrics, "test": test.metrics}, per_user
+
+
+def off_name(name: str) -> str:
+    """The row of run ``name``'s networks re-scored with the item–item graph fusion off."""
+    return f"{name} -item_graph (same weights)"
 
 
 def main() -> None:
@@ -100,13 +114,14 @@ def main() -> None:
             jobs.append((name, seed, out, model, [*sets, *a.sets], graph))
     results = run_all(jobs, a.jobs)
     extra, off_rows = {}, []
-    gs_runs = [(j, m) for j, m in results if j[0] == "graphseq" and "item_graph" in m]
-    if gs_runs:  # the same trained graphseq networks, item–item graph fusion off
-        offs = [fusion_off(j[2]) for j, _ in gs_runs]
-        name = "graphseq -item_graph (same weights)"
-        extra[name] = [p for _, p in offs]
-        off_rows.append(metrics_row(name, [m for m, _ in offs]))
-    rows, tests = summarise(results, reference="graphseq", extra=extra)
+    for name in dict.fromkeys(j[0] for j, _ in results):  # every graphseq network, fusion off
+        runs = [j for j, m in results if j[0] == name and j[3] == "graphseq" and "item_graph" in m]
+        if runs:
+            offs = [fusion_off(j[2]) for j in runs]
+            extra[off_name(name)] = [p for _, p in offs]
+            off_rows.append(metrics_row(off_name(name), [m for m, _ in offs]))
+    refs = ("graphseq", off_name("graphseq"), *(n for n in extra if n != off_name("graphseq")))
+    rows, tests = summarise(results, reference=refs, extra=extra)
     report(rows + off_rows, tests, Path(a.results), overrides=a.sets, seeds=a.seeds)
 
 

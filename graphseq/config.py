@@ -27,6 +27,7 @@ Negatives = Literal["uniform", "popularity"]
 Fusion = Literal["attention", "mean", "concat"]
 Sequence = Literal["transformer", "gru", "none"]
 ViewEncoder = Literal["lightgcn", "sage", "gat"]
+ViewSide = Literal["both", "input", "output"]
 LightGCNBehaviors = Literal["all", "target"]
 ItemGraphMode = Literal["posthoc", "trained"]
 ItemGraphKind = Literal["ease", "itemknn"]
@@ -93,6 +94,12 @@ class TrainConfig:
     # KIND in cooc | tag | kg | behavior; views the graph lacks (no tags, no KG) are not built
     view_encoder: ViewEncoder = "lightgcn"  # how a view propagates (sage/gat: PyG convs)
     fusion: Fusion = "attention"  # how the views are combined per item
+    view_align: float = 0.0  # weight of an InfoNCE term aligning each item's ID embedding
+    # with its fused views (1,024 random items a step; full-graph backend): 0 = off
+    view_align_temp: float = 0.2  # its temperature
+    view_side: ViewSide = "both"  # where the views enter: both (the history's item table and
+    # the scored items'), input (the history only; items scored by their ID embedding) or
+    # output (the scored items only; the history read from ID embeddings)
     edge_dropout: float = 0.1  # share of view edges dropped at each training step
     sequence: Sequence = "transformer"  # the sequence module
     time_encoding: bool = True  # embed log time gaps between events

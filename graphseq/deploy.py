@@ -174,7 +174,7 @@ class UserEncoder(nn.Module):
         self.seq, self.head = copy.deepcopy(users), copy.deepcopy(run.model.scorer.head)
         if isinstance(self.seq.seq, CausalTransformer):
             self.seq.seq.encoder = _EncoderLayers(self.seq.seq.encoder)
-        self.register_buffer("items", run.enc.items.detach().clone())
+        self.register_buffer("items", run.enc.history_items.detach().clone())
         snaps = run.enc.snapshots
         self.num_users = run.ev.num_users
         self.has_snapshots = snaps is not None

@@ -214,3 +214,48 @@ def test_two_anonymous_histories_give_different_scores(setup, name):
             s[h] = float("-inf")
             out.append(torch.topk(s, 10).indices)
     assert not torch.equal(out[0], out[1])
+
+
+def test_view_alignment_adds_a_training_term_only(setup):
+    """view_align > 0 adds the ID–views InfoNCE to the training loss (the same weights give a
+    larger loss with it), never to scoring, and is refused where it cannot apply."""
+    ev, split, side = setup
+    ctx = GraphContext(ev, split.graph_mask("train"), side)
+    losses = []
+    for align in (0.0, 1.0):
+        model, cfg = _model("graphseq", ev, side, view_align=align, edge_dropout=0.0)
+        model.train()
+        torch.manual_seed(1)
+        losses.append(model.loss(ctx, _train_batch(ctx, model, cfg)))
+        model.eval()
+        with torch.no_grad():
+            assert model.items(ctx).aux is None  # scoring never carries it
+    assert losses[1].item() > losses[0].item() + 0.5  # log(1024 or I) scale, weight 1
+    losses[1].backward()
+    assert model.items.id_emb.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="full-graph"):
+        _model("graphseq_minibatch", ev, side, view_align=0.5)
+
+
+@pytest.mark.parametrize("side", ["input", "output"])
+def test_view_side_puts_the_views_on_one_table_only(setup, side):
+    """view_side=input scores items by their ID inputs and reads the history from the viewed
+    table; output the reverse; both trains, and the mini-batch backend refuses it."""
+    ev, split, side_graph = setup
+    ctx = GraphContext(ev, split.graph_mask("train"), side_graph)
+    model, cfg = _model("graphseq", ev, side_graph, view_side=side)
+    model.items.view_scale.data.fill_(1.0)  # the views present in the viewed table
+    model.eval()
+    with torch.no_grad():
+        enc = model.encode(ctx)
+        ids = model.items.input()
+    assert enc.inputs is not None and enc.history_items is enc.inputs
+    plain, viewed = (enc.items, enc.inputs) if side == "input" else (enc.inputs, enc.items)
+    torch.testing.assert_close(plain, ids)
+    assert (viewed - ids).abs().max() > 1e-3
+    model.train()
+    loss = model.loss(ctx, _train_batch(ctx, model, cfg))
+    loss.backward()
+    assert torch.isfinite(loss) and model.items.view_scale.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="full-graph"):
+        _model("graphseq_minibatch", ev, side_graph, view_side=side)

@@ -28,12 +28,20 @@ from graphseq.graph.sequences import SeqBatch
 class Encoded:
     """Weight-dependent results of one encoding. Shapes: items (I, d); users (U, d) for
     ID-table models; view_weights (I, V) for models with views; snapshots: the coarse scale's
-    per-user states (:class:`~graphseq.models.users.SnapshotStates`) when computed."""
+    per-user states (:class:`~graphseq.models.users.SnapshotStates`) when computed; inputs
+    (I, d): the table a sequence encoder reads the history from, when it is not ``items``
+    (``view_side=input`` / ``output``)."""
 
     items: Tensor
     users: Tensor | None = None
     view_weights: Tensor | None = None
     snapshots: Any = None
+    inputs: Tensor | None = None
+
+    @property
+    def history_items(self) -> Tensor:
+        """(I, d) the table the user's history is read from."""
+        return self.items if self.inputs is None else self.inputs
 
     def detach(self) -> Encoded:
         snaps = self.snapshots
@@ -44,6 +52,7 @@ class Encoded:
             None if self.users is None else self.users.detach(),
             None if self.view_weights is None else self.view_weights.detach(),
             snaps,
+            None if self.inputs is None else self.inputs.detach(),
         )
 
 
@@ -134,17 +143,19 @@ class Recommender(nn.Module):
         else:
             table = self.items(ctx, b.users)
         inp, label, use = seq.to(dev).shift()
-        enc = Encoded(items=table.items)
+        enc = Encoded(items=table.items, inputs=table.inputs)
         h = self.users.states(ctx, enc, inp, b.users.to(dev), self.items.input)[use]  # (N, d)
         hist = getattr(self.scorer, "history", None)
         bias = hist.train_terms(inp, use) if hist is not None else None  # own earlier edges
         scale = getattr(self.scorer, "scale", None)  # the item–item graph, cross-fitted
         dense = scale.train_bias(ctx, inp, use, b.users.to(dev)) if scale is not None else None
-        return self.objective(
+        loss = self.objective(
             self.scorer.transform(h), table.items, label[use], inp, use,
             None if neg is None else neg.to(dev), None if log_q is None else log_q.to(dev), bias,
             dense,
         )  # fmt: skip
+        aux = getattr(table, "aux", None)  # the item side's own term (view alignment)
+        return loss if aux is None else loss + aux
 
     def forward(self, ctx: GraphContext, batch: Any) -> Tensor:
         """The training loss (what ``DistributedDataParallel`` calls)."""

@@ -22,6 +22,9 @@ from graphseq.models.propagation import FullGraph, Sampled
 from graphseq.models.views import View
 from graphseq.nn.features import ItemFeatures
 from graphseq.nn.fusion import ViewFusion
+from graphseq.nn.losses import info_nce
+
+VIEW_SIDES = ("both", "input", "output")  # where the views enter (ItemEncoder's view_side)
 
 
 @dataclass
@@ -31,6 +34,8 @@ class ItemTable:
 
     items: Tensor
     view_weights: Tensor | None = None
+    aux: Tensor | None = None  # a training-only loss term of the item side (view alignment)
+    inputs: Tensor | None = None  # (n, d) the history table when it is not ``items``
 
 
 class ItemEncoder(nn.Module):
@@ -42,6 +47,13 @@ class ItemEncoder(nn.Module):
         fusion: ``attention`` | ``mean`` | ``concat``.
         item_features: optional (I, F) fixed item features, kept as a buffer.
         id_dropout: with features, the share of IDs dropped per training step (0.0).
+        align: weight of an InfoNCE term, while training, between the ID inputs and the fused
+            views of ``align_items`` random items (0: off): the views as a regulariser of
+            the ID table (the cross-view contrast of SGL / CML), full-graph backend only.
+        align_temp: its temperature.
+        view_side: where the views enter: ``both`` (the history's table and the scored
+            items'), ``input`` (the history only; items are scored by their ID inputs) or
+            ``output`` (the scored items only).
 
     Cold items: with item features, the ID embedding of every item outside ``trained_items``
     (set by :meth:`set_trained_items`) is zeroed when not training, so such items are scored
@@ -59,6 +71,10 @@ class ItemEncoder(nn.Module):
         fusion: str = "attention",
         item_features: Tensor | None = None,
         id_dropout: float = 0.0,
+        align: float = 0.0,
+        align_temp: float = 0.2,
+        align_items: int = 1024,
+        view_side: str = "both",
     ) -> None:
         super().__init__()
         self.num_items, self.dim, self.views = num_items, dim, list(views)
@@ -70,6 +86,17 @@ class ItemEncoder(nn.Module):
         self.fusion = ViewFusion(dim, len(self.views), fusion) if self.views else None
         self.view_scale = nn.Parameter(torch.zeros(dim)) if self.views else None
         self.id_dropout = id_dropout
+        if align < 0 or align_temp <= 0:
+            raise ValueError(f"view alignment needs weight >= 0 and temperature > 0, got "
+                             f"{align}, {align_temp}")  # fmt: skip
+        if align and (not self.views or isinstance(backend, Sampled)):
+            raise ValueError("view alignment needs views on the full-graph backend")
+        self.align, self.align_temp, self.align_items = align, align_temp, align_items
+        if view_side not in VIEW_SIDES:
+            raise ValueError(f"unknown view_side {view_side!r}; valid: {', '.join(VIEW_SIDES)}")
+        if view_side != "both" and (not self.views or isinstance(backend, Sampled)):
+            raise ValueError(f"view_side={view_side} needs views on the full-graph backend")
+        self.view_side = view_side
         self.feat: ItemFeatures | None = None
         if item_features is not None:
             if item_features.dim() != 2 or item_features.size(0) != num_items:
@@ -156,11 +183,12 @@ class ItemEncoder(nn.Module):
             x = self.input()  # (I, d)
             xs = [self._full_view(ctx, k, v, x, batch_users) for k, v in enumerate(self.views)]
             fused, w = self.fusion(torch.stack(xs))
-            out = ItemTable(x + self.view_scale * fused, w)
+            out = self._sides(x, x + self.view_scale * fused, w, self._align(x, fused))
             if items is None:
                 return out
             idx = items.to(x.device)
-            return ItemTable(out.items[idx], None if w is None else w[idx])
+            inp = None if out.inputs is None else out.inputs[idx]
+            return ItemTable(out.items[idx], None if w is None else w[idx], out.aux, inp)
         if items is None:  # score the whole catalogue, chunk by chunk, over every edge
             parts = [
                 self._sampled(ctx, c, torch.full_like(c, ALL_TIME), None)
@@ -171,6 +199,21 @@ class ItemEncoder(nn.Module):
                 torch.cat([p.items for p in parts]), None if w[0] is None else torch.cat(w)
             )
         return self._sampled(ctx, items.cpu(), time.cpu(), batch_users)
+
+    def _sides(self, x: Tensor, viewed: Tensor, w: Tensor | None, aux: Tensor | None) -> ItemTable:
+        """The scored table and the history's, as ``view_side`` places the views."""
+        if self.view_side == "both":
+            return ItemTable(viewed, w, aux)
+        if self.view_side == "input":
+            return ItemTable(x, w, aux, viewed)
+        return ItemTable(viewed, w, aux, x)
+
+    def _align(self, x: Tensor, fused: Tensor) -> Tensor | None:
+        """The weighted ID–views InfoNCE over random items while training, else None."""
+        if not (self.training and self.align):
+            return None
+        idx = torch.randperm(self.num_items, device=x.device)[: self.align_items]
+        return self.align * info_nce(x[idx], fused[idx], self.align_temp)
 
     def _sampled(
         self, ctx: GraphContext, items: Tensor, time: Tensor, batch_users: Tensor | None
@@ -185,7 +228,7 @@ class ItemEncoder(nn.Module):
 
     def encode(self, ctx: GraphContext) -> Encoded:
         table = self(ctx)
-        return Encoded(items=table.items, view_weights=table.view_weights)
+        return Encoded(items=table.items, view_weights=table.view_weights, inputs=table.inputs)
 
     def __repr__(self) -> str:
         text = f", text={self.feat.proj.in_features}" if self.feat is not None else ""

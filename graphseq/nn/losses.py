@@ -296,3 +296,17 @@ class _GatheredSqNorm(torch.autograd.Function):
         rows, sel = ctx.saved_tensors
         out = torch.zeros(ctx.shape, dtype=sel.dtype, device=sel.device)
         return out.index_add_(0, rows, sel * (2 * grad)), None
+
+
+def info_nce(a: Tensor, b: Tensor, temperature: float = 0.2) -> Tensor:
+    """Symmetric InfoNCE between two views of the same rows (row ``i`` of ``a`` and of ``b``
+    are the positive pair, every other row of the other view a negative), on cosine
+    similarity: the alignment loss of SGL / SimGCL (https://arxiv.org/abs/2112.08679) and
+    of the behavior-view contrast of CML / MBSSL. Shapes: a, b (n, d) → scalar."""
+    if a.shape != b.shape or a.dim() != 2:
+        raise ValueError(
+            f"info_nce needs two (n, d) tensors, got {tuple(a.shape)}, {tuple(b.shape)}"
+        )
+    logits = F.normalize(a, dim=-1) @ F.normalize(b, dim=-1).T / temperature  # (n, n)
+    label = torch.arange(a.size(0), device=a.device)
+    return 0.5 * (F.cross_entropy(logits, label) + F.cross_entropy(logits.T, label))
