@@ -61,6 +61,7 @@ RUNS: dict[str, tuple[str, list[str]]] = {
     "graphseq -coarse -cooc": ("graphseq", ["coarse=false", "views=tag,kg"]),
     "graphseq -coarse -tag -kg": ("graphseq", ["coarse=false", "views=cooc"]),
     "graphseq -tag -kg": ("graphseq", ["views=cooc"]),
+    "graphseq -coarse -views": ("graphseq", ["coarse=false", "views=[]"]),  # sasrec's shape
 }
 UNTRAINED = ("pop", "pop +item_graph", "ease", "itemknn")  # deterministic: one seed
 SEEDED = tuple(n for n in RUNS if n not in UNTRAINED)  # every trained run: 3 seeds

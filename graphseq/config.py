@@ -95,15 +95,18 @@ class TrainConfig:
     view_encoder: ViewEncoder = "lightgcn"  # how a view propagates (sage/gat: PyG convs)
     fusion: Fusion = "attention"  # how the views are combined per item
     view_align: float = 0.0  # weight of an InfoNCE term aligning each item's ID embedding
-    # with its fused views (1,024 random items a step; full-graph backend): 0 = off
+    # with its fused views (1,024 random items a step; full-graph backend): 0 = off (lower
+    # on ML-100K, seed 0: docs/results.md)
     view_align_temp: float = 0.2  # its temperature
     view_side: ViewSide = "both"  # where the views enter: both (the history's item table and
     # the scored items'), input (the history only; items scored by their ID embedding) or
-    # output (the scored items only; the history read from ID embeddings)
+    # output (the scored items only; the history read from ID embeddings); neither beat both
+    # on ML-100K (seed 0)
     edge_dropout: float = 0.1  # share of view edges dropped at each training step
     sequence: Sequence = "transformer"  # the sequence module
     time_encoding: bool = True  # embed log time gaps between events
-    coarse: bool = True  # GRU over graph snapshots: +0.002 valid NDCG@10 on ML-100K, 3 seeds
+    coarse: bool = True  # GRU over graph snapshots; the Tmall figures use it, ML-100K's valid
+    # prefers it off (0.1341 vs 0.1326, 3 seeds; docs/results.md)
     num_snapshots: int = 8  # graph snapshots for the coarse scale
     item_graph: bool | None = None  # late-fuse a closed-form item–item graph scorer (kind below),
     # weight chosen on validation; None = the model's default (on for graphseq only)

@@ -259,3 +259,27 @@ def test_view_side_puts_the_views_on_one_table_only(setup, side):
     assert torch.isfinite(loss) and model.items.view_scale.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="full-graph"):
         _model("graphseq_minibatch", ev, side_graph, view_side=side)
+
+
+def test_graphseq_without_views_or_snapshots_is_sasrec(setup):
+    """``views=[]`` and ``coarse=false`` leave sasrec's network: the same parameters and,
+    from the same seed, the same training loss (the base the view ablations are read
+    against in docs/results.md). The scorer's add-ons are set alike for both."""
+    ev, split, side = setup
+    ctx = GraphContext(ev, split.graph_mask("train"), side)
+    same = {"item_graph": True, "own_history": True}
+    models = [_model(n, ev, side, **same, **kw) for n, kw in
+              (("sasrec", {}), ("graphseq", {"views": (), "coarse": False}))]  # fmt: skip
+    shapes = [{k: v.shape for k, v in m.state_dict().items()} for m, _ in models]
+    assert shapes[0] == shapes[1]
+    (a, _), (b, _) = models
+    for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True):
+        torch.testing.assert_close(x, y)  # the same initial weights from the same seed
+    losses = []
+    for m, cfg in models:
+        m.train()
+        torch.manual_seed(1)
+        losses.append(m.loss(ctx, _train_batch(ctx, m, cfg)))
+    torch.testing.assert_close(losses[0], losses[1])
+    views, _ = _model("graphseq", ev, side, **same, coarse=False)  # the default views do
+    assert len(views.state_dict()) > len(models[0][0].state_dict())
