@@ -154,8 +154,7 @@ class Recommender(nn.Module):
             None if neg is None else neg.to(dev), None if log_q is None else log_q.to(dev), bias,
             dense,
         )  # fmt: skip
-        aux = getattr(table, "aux", None)  # the item side's own term (view alignment)
-        return loss if aux is None else loss + aux
+        return loss if table.aux is None else loss + table.aux  # the item side's own term
 
     def forward(self, ctx: GraphContext, batch: Any) -> Tensor:
         """The training loss (what ``DistributedDataParallel`` calls)."""

@@ -218,8 +218,8 @@ def graphseq(c: TrainConfig, s: GraphShape) -> Recommender:
         backend = FullGraph(views, c.dim, c.gnn_layers, c.edge_dropout, c.view_encoder)
     items = ItemEncoder(
         s.num_items, c.dim, views, extra_sizes(views, s.num_users, s.side), backend, c.fusion,
-        s.side.item_features, c.item_id_dropout, c.view_align, c.view_align_temp, 1024,
-        c.view_side,
+        s.side.item_features, c.item_id_dropout, align=c.view_align,
+        align_temp=c.view_align_temp, view_side=c.view_side,
     )  # fmt: skip
     snaps = None
     if c.coarse:
