@@ -71,7 +71,7 @@ def load_group(path: str | Path, metric: str = "NDCG@10") -> RunGroup:
             raise DataError(f"per_user.parquet has no metric {metric!r}", file=f)
         cols[k] = df.set_index("user")[metric]
     per_user = pd.DataFrame(cols)
-    name = Path(path).name if len(paths) > 1 else paths[0].name
+    name = Path(path).resolve().name  # the group directory, even when it holds one run
     return RunGroup(name, paths, metrics, per_user, fps.pop(), _protocol(metrics[0]))
 
 

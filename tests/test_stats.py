@@ -57,6 +57,10 @@ def test_compare_groups_seeds_and_refuses_other_graphs(tmp_path, capsys):
     )
     out = json.loads(capsys.readouterr().out)
     assert out[0]["run"] == "a" and "vs_first" in out[1]
+    # a directory of one seed is named after itself, not after its seed0/
+    _fake_run(tmp_path / "c" / "seed0", users, rng.random(50))
+    assert load_group(tmp_path / "c").name == "c"
+    assert load_group(tmp_path / "c" / "seed0").name == "seed0"
     _fake_run(tmp_path / "other", users, rng.random(50), fingerprint="zzz")
     assert main(["compare", str(tmp_path / "a"), str(tmp_path / "other")]) == 2
     assert "another graph" in capsys.readouterr().err
