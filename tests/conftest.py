@@ -2,22 +2,56 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 from pathlib import Path
+from types import ModuleType
 
+import pandas as pd
 import pytest
 import torch
 
 from data_builders.build import build_graph
+from data_builders.readers import read_frame
 from data_builders.readers.synthetic import SyntheticSpec, generate
+from data_builders.schema import Schema
 from data_builders.store import save_graph
 
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 ML100K_SCRIPT = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "get_ml100k.sh"
 
 
 @pytest.fixture(autouse=True)
 def _threads():
     torch.set_num_threads(2)
+
+
+def load_benchmark(name: str) -> ModuleType:
+    """``benchmarks/<name>.py`` as a module (the scripts are not a package)."""
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture
+def bench():
+    """``bench("segments")``: a benchmark script loaded as a module."""
+    return load_benchmark
+
+
+def save_event_rows(rows: list[tuple], out: Path) -> Path:
+    """A graph of ``(user, item, ts, event)`` rows, target behavior ``buy``, saved at ``out``."""
+    df = pd.DataFrame(rows, columns=["user", "item", "ts", "event"])
+    schema = Schema(user="user", item="item", timestamp="ts", behavior="event", targets=("buy",))
+    data, ids, report = build_graph(read_frame(df, schema))
+    return save_graph(out, data, ids, report)
+
+
+@pytest.fixture
+def event_graph():
+    """``event_graph(rows, out)``: a saved graph of (user, item, ts, event) rows."""
+    return save_event_rows
 
 
 @pytest.fixture(scope="session")

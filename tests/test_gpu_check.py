@@ -3,17 +3,11 @@ GPU machine is lent (CI has none)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.py"
 
 
-def test_gpu_check_smoke_run_on_cpu(tmp_path):
-    spec = importlib.util.spec_from_file_location("gpu_check", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+def test_gpu_check_smoke_run_on_cpu(tmp_path, bench):
+    mod = bench("gpu_check")
     out = tmp_path / "gpu.json"
     mod.main(["--device", "cpu", "--tiny", "--out", str(out)])
     res = json.loads(out.read_text())

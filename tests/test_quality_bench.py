@@ -3,22 +3,12 @@ with the two-level bootstrap's difference equal to the mean per-user difference.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
-
-
-def _module():
-    spec = importlib.util.spec_from_file_location("quality", BENCH / "quality.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def _run(tmp: Path, name: str, seed: int, ndcg: np.ndarray) -> tuple:
@@ -33,8 +23,8 @@ def _run(tmp: Path, name: str, seed: int, ndcg: np.ndarray) -> tuple:
     return (name, seed, out, "x", [], tmp), metrics
 
 
-def test_summarise_pairs_against_each_reference(tmp_path):
-    q = _module()
+def test_summarise_pairs_against_each_reference(tmp_path, bench):
+    q = bench("quality")
     rng = np.random.default_rng(0)
     base = rng.random((2, 200))
     offsets = {"a": 0.0, "b": 0.1, "c": 0.3}

@@ -3,23 +3,17 @@ benchmark keeps up with the trainer's batch interface (it times the same step)."
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
-from pathlib import Path
 
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "scaling.py"
 
 
 @pytest.mark.parametrize(
     "mode, chosen",
     [("auto", "full-graph"), ("minibatch", "mini-batch"), ("default-dense", "full-graph")],
 )
-def test_scaling_child_times_training_steps(small_graph_dir, tmp_path, mode, chosen):
-    spec = importlib.util.spec_from_file_location("scaling", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+def test_scaling_child_times_training_steps(small_graph_dir, tmp_path, mode, chosen, bench):
+    mod = bench("scaling")
     graph = shutil.copytree(small_graph_dir, tmp_path / "g")
     res = mod._child_train(str(graph), mode, 2, 16)
     assert res["chosen"]["mode"] == chosen  # auto: a tiny graph is far below the threshold
