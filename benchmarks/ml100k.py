@@ -30,6 +30,8 @@ RUNS: dict[str, tuple[str, list[str]]] = {
     "sasrec": ("sasrec", []),
     "graphseq minibatch": ("graphseq", ["minibatch=true"]),  # issue 6: vs full-graph
     "sasrec +item_graph": ("sasrec", ["item_graph=true"]),  # the same validated fusion
+    "gru4rec": ("gru4rec", []),  # GRU over the sequence, no graph
+    "gru4rec +item_graph": ("gru4rec", ["item_graph=true"]),
     "pop": ("pop", []),
     "pop +item_graph": ("pop", ["item_graph=true"]),
     "ease": ("ease", []),  # λ and decay chosen on validation
@@ -44,6 +46,7 @@ RUNS: dict[str, tuple[str, list[str]]] = {
         "lightgcn",
         ["batch_size=2048", "lr=0.005", "epochs=100", "eval_every=5", "item_graph=true"],
     ),  # fmt: skip
+    "graphseq sequence=gru": ("graphseq", ["sequence=gru"]),  # gru4rec's module, graph-fed
     "graphseq view_encoder=sage": ("graphseq", ["view_encoder=sage"]),
     "graphseq view_encoder=gat": ("graphseq", ["view_encoder=gat"]),
     "graphseq -masked_softmax": ("graphseq", ["train_exclude_seen=false"]),
