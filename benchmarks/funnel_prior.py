@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,9 @@ import torch
 from data_builders.store import read_graph
 from graphseq.graph.events import EventTable
 from graphseq.graph.splits import Split, make_split, scoring_input
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from segments import own_events  # noqa: E402
 
 TAUS = (1.0, 3.0, 10.0, 30.0, 100.0)
 BETAS = (0.0, 0.03, 0.1, 0.3, 1.0)
@@ -52,19 +56,12 @@ def conversion(ev: EventTable, mask: torch.Tensor) -> tuple[pd.DataFrame, float]
 
 
 def own_items(ev: EventTable, split_name: str, split: Split) -> pd.DataFrame:
-    """One row per (target row, own non-target item not bought before): the events' ages,
-    whether it is the target, and the item's conversion counts without this user."""
+    """One row per own event of the own-edge segment (``segments.own_events``): its age,
+    whether its item is the target, and the item's conversion rate without this user."""
     inp = scoring_input(ev, split, split_name)
-    counts = (inp.hist_ptr[1:] - inp.hist_ptr[:-1]).numpy()
-    row = np.repeat(np.arange(len(counts)), counts)
-    end = np.repeat(inp.hist_ptr[1:].numpy(), counts)
-    h = pd.DataFrame({"row": row, "item": ev.item[inp.hist_idx].numpy(),
-                      "age": end - 1 - np.arange(len(row)),
-                      "target": ev.is_target[inp.hist_idx].numpy()})  # fmt: skip
-    seen = h[h["target"]].set_index(["row", "item"]).index
-    h = h[~h["target"] & ~h.set_index(["row", "item"]).index.isin(seen)].copy()
-    tgt = pd.Series(ev.item[inp.target_idx].numpy())
-    h["hit"] = h["item"].to_numpy() == tgt.loc[h["row"]].to_numpy()
+    h = own_events(ev, inp)
+    tgt = ev.item[inp.target_idx].numpy()
+    h["hit"] = h["item"].to_numpy() == tgt[h["row"].to_numpy()]
     g, rate = conversion(ev, inp.graph_mask)
     c = g.reindex(h["item"])
     # this user carted/faved the item and has not bought it: one of the n, none of the k

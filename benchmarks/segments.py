@@ -26,13 +26,14 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
 from data_builders.store import load_id_maps, read_graph
 from graphseq.config import load_config
 from graphseq.graph.events import EventTable
-from graphseq.graph.splits import make_split, scoring_input
+from graphseq.graph.splits import ScoringInput, make_split, scoring_input
 from graphseq.stats import load_group, two_level_bootstrap
 
 METRIC = "NDCG@10"
@@ -51,24 +52,32 @@ def own_edge_users(graph: str | Path, split: str, quantiles: tuple[float, float]
     return pd.Series(hit.numpy(), index=pd.Index(users, name="user"))
 
 
+def own_events(ev: EventTable, inp: ScoringInput) -> pd.DataFrame:
+    """Each scored row's own non-target events on items it has not bought before (bought
+    items are excluded from the ranking): ``row``, ``item``, ``pos`` (index into
+    ``inp.hist_idx``, so larger is later) and ``age`` (events before the row's last, 0 for it)."""
+    counts = (inp.hist_ptr[1:] - inp.hist_ptr[:-1]).numpy()
+    row = np.repeat(np.arange(len(counts)), counts)
+    pos = np.arange(len(row))
+    h = pd.DataFrame({"row": row, "item": ev.item[inp.hist_idx].numpy(), "pos": pos,
+                      "age": np.repeat(inp.hist_ptr[1:].numpy(), counts) - 1 - pos,
+                      "target": ev.is_target[inp.hist_idx].numpy()})  # fmt: skip
+    seen = h[h["target"]].set_index(["row", "item"]).index
+    keep = ~h["target"] & ~h.set_index(["row", "item"]).index.isin(seen)
+    return h[keep].drop(columns="target")
+
+
 def own_item_stats(graph: str | Path, split: str, quantiles: tuple[float, float]) -> dict:
     """Of the own-edge test users: how many distinct own non-target items they have (not
     bought before: those are excluded from the ranking), how
     often the target is the most recent of them, and the NDCG@10 of ranking them by recency
     alone (most recent first), the simplest pointer."""
-    import numpy as np
-
     ev = EventTable.from_graph(read_graph(graph))
     inp = scoring_input(ev, make_split(ev, split, quantiles), "test")
-    counts = inp.hist_ptr[1:] - inp.hist_ptr[:-1]
-    h = pd.DataFrame({"row": torch.repeat_interleave(torch.arange(len(counts)), counts).numpy(),
-                      "item": ev.item[inp.hist_idx].numpy(), "pos": np.arange(len(inp.hist_idx)),
-                      "target": ev.is_target[inp.hist_idx].numpy()})  # fmt: skip
-    seen = h[h["target"]].set_index(["row", "item"]).index  # bought before: excluded items
-    h = h[~h["target"] & ~h.set_index(["row", "item"]).index.isin(seen)]
-    h = h.groupby(["row", "item"], as_index=False)["pos"].max()
+    h = own_events(ev, inp).groupby(["row", "item"], as_index=False)["pos"].max()
     h["rank"] = h.sort_values("pos", ascending=False).groupby("row").cumcount()
-    tgt = pd.DataFrame({"row": np.arange(len(counts)), "item": ev.item[inp.target_idx].numpy()})
+    tgt = pd.DataFrame({"row": np.arange(len(inp.target_idx)),
+                        "item": ev.item[inp.target_idx].numpy()})  # fmt: skip
     hit = h.merge(tgt, on=["row", "item"])
     n_own = h.groupby("row").size().loc[hit["row"]]
     r = hit["rank"].to_numpy()

@@ -14,27 +14,22 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
-
 from graphseq.recommend import load_run
 
 
 def view_usage(run_dir: str | Path) -> dict:
     """``{"views": {name: weight}, "scale_abs_mean", "view_share"}`` of one run."""
-    run = load_run(run_dir)
+    run = load_run(run_dir)  # its full-graph encoding: run.enc
     enc = run.model.items
-    if not getattr(enc, "views", None) or getattr(enc, "sampled", False):
-        raise SystemExit(f"{run_dir}: not a full-graph run with views")
-    with torch.no_grad():
-        x = enc.input()
-        xs = [enc._full_view(run.ctx, k, v, x, None) for k, v in enumerate(enc.views)]
-        fused, w = enc.fusion(torch.stack(xs))
-        term, x = (enc.view_scale * fused).detach(), x.detach()
-    names = [v.name for v in enc.views]
+    if not getattr(enc, "views", None) or enc.view_side != "both":
+        raise SystemExit(f"{run_dir}: not a run with views on both sides (view_side=both)")
+    x = enc.input().detach()
+    term = run.enc.items.detach() - x  # items = input + view_scale ⊙ fused
+    w = run.enc.view_weights
     weights = [1.0] if w is None else w.mean(0).tolist()
     return {
         "run": str(run_dir),
-        "views": {n: round(float(v), 4) for n, v in zip(names, weights)},
+        "views": {n: round(float(v), 4) for n, v in zip(run.model.views, weights)},
         "scale_abs_mean": round(float(enc.view_scale.detach().abs().mean()), 4),
         "view_share": round(float(term.norm(dim=1).mean() / x.norm(dim=1).mean()), 4),
     }
