@@ -61,6 +61,9 @@ RUNS: dict[str, tuple[str, list[str]]] = {
     # where the views enter: the history's item table only, or the scored items' only
     "graphseq view_side=input": ("graphseq", ["view_side=input"]),
     "graphseq view_side=output": ("graphseq", ["view_side=output"]),
+    # what the views propagate: a table of their own, or the ID table without their gradient
+    "graphseq view_input=own": ("graphseq", ["view_input=own"]),
+    "graphseq view_input=detached": ("graphseq", ["view_input=detached"]),
     "graphseq -coarse -cooc": ("graphseq", ["coarse=false", "views=tag,kg"]),
     "graphseq -coarse -tag -kg": ("graphseq", ["coarse=false", "views=cooc"]),
     "graphseq -tag -kg": ("graphseq", ["views=cooc"]),

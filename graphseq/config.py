@@ -28,6 +28,7 @@ Fusion = Literal["attention", "mean", "concat"]
 Sequence = Literal["transformer", "gru", "none"]
 ViewEncoder = Literal["lightgcn", "sage", "gat"]
 ViewSide = Literal["both", "input", "output"]
+ViewInput = Literal["shared", "own", "detached"]
 LightGCNBehaviors = Literal["all", "target"]
 ItemGraphMode = Literal["posthoc", "trained"]
 ItemGraphKind = Literal["ease", "itemknn"]
@@ -102,6 +103,9 @@ class TrainConfig:
     # the scored items'), input (the history only; items scored by their ID embedding) or
     # output (the scored items only; the history read from ID embeddings); neither beat both
     # on ML-100K (seed 0)
+    view_input: ViewInput = "shared"  # what the views propagate: the ID table (shared), a
+    # table of their own (own), or the ID table without gradient through the views
+    # (detached); own was within noise of shared on ML-100K (3 seeds), detached no better
     edge_dropout: float = 0.1  # share of view edges dropped at each training step
     sequence: Sequence = "transformer"  # the sequence module
     time_encoding: bool = True  # embed log time gaps between events

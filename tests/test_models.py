@@ -261,6 +261,38 @@ def test_view_side_puts_the_views_on_one_table_only(setup, side):
         _model("graphseq_minibatch", ev, side_graph, view_side=side)
 
 
+@pytest.mark.parametrize("source", ["own", "detached"])
+def test_view_input_decides_where_the_views_gradient_goes(setup, source):
+    """view_input=own propagates a table of the views' own, detached the ID table without
+    gradient through the views: detached gives the same loss as shared with another ID
+    gradient, own trains its table; the views still change the items either way, and the
+    mini-batch backend refuses both."""
+    ev, split, side_graph = setup
+    ctx = GraphContext(ev, split.graph_mask("train"), side_graph)
+    grads, losses = [], []
+    for src in (source, "shared"):
+        model, cfg = _model("graphseq", ev, side_graph, view_input=src, edge_dropout=0.0)
+        model.items.view_scale.data.fill_(1.0)
+        model.train()
+        torch.manual_seed(1)
+        loss = model.loss(ctx, _train_batch(ctx, model, cfg))
+        loss.backward()
+        losses.append(loss.item())
+        grads.append(model.items.id_emb.weight.grad.clone())
+        if src == "own":
+            assert model.items.view_emb.weight.grad.abs().sum() > 0
+    assert not torch.allclose(grads[0], grads[1])  # shared: the views' gradient reaches IDs
+    if source == "detached":
+        assert losses[0] == pytest.approx(losses[1], rel=1e-6)
+    model, cfg = _model("graphseq", ev, side_graph, view_input=source)
+    model.eval()
+    with torch.no_grad():
+        model.items.view_scale.data.fill_(1.0)
+        assert (model.encode(ctx).items - model.items.input()).abs().max() > 1e-3
+    with pytest.raises(ValueError, match="full-graph"):
+        _model("graphseq_minibatch", ev, side_graph, view_input=source)
+
+
 def test_graphseq_without_views_or_snapshots_is_sasrec(setup):
     """``views=[]`` and ``coarse=false`` leave sasrec's network: the same parameters and,
     from the same seed, the same training loss (the base the view ablations are read

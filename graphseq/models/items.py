@@ -25,6 +25,7 @@ from graphseq.nn.fusion import ViewFusion
 from graphseq.nn.losses import info_nce
 
 VIEW_SIDES = ("both", "input", "output")  # where the views enter (ItemEncoder's view_side)
+VIEW_INPUTS = ("shared", "own", "detached")  # what the views propagate (view_input)
 
 
 @dataclass
@@ -54,6 +55,9 @@ class ItemEncoder(nn.Module):
         view_side: where the views enter: ``both`` (the history's table and the scored
             items'), ``input`` (the history only; items are scored by their ID inputs) or
             ``output`` (the scored items only).
+        view_input: what the views propagate: ``shared`` (the ID inputs), ``own`` (an item
+            table of the views' own) or ``detached`` (the ID inputs, no gradient through the
+            views); the last two full-graph only.
 
     Cold items: with item features, the ID embedding of every item outside ``trained_items``
     (set by :meth:`set_trained_items`) is zeroed when not training, so such items are scored
@@ -75,6 +79,7 @@ class ItemEncoder(nn.Module):
         align_temp: float = 0.2,
         align_items: int = 1024,
         view_side: str = "both",
+        view_input: str = "shared",
     ) -> None:
         super().__init__()
         self.num_items, self.dim, self.views = num_items, dim, list(views)
@@ -97,6 +102,12 @@ class ItemEncoder(nn.Module):
         if view_side != "both" and (not self.views or isinstance(backend, Sampled)):
             raise ValueError(f"view_side={view_side} needs views on the full-graph backend")
         self.view_side = view_side
+        if view_input not in VIEW_INPUTS:
+            raise ValueError(f"unknown view_input {view_input!r}; valid: {', '.join(VIEW_INPUTS)}")
+        if view_input != "shared" and (not self.views or isinstance(backend, Sampled)):
+            raise ValueError(f"view_input={view_input} needs views on the full-graph backend")
+        self.view_input = view_input
+        self.view_emb = nn.Embedding(num_items, dim) if view_input == "own" else None
         self.feat: ItemFeatures | None = None
         if item_features is not None:
             if item_features.dim() != 2 or item_features.size(0) != num_items:
@@ -116,7 +127,7 @@ class ItemEncoder(nn.Module):
 
     def reset_parameters(self) -> None:
         nn.init.normal_(self.id_emb.weight, std=0.02)
-        for emb in self.extra.values():
+        for emb in [*self.extra.values(), *([self.view_emb] if self.view_emb else [])]:
             nn.init.normal_(emb.weight, std=0.02)
         if self.view_scale is not None:
             nn.init.zeros_(self.view_scale)
@@ -181,7 +192,9 @@ class ItemEncoder(nn.Module):
             return ItemTable(self.input(items))
         if not self.sampled:
             x = self.input()  # (I, d)
-            xs = [self._full_view(ctx, k, v, x, batch_users) for k, v in enumerate(self.views)]
+            vx = x.detach() if self.view_input == "detached" else x
+            vx = self.view_emb.weight if self.view_emb is not None else vx
+            xs = [self._full_view(ctx, k, v, vx, batch_users) for k, v in enumerate(self.views)]
             fused, w = self.fusion(torch.stack(xs))
             out = self._sides(x, x + self.view_scale * fused, w, self._align(x, fused))
             if items is None:

@@ -219,7 +219,7 @@ def graphseq(c: TrainConfig, s: GraphShape) -> Recommender:
     items = ItemEncoder(
         s.num_items, c.dim, views, extra_sizes(views, s.num_users, s.side), backend, c.fusion,
         s.side.item_features, c.item_id_dropout, align=c.view_align,
-        align_temp=c.view_align_temp, view_side=c.view_side,
+        align_temp=c.view_align_temp, view_side=c.view_side, view_input=c.view_input,
     )  # fmt: skip
     snaps = None
     if c.coarse:
