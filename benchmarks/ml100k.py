@@ -64,6 +64,7 @@ RUNS: dict[str, tuple[str, list[str]]] = {
     # what the views propagate: a table of their own, or the ID table without their gradient
     "graphseq view_input=own": ("graphseq", ["view_input=own"]),
     "graphseq view_input=detached": ("graphseq", ["view_input=detached"]),
+    "graphseq view_input=own -coarse": ("graphseq", ["view_input=own", "coarse=false"]),
     "graphseq -coarse -cooc": ("graphseq", ["coarse=false", "views=tag,kg"]),
     "graphseq -coarse -tag -kg": ("graphseq", ["coarse=false", "views=cooc"]),
     "graphseq -tag -kg": ("graphseq", ["views=cooc"]),
