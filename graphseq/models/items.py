@@ -94,19 +94,18 @@ class ItemEncoder(nn.Module):
         if align < 0 or align_temp <= 0:
             raise ValueError(f"view alignment needs weight >= 0 and temperature > 0, got "
                              f"{align}, {align_temp}")  # fmt: skip
-        if align and (not self.views or isinstance(backend, Sampled)):
-            raise ValueError("view alignment needs views on the full-graph backend")
         self.align, self.align_temp, self.align_items = align, align_temp, align_items
-        if view_side not in VIEW_SIDES:
-            raise ValueError(f"unknown view_side {view_side!r}; valid: {', '.join(VIEW_SIDES)}")
-        if view_side != "both" and (not self.views or isinstance(backend, Sampled)):
-            raise ValueError(f"view_side={view_side} needs views on the full-graph backend")
-        self.view_side = view_side
-        if view_input not in VIEW_INPUTS:
-            raise ValueError(f"unknown view_input {view_input!r}; valid: {', '.join(VIEW_INPUTS)}")
-        if view_input != "shared" and (not self.views or isinstance(backend, Sampled)):
-            raise ValueError(f"view_input={view_input} needs views on the full-graph backend")
-        self.view_input = view_input
+        for key, value, valid in (("view_side", view_side, VIEW_SIDES),
+                                  ("view_input", view_input, VIEW_INPUTS)):  # fmt: skip
+            if value not in valid:
+                raise ValueError(f"unknown {key} {value!r}; valid: {', '.join(valid)}")
+        full_only = [name for name, on in (("view alignment", bool(align)),
+                                           (f"view_side={view_side}", view_side != "both"),
+                                           (f"view_input={view_input}", view_input != "shared"))
+                     if on]  # fmt: skip
+        if full_only and (not self.views or isinstance(backend, Sampled)):
+            raise ValueError(f"{full_only[0]} needs views on the full-graph backend")
+        self.view_side, self.view_input = view_side, view_input
         self.view_emb = nn.Embedding(num_items, dim) if view_input == "own" else None
         self.feat: ItemFeatures | None = None
         if item_features is not None:
@@ -127,7 +126,8 @@ class ItemEncoder(nn.Module):
 
     def reset_parameters(self) -> None:
         nn.init.normal_(self.id_emb.weight, std=0.02)
-        for emb in [*self.extra.values(), *([self.view_emb] if self.view_emb else [])]:
+        own = [] if self.view_emb is None else [self.view_emb]
+        for emb in [*self.extra.values(), *own]:
             nn.init.normal_(emb.weight, std=0.02)
         if self.view_scale is not None:
             nn.init.zeros_(self.view_scale)
@@ -192,8 +192,8 @@ class ItemEncoder(nn.Module):
             return ItemTable(self.input(items))
         if not self.sampled:
             x = self.input()  # (I, d)
-            vx = x.detach() if self.view_input == "detached" else x
-            vx = self.view_emb.weight if self.view_emb is not None else vx
+            vx = self.view_emb.weight if self.view_emb is not None else x  # what they propagate
+            vx = vx.detach() if self.view_input == "detached" else vx
             xs = [self._full_view(ctx, k, v, vx, batch_users) for k, v in enumerate(self.views)]
             fused, w = self.fusion(torch.stack(xs))
             out = self._sides(x, x + self.view_scale * fused, w, self._align(x, fused))
