@@ -28,7 +28,9 @@ from graphseq.graph.context import GraphContext, ItemSide
 from graphseq.graph.events import EventTable
 from graphseq.graph.splits import make_split
 from graphseq.models.items import ItemEncoder
+from graphseq.models.propagation import FullGraph
 from graphseq.models.registry import GraphShape, build_model
+from graphseq.models.views import parse_views
 from graphseq.recommend import load_run
 from graphseq.text import (
     TEXT_ENCODERS,
@@ -146,6 +148,33 @@ def test_features_change_item_representations(graph):
     assert "text=32" in repr(text)
     with pytest.raises(ValueError, match="item_features must be"):
         ItemEncoder(ev.num_items, 16, item_features=feats[:5])
+
+
+def test_views_own_table_gives_cold_items_no_row(graph):
+    """With view_input=own the views' own table is read like the ID table: a cold item
+    (no training events) gets no row of either at scoring, only its text, so changing
+    those rows changes no item's representation."""
+    feats = item_text_features(graph, "title", FAKE)
+    g = load_graph(graph)
+    ev = EventTable.from_graph(g)
+    side = ItemSide.from_graph(g)
+    ctx = GraphContext(ev, torch.ones(len(ev), dtype=torch.bool), side)
+    views, _ = parse_views(["cooc"], [], side)
+    enc = ItemEncoder(ev.num_items, 16, views, backend=FullGraph(views, 16, 2, 0.0),
+                      item_features=feats, view_input="own").eval()  # fmt: skip
+    cold = torch.ones(ev.num_items, dtype=torch.bool)
+    cold[0] = False
+    enc.set_trained_items(cold)
+    with torch.no_grad():
+        enc.view_scale.fill_(1.0)
+        before = enc.encode(ctx).items
+        enc.view_emb.weight[0] += 1.0
+        enc.id_emb.weight[0] += 1.0
+        after = enc.encode(ctx).items
+        enc.view_emb.weight[1] += 1.0  # a trained item's own row does reach the items
+        moved = enc.encode(ctx).items
+    assert torch.allclose(before, after, atol=1e-6)
+    assert (moved - after).abs().max() > 1e-3
 
 
 def _with_cold_twin(small_log, hot: str) -> CanonicalLog:

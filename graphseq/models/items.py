@@ -141,12 +141,14 @@ class ItemEncoder(nn.Module):
         if self.feat is not None:
             self.trained_items.copy_(mask.to(self.trained_items.device))
 
-    def input(self, ids: Tensor | None = None) -> Tensor:
+    def input(self, ids: Tensor | None = None, table: nn.Embedding | None = None) -> Tensor:
         """(n, d) layer-0 item inputs: ID embedding (+ projected features) of ``ids`` (all
-        items when None)."""
-        dev = self.id_emb.weight.device
+        items when None). ``table``: the ID table to read (the views' own one with
+        ``view_input=own``; cold items get no row of it either)."""
+        table = self.id_emb if table is None else table
+        dev = table.weight.device
         ids = None if ids is None else ids.to(dev)
-        x = self.id_emb.weight if ids is None else self.id_emb(ids)
+        x = table.weight if ids is None else table(ids)
         if self.feat is None:
             return x
         n = self.num_items if ids is None else ids.numel()
@@ -192,7 +194,7 @@ class ItemEncoder(nn.Module):
             return ItemTable(self.input(items))
         if not self.sampled:
             x = self.input()  # (I, d)
-            vx = self.view_emb.weight if self.view_emb is not None else x  # what they propagate
+            vx = x if self.view_emb is None else self.input(table=self.view_emb)  # propagated
             vx = vx.detach() if self.view_input == "detached" else vx
             xs = [self._full_view(ctx, k, v, vx, batch_users) for k, v in enumerate(self.views)]
             fused, w = self.fusion(torch.stack(xs))
