@@ -65,6 +65,7 @@ RUNS: dict[str, tuple[str, list[str]]] = {
     "graphseq view_input=own": ("graphseq", ["view_input=own"]),
     "graphseq view_input=detached": ("graphseq", ["view_input=detached"]),
     "graphseq view_input=own -coarse": ("graphseq", ["view_input=own", "coarse=false"]),
+    "graphseq sequence=gru view_input=own": ("graphseq", ["sequence=gru", "view_input=own"]),
     "graphseq -coarse -cooc": ("graphseq", ["coarse=false", "views=tag,kg"]),
     "graphseq -coarse -tag -kg": ("graphseq", ["coarse=false", "views=cooc"]),
     "graphseq -tag -kg": ("graphseq", ["views=cooc"]),
