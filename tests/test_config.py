@@ -68,3 +68,18 @@ def test_a_key_the_model_ignores_gives_one_warning(small_graph_dir, tmp_path, ca
     warned = [r.getMessage() for r in caplog.records if "config key" in r.getMessage()]
     assert len(warned) == 2 and "'views'" in warned[1] and "'num_heads'" in warned[0]
     assert not any("'epochs'" in w for w in warned)
+
+
+def test_every_config_key_is_read_by_some_model():
+    """A key no model lists would warn 'not used' on the model that reads it (and leave the
+    tuning space): view_align / view_side / view_input once did, on graphseq itself."""
+    from dataclasses import fields
+
+    from graphseq.models.registry import ALWAYS, KEYS_READ, ignored_keys
+
+    listed = set().union(ALWAYS, *KEYS_READ.values())
+    assert [f.name for f in fields(TrainConfig) if f.name not in listed] == []
+    graph_keys = {"view_align", "view_align_temp", "view_side", "view_input"}
+    assert ignored_keys("graphseq", graph_keys) == []
+    assert ignored_keys("sasrec", graph_keys) == ["view_align", "view_align_temp", "view_input",
+                                                  "view_side"]  # fmt: skip

@@ -82,7 +82,8 @@ SEQUENCE = TRAINING | POINTER | {"num_layers", "num_heads", "dropout", "loss", "
                        "item_id_dropout", "train_exclude_seen", "ce_max_logits", "gbce_t",
                        "share_negatives"}  # fmt: skip
 GRAPH = {"gnn_layers", "views", "view_encoder", "fusion", "edge_dropout", "coarse",
-         "num_snapshots", "minibatch", "fanouts", "eval_chunk", "sparse_min_rows"}  # fmt: skip
+         "num_snapshots", "minibatch", "fanouts", "eval_chunk", "sparse_min_rows", "view_align",
+         "view_align_temp", "view_side", "view_input"}  # fmt: skip
 KEYS_READ: dict[str, set[str]] = {
     "pop": POINTER,
     "mf": TRAINING | POINTER | {"reg"},
