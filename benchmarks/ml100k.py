@@ -66,6 +66,10 @@ RUNS: dict[str, tuple[str, list[str]]] = {
     "graphseq view_input=detached": ("graphseq", ["view_input=detached"]),
     "graphseq view_input=own -coarse": ("graphseq", ["view_input=own", "coarse=false"]),
     "graphseq sequence=gru view_input=own": ("graphseq", ["sequence=gru", "view_input=own"]),
+    # DuoRec-style contrast of two encodings (dropout and view edge dropout as augmentation)
+    "graphseq +seq_contrast=0.1": ("graphseq", ["seq_contrast=0.1"]),
+    "graphseq +seq_contrast=0.5": ("graphseq", ["seq_contrast=0.5"]),
+    "sasrec +item_graph +seq_contrast=0.5": ("sasrec", ["item_graph=true", "seq_contrast=0.5"]),
     "graphseq -coarse -cooc": ("graphseq", ["coarse=false", "views=tag,kg"]),
     "graphseq -coarse -tag -kg": ("graphseq", ["coarse=false", "views=cooc"]),
     "graphseq -tag -kg": ("graphseq", ["views=cooc"]),

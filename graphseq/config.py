@@ -107,6 +107,10 @@ class TrainConfig:
     # table of their own (own), or the ID table without gradient through the views
     # (detached); own was within noise of shared on ML-100K (3 seeds), detached no better
     edge_dropout: float = 0.1  # share of view edges dropped at each training step
+    seq_contrast: float = 0.0  # sequence models: weight of an InfoNCE term between two
+    # encodings of the batch (independent dropout and view edge dropout; DuoRec's model-level
+    # augmentation) on 1,024 random positions' states: 0 = off
+    seq_contrast_temp: float = 0.2  # its temperature
     sequence: Sequence = "transformer"  # the sequence module
     time_encoding: bool = True  # embed log time gaps between events
     coarse: bool = True  # GRU over graph snapshots; the Tmall figures use it, ML-100K's valid
@@ -186,6 +190,8 @@ RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "lightgcn_edge_dropout": (0, 1, True, False),
     "gnn_layers": (0, math.inf, True, True),
     "edge_dropout": (0, 1, True, False),
+    "seq_contrast": (0, math.inf, True, True),
+    "seq_contrast_temp": (0, math.inf, False, True),
     "num_snapshots": (1, math.inf, True, True),
     "item_graph_knn": (1, math.inf, True, True),
     "item_graph_shrink": (0, math.inf, True, True),

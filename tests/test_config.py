@@ -79,7 +79,7 @@ def test_every_config_key_is_read_by_some_model():
 
     listed = set().union(ALWAYS, *KEYS_READ.values())
     assert [f.name for f in fields(TrainConfig) if f.name not in listed] == []
-    graph_keys = {"view_align", "view_align_temp", "view_side", "view_input"}
+    graph_keys = {"view_align", "view_align_temp", "view_side", "view_input", "seq_contrast"}
     assert ignored_keys("graphseq", graph_keys) == []
     assert ignored_keys("sasrec", graph_keys) == ["view_align", "view_align_temp", "view_input",
                                                   "view_side"]  # fmt: skip

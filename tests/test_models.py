@@ -237,6 +237,46 @@ def test_view_alignment_adds_a_training_term_only(setup):
         _model("graphseq_minibatch", ev, side, view_align=0.5)
 
 
+@pytest.mark.parametrize("name", ["sasrec", "graphseq", "graphseq_minibatch"])
+def test_sequence_contrast_adds_the_infonce_of_two_encodings(setup, name):
+    """seq_contrast > 0 adds w × InfoNCE between two encodings of the batch's used positions
+    while training (exactly that term when nothing is random: no dropout, no edge dropout),
+    and nothing at evaluation; it trains on the mini-batch backend too."""
+    from graphseq.nn.losses import info_nce
+
+    ev, split, side = setup
+    ctx = GraphContext(ev, split.graph_mask("train"), side)
+    losses, models = [], []
+    for w in (0.0, 0.5):
+        model, cfg = _model(name, ev, side, seq_contrast=w, edge_dropout=0.0)
+        batch = _train_batch(ctx, model, cfg)
+        model.eval()
+        with torch.no_grad():
+            evaluated = model.loss(ctx, batch)
+        model.train()
+        torch.manual_seed(1)
+        losses.append((evaluated, model.loss(ctx, batch)))
+        models.append(model)
+    assert torch.allclose(losses[0][0], losses[1][0])  # evaluation never carries the term
+    added = (losses[1][1] - losses[0][1]).item()
+    assert added > 0.05
+    losses[1][1].backward()
+    assert models[1].users.pos_emb.weight.grad.abs().sum() > 0
+    assert "contrast=0.5" in repr(models[1])
+    if name == "graphseq_minibatch":
+        return
+    inp, _, use = batch.seq.shift()
+    with torch.no_grad():
+        h = models[1]._step_states(ctx, batch.users, inp, use, None, None)[1]
+    assert added == pytest.approx(0.5 * info_nce(h, h, 0.2).item(), rel=1e-4)
+
+
+def test_sequence_contrast_refuses_bad_settings(setup):
+    ev, _, side = setup
+    with pytest.raises(ValueError, match="sequence contrast"):
+        _model("sasrec", ev, side, seq_contrast_temp=0.0)
+
+
 @pytest.mark.parametrize("side", ["input", "output"])
 def test_view_side_puts_the_views_on_one_table_only(setup, side):
     """view_side=input scores items by their ID inputs and reads the history from the viewed

@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from graphseq.graph.context import GraphContext
 from graphseq.graph.sequences import SeqBatch
+from graphseq.nn.losses import info_nce
 
 
 @dataclass
@@ -70,6 +71,11 @@ class Recommender(nn.Module):
             ``pair_loss`` for mf/lightgcn; nothing to train for pop).
         train_mode: what a batch is: ``sequences`` | ``pairs`` | ``none``.
         details: extra ``key=value`` parts for the one-line repr.
+        contrast: weight of a training-only InfoNCE term between two encodings of the same
+            batch (independent dropout and view edge dropout; DuoRec's model-level
+            augmentation, https://arxiv.org/abs/2110.05730, with the graph views perturbed as
+            in SGL): the per-event states of ``contrast_positions`` random used positions are
+            the pairs, at temperature ``contrast_temp`` (0: off; sequence models only).
     """
 
     def __init__(
@@ -83,11 +89,19 @@ class Recommender(nn.Module):
         objective: nn.Module | None = None,
         train_mode: str = "sequences",
         details: str = "",
+        contrast: float = 0.0,
+        contrast_temp: float = 0.2,
+        contrast_positions: int = 1024,
     ) -> None:
         super().__init__()
+        if contrast < 0 or contrast_temp <= 0 or contrast_positions < 2:
+            raise ValueError(f"sequence contrast needs weight >= 0, temperature > 0 and >= 2 "
+                             f"positions, got {contrast}, {contrast_temp}, {contrast_positions}")  # fmt: skip
         self.name, self.num_users, self.num_items = name, num_users, num_items
         self.items, self.users, self.scorer, self.objective = items, users, scorer, objective
         self.train_mode, self.details = train_mode, details
+        self.contrast, self.contrast_temp = contrast, contrast_temp
+        self.contrast_positions = contrast_positions
 
     # ---- the scoring path -----------------------------------------------------------------
     def encode(self, ctx: GraphContext) -> Encoded:
@@ -133,18 +147,16 @@ class Recommender(nn.Module):
         encoded, from neighbourhoods before the batch's latest event."""
         dev = next(self.parameters()).device
         seq, neg, log_q = b.seq, b.negatives, b.log_q
+        need = t = None
         if getattr(self.items, "sampled", False):
             need = self.objective.needed(seq, neg, self.num_items)  # sorted (n,)
-            t = seq.time[seq.mask].max()  # the batch's latest event: only edges before it
-            table = self.items(ctx, b.users, need, t.expand(need.numel()))
+            t = seq.time[seq.mask].max().expand(need.numel())  # only edges before the
+            # batch's latest event
             seq = seq.localise(need)
             neg = None if neg is None else torch.searchsorted(need, neg)
             log_q = None if log_q is None else log_q[need]
-        else:
-            table = self.items(ctx, b.users)
         inp, label, use = seq.to(dev).shift()
-        enc = Encoded(items=table.items, inputs=table.inputs)
-        h = self.users.states(ctx, enc, inp, b.users.to(dev), self.items.input)[use]  # (N, d)
+        table, h = self._step_states(ctx, b.users, inp, use, need, t)  # h: (N, d)
         hist = getattr(self.scorer, "history", None)
         bias = hist.train_terms(inp, use) if hist is not None else None  # own earlier edges
         scale = getattr(self.scorer, "scale", None)  # the item–item graph, cross-fitted
@@ -154,7 +166,24 @@ class Recommender(nn.Module):
             None if neg is None else neg.to(dev), None if log_q is None else log_q.to(dev), bias,
             dense,
         )  # fmt: skip
-        return loss if table.aux is None else loss + table.aux  # the item side's own term
+        if table.aux is not None:
+            loss = loss + table.aux  # the item side's own term
+        if self.contrast > 0 and self.training:
+            h2 = self._step_states(ctx, b.users, inp, use, need, t)[1]  # fresh dropout masks
+            idx = torch.randperm(h.size(0), device=h.device)[: self.contrast_positions]
+            loss = loss + self.contrast * info_nce(h[idx], h2[idx], self.contrast_temp)
+        return loss
+
+    def _step_states(
+        self, ctx: GraphContext, users: Tensor, inp: SeqBatch, use: Tensor,
+        need: Tensor | None, t: Tensor | None,
+    ) -> tuple[Any, Tensor]:  # fmt: skip
+        """The step's item table and the (N, d) states of the ``use``d positions; ``need``
+        and ``t``: the items to encode and their time bounds (mini-batch backend)."""
+        table = self.items(ctx, users) if need is None else self.items(ctx, users, need, t)
+        enc = Encoded(items=table.items, inputs=table.inputs)
+        h = self.users.states(ctx, enc, inp, users.to(inp.item.device), self.items.input)
+        return table, h[use]
 
     def forward(self, ctx: GraphContext, batch: Any) -> Tensor:
         """The training loss (what ``DistributedDataParallel`` calls)."""

@@ -80,7 +80,7 @@ POINTER = {"own_history", "own_history_scales", "own_history_sharpen"}
 SEQUENCE = TRAINING | POINTER | {"num_layers", "num_heads", "dropout", "loss", "head", "num_negatives",
                        "negatives", "sequence", "time_encoding", "item_text", "item_text_model",
                        "item_id_dropout", "train_exclude_seen", "ce_max_logits", "gbce_t",
-                       "share_negatives"}  # fmt: skip
+                       "share_negatives", "seq_contrast", "seq_contrast_temp"}  # fmt: skip
 GRAPH = {"gnn_layers", "views", "view_encoder", "fusion", "edge_dropout", "coarse",
          "num_snapshots", "minibatch", "fanouts", "eval_chunk", "sparse_min_rows", "view_align",
          "view_align_temp", "view_side", "view_input"}  # fmt: skip
@@ -184,6 +184,15 @@ def _text(c: TrainConfig, s: GraphShape) -> str:
     return f", text={f.size(1)}" if f is not None else ""
 
 
+def _contrast(c: TrainConfig) -> str:
+    return f", contrast={c.seq_contrast:g}" if c.seq_contrast > 0 else ""
+
+
+def _contrast_args(c: TrainConfig) -> tuple[float, float]:
+    """Recommender's ``contrast`` and ``contrast_temp`` (sequence models)."""
+    return c.seq_contrast, c.seq_contrast_temp
+
+
 def sasrec(c: TrainConfig, s: GraphShape) -> Recommender:
     """SASRec with full-softmax CE (Kang & McAuley 2018; gSASRec's CE, Petrov & Macdonald
     2023): the sequence-only baseline and GraphSeq's core."""
@@ -195,7 +204,7 @@ def sasrec(c: TrainConfig, s: GraphShape) -> Recommender:
     return Recommender(
         "SASRec", s.num_users, s.num_items, items, _sequence_users(c, s),
         Scorer(c.dim, c.head, *parts), _objective(c, s), "sequences",
-        f", dim={c.dim}, seq={seq}{_text(c, s)}",
+        f", dim={c.dim}, seq={seq}{_text(c, s)}{_contrast(c)}", *_contrast_args(c),
     )  # fmt: skip
 
 
@@ -234,7 +243,8 @@ def graphseq(c: TrainConfig, s: GraphShape) -> Recommender:
     return Recommender(
         "GraphSeq", s.num_users, s.num_items, items, _sequence_users(c, s, snaps),
         Scorer(c.dim, c.head, *parts), _objective(c, s), "sequences",
-        f", dim={c.dim}, views={len(views)}, seq={seq}{_text(c, s)}{mb}",
+        f", dim={c.dim}, views={len(views)}, seq={seq}{_text(c, s)}{mb}{_contrast(c)}",
+        *_contrast_args(c),
     )  # fmt: skip
 
 
