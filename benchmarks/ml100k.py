@@ -70,6 +70,9 @@ RUNS: dict[str, tuple[str, list[str]]] = {
     "graphseq +seq_contrast=0.1": ("graphseq", ["seq_contrast=0.1"]),
     "graphseq +seq_contrast=0.5": ("graphseq", ["seq_contrast=0.5"]),
     "sasrec +item_graph +seq_contrast=0.5": ("sasrec", ["item_graph=true", "seq_contrast=0.5"]),
+    # each item's views dropped at training (the ID path must rank alone as in sasrec)
+    "graphseq view_dropout=0.5": ("graphseq", ["view_dropout=0.5"]),
+    "graphseq view_dropout=0.8": ("graphseq", ["view_dropout=0.8"]),
     "graphseq -coarse -cooc": ("graphseq", ["coarse=false", "views=tag,kg"]),
     "graphseq -coarse -tag -kg": ("graphseq", ["coarse=false", "views=cooc"]),
     "graphseq -tag -kg": ("graphseq", ["views=cooc"]),

@@ -107,6 +107,8 @@ class TrainConfig:
     # table of their own (own), or the ID table without gradient through the views
     # (detached); own was within noise of shared on ML-100K (3 seeds), detached no better
     edge_dropout: float = 0.1  # share of view edges dropped at each training step
+    view_dropout: float = 0.0  # share of items whose views are dropped at each training step
+    # (the rest scaled up), so the ID path must rank alone too: 0 = off
     seq_contrast: float = 0.0  # sequence models: weight of an InfoNCE term between two
     # encodings of the batch (independent dropout and view edge dropout; DuoRec's model-level
     # augmentation) on 1,024 random positions' states: 0 = off
@@ -190,6 +192,7 @@ RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "lightgcn_edge_dropout": (0, 1, True, False),
     "gnn_layers": (0, math.inf, True, True),
     "edge_dropout": (0, 1, True, False),
+    "view_dropout": (0, 1, True, False),
     "seq_contrast": (0, math.inf, True, True),
     "seq_contrast_temp": (0, math.inf, False, True),
     "num_snapshots": (1, math.inf, True, True),

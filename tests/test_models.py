@@ -277,6 +277,36 @@ def test_sequence_contrast_refuses_bad_settings(setup):
         _model("sasrec", ev, side, seq_contrast_temp=0.0)
 
 
+@pytest.mark.parametrize("name", ["graphseq", "graphseq_minibatch"])
+def test_view_dropout_drops_whole_items_views_while_training_only(setup, name):
+    """view_dropout=p: while training about a share p of the items are their ID input alone
+    and the rest carry 1 / (1 − p) times their views; evaluation is unchanged."""
+    ev, split, side = setup
+    ctx = GraphContext(ev, split.graph_mask("train"), side)
+    tables = {}
+    for p in (0.0, 0.6):
+        model, _ = _model(name, ev, side, view_dropout=p, edge_dropout=0.0)
+        model.items.view_scale.data.fill_(1.0)  # the views present in the table
+        ids = torch.arange(model.num_items)
+        far = torch.full_like(ids, torch.iinfo(torch.long).max)
+        args = (ctx, None) if name == "graphseq" else (ctx, None, ids, far)
+        with torch.no_grad():
+            model.eval()
+            evaluated = model.items(*args).items
+            model.train()
+            torch.manual_seed(3)
+            tables[p] = (evaluated, model.items(*args).items, model.items.input(ids))
+    assert torch.allclose(tables[0.0][0], tables[0.6][0])  # evaluation: the views, in full
+    full, dropped, x = tables[0.0][1], tables[0.6][1], tables[0.6][2]
+    alone = torch.isclose(dropped, x, atol=1e-6).all(1)
+    views = (full - x).norm(dim=1) > 1e-4
+    assert 0.45 < alone[views].float().mean() < 0.75  # ~60% of the viewed items dropped
+    kept = views & ~alone
+    assert torch.allclose(dropped[kept] - x[kept], (full[kept] - x[kept]) / 0.4, atol=1e-5)
+    with pytest.raises(ValueError, match="view_dropout"):
+        _model("graphseq", ev, side, view_dropout=1.0)
+
+
 @pytest.mark.parametrize("side", ["input", "output"])
 def test_view_side_puts_the_views_on_one_table_only(setup, side):
     """view_side=input scores items by their ID inputs and reads the history from the viewed

@@ -80,6 +80,7 @@ class ItemEncoder(nn.Module):
         align_items: int = 1024,
         view_side: str = "both",
         view_input: str = "shared",
+        view_dropout: float = 0.0,
     ) -> None:
         super().__init__()
         self.num_items, self.dim, self.views = num_items, dim, list(views)
@@ -106,6 +107,9 @@ class ItemEncoder(nn.Module):
         if full_only and (not self.views or isinstance(backend, Sampled)):
             raise ValueError(f"{full_only[0]} needs views on the full-graph backend")
         self.view_side, self.view_input = view_side, view_input
+        if not 0 <= view_dropout < 1:
+            raise ValueError(f"view_dropout must be in [0, 1), got {view_dropout}")
+        self.view_dropout = view_dropout
         self.view_emb = nn.Embedding(num_items, dim) if view_input == "own" else None
         self.feat: ItemFeatures | None = None
         if item_features is not None:
@@ -198,7 +202,8 @@ class ItemEncoder(nn.Module):
             vx = vx.detach() if self.view_input == "detached" else vx
             xs = [self._full_view(ctx, k, v, vx, batch_users) for k, v in enumerate(self.views)]
             fused, w = self.fusion(torch.stack(xs))
-            out = self._sides(x, x + self.view_scale * fused, w, self._align(x, fused))
+            viewed = x + self.view_scale * self._drop_views(fused)
+            out = self._sides(x, viewed, w, self._align(x, fused))
             if items is None:
                 return out
             idx = items.to(x.device)
@@ -239,7 +244,15 @@ class ItemEncoder(nn.Module):
             for k, v in enumerate(self.views)
         ]
         fused, w = self.fusion(torch.stack(xs))
-        return ItemTable(base + self.view_scale * fused, w)
+        return ItemTable(base + self.view_scale * self._drop_views(fused), w)
+
+    def _drop_views(self, fused: Tensor) -> Tensor:
+        """While training, each item's views are dropped with probability ``view_dropout``
+        (the rest scaled by 1 / (1 − p)), so the ID path must also rank alone."""
+        if not (self.training and self.view_dropout > 0):
+            return fused
+        keep = torch.rand(fused.size(0), 1, device=fused.device) >= self.view_dropout
+        return fused * keep.to(fused.dtype) / (1 - self.view_dropout)
 
     def encode(self, ctx: GraphContext) -> Encoded:
         table = self(ctx)
