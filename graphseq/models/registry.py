@@ -188,11 +188,6 @@ def _contrast(c: TrainConfig) -> str:
     return f", contrast={c.seq_contrast:g}" if c.seq_contrast > 0 else ""
 
 
-def _contrast_args(c: TrainConfig) -> tuple[float, float]:
-    """Recommender's ``contrast`` and ``contrast_temp`` (sequence models)."""
-    return c.seq_contrast, c.seq_contrast_temp
-
-
 def sasrec(c: TrainConfig, s: GraphShape) -> Recommender:
     """SASRec with full-softmax CE (Kang & McAuley 2018; gSASRec's CE, Petrov & Macdonald
     2023): the sequence-only baseline and GraphSeq's core."""
@@ -204,7 +199,8 @@ def sasrec(c: TrainConfig, s: GraphShape) -> Recommender:
     return Recommender(
         "SASRec", s.num_users, s.num_items, items, _sequence_users(c, s),
         Scorer(c.dim, c.head, *parts), _objective(c, s), "sequences",
-        f", dim={c.dim}, seq={seq}{_text(c, s)}{_contrast(c)}", *_contrast_args(c),
+        f", dim={c.dim}, seq={seq}{_text(c, s)}{_contrast(c)}", contrast=c.seq_contrast,
+        contrast_temp=c.seq_contrast_temp,
     )  # fmt: skip
 
 
@@ -245,7 +241,7 @@ def graphseq(c: TrainConfig, s: GraphShape) -> Recommender:
         "GraphSeq", s.num_users, s.num_items, items, _sequence_users(c, s, snaps),
         Scorer(c.dim, c.head, *parts), _objective(c, s), "sequences",
         f", dim={c.dim}, views={len(views)}, seq={seq}{_text(c, s)}{mb}{_contrast(c)}",
-        *_contrast_args(c),
+        contrast=c.seq_contrast, contrast_temp=c.seq_contrast_temp,
     )  # fmt: skip
 
 
