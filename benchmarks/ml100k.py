@@ -73,6 +73,9 @@ RUNS: dict[str, tuple[str, list[str]]] = {
     # each item's views dropped at training (the ID path must rank alone as in sasrec)
     "graphseq view_dropout=0.5": ("graphseq", ["view_dropout=0.5"]),
     "graphseq view_dropout=0.8": ("graphseq", ["view_dropout=0.8"]),
+    # the item–item graph trained as a scale of the model (cross-fitted), not fused after
+    "graphseq item_graph_mode=trained": ("graphseq", ["item_graph_mode=trained"]),
+    "sasrec item_graph_mode=trained": ("sasrec", ["item_graph=true", "item_graph_mode=trained"]),
     "graphseq -coarse -cooc": ("graphseq", ["coarse=false", "views=tag,kg"]),
     "graphseq -coarse -tag -kg": ("graphseq", ["coarse=false", "views=cooc"]),
     "graphseq -tag -kg": ("graphseq", ["views=cooc"]),
