@@ -109,6 +109,9 @@ class TrainConfig:
     edge_dropout: float = 0.1  # share of view edges dropped at each training step
     view_dropout: float = 0.0  # share of items whose views are dropped at each training step
     # (the rest scaled up), so the ID path must rank alone too: 0 = off
+    view_gate: bool = False  # scale each item's views by 2σ(a + b·z), z its standardised
+    # log degree in the scoring graph (a, b learned, starting at 0: the default model), so
+    # popular items can rely on their IDs and rare ones on their views
     seq_contrast: float = 0.0  # sequence models: weight of an InfoNCE term between two
     # encodings of the batch (independent dropout and view edge dropout; DuoRec's model-level
     # augmentation) on 1,024 random positions' states: 0 = off

@@ -307,6 +307,36 @@ def test_view_dropout_drops_whole_items_views_while_training_only(setup, name):
         _model("graphseq", ev, side, view_dropout=1.0)
 
 
+def test_view_gate_scales_each_items_views_by_its_degree(setup):
+    """view_gate: at its start (a = b = 0) the table is the default one; with b > 0 the
+    views of high-degree items grow and those of low-degree items shrink, by 2σ(a + b·z);
+    the mini-batch backend refuses it."""
+    from graphseq.models.items import item_degree_z
+
+    ev, split, side = setup
+    ctx = GraphContext(ev, split.graph_mask("train"), side)
+    tables = {}
+    for gate in (False, True):
+        torch.manual_seed(0)
+        model, _ = _model("graphseq", ev, side, view_gate=gate, edge_dropout=0.0)
+        model.items.view_scale.data.fill_(1.0)
+        model.eval()
+        with torch.no_grad():
+            tables[gate] = model.items(ctx).items
+            if gate:
+                model.items.gate.data.copy_(torch.tensor([0.3, 1.0]))
+                gated = model.items(ctx).items
+                x = model.items.input()
+    assert torch.allclose(tables[False], tables[True], atol=1e-6)
+    z = item_degree_z(ctx)
+    deg = torch.bincount(ctx.visible.item, minlength=ev.num_items)
+    assert z[deg.argmax()] > 0 > z[deg.argmin()]
+    want = x + (tables[True] - x) * (2 * torch.sigmoid(0.3 + z))[:, None]
+    assert torch.allclose(gated, want, atol=1e-5)
+    with pytest.raises(ValueError, match="view_gate"):
+        _model("graphseq", ev, side, view_gate=True, minibatch=True)
+
+
 @pytest.mark.parametrize("side", ["input", "output"])
 def test_view_side_puts_the_views_on_one_table_only(setup, side):
     """view_side=input scores items by their ID inputs and reads the history from the viewed

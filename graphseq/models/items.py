@@ -39,6 +39,16 @@ class ItemTable:
     inputs: Tensor | None = None  # (n, d) the history table when it is not ``items``
 
 
+def item_degree_z(ctx: GraphContext) -> Tensor:
+    """(I,) each item's standardised ``log(1 + degree)`` over the scoring graph's visible
+    events (cached per context: derived from events only)."""
+    if "item_degree_z" not in ctx.cache:
+        vis = ctx.visible
+        deg = torch.log1p(torch.bincount(vis.item, minlength=ctx.events.num_items).double())
+        ctx.cache["item_degree_z"] = ((deg - deg.mean()) / deg.std().clamp(min=1e-12)).float()
+    return ctx.cache["item_degree_z"]
+
+
 class ItemEncoder(nn.Module):
     """Args:
         num_items: catalogue size.  dim: embedding size.
@@ -58,6 +68,9 @@ class ItemEncoder(nn.Module):
         view_input: what the views propagate: ``shared`` (the ID inputs), ``own`` (an item
             table of the views' own) or ``detached`` (the ID inputs, no gradient through the
             views); the last two full-graph only.
+        view_dropout: share of items whose views are dropped at each training step.
+        view_gate: scale each item's views by ``2σ(a + b·z)``, ``z`` its standardised log
+            degree in the scoring graph, ``a`` and ``b`` learned from 0 (full-graph only).
 
     Cold items: with item features, the ID embedding of every item outside ``trained_items``
     (set by :meth:`set_trained_items`) is zeroed when not training, so such items are scored
@@ -81,6 +94,7 @@ class ItemEncoder(nn.Module):
         view_side: str = "both",
         view_input: str = "shared",
         view_dropout: float = 0.0,
+        view_gate: bool = False,
     ) -> None:
         super().__init__()
         self.num_items, self.dim, self.views = num_items, dim, list(views)
@@ -102,7 +116,8 @@ class ItemEncoder(nn.Module):
                 raise ValueError(f"unknown {key} {value!r}; valid: {', '.join(valid)}")
         full_only = [name for name, on in (("view alignment", bool(align)),
                                            (f"view_side={view_side}", view_side != "both"),
-                                           (f"view_input={view_input}", view_input != "shared"))
+                                           (f"view_input={view_input}", view_input != "shared"),
+                                           ("view_gate", view_gate))
                      if on]  # fmt: skip
         if full_only and (not self.views or isinstance(backend, Sampled)):
             raise ValueError(f"{full_only[0]} needs views on the full-graph backend")
@@ -111,6 +126,7 @@ class ItemEncoder(nn.Module):
             raise ValueError(f"view_dropout must be in [0, 1), got {view_dropout}")
         self.view_dropout = view_dropout
         self.view_emb = nn.Embedding(num_items, dim) if view_input == "own" else None
+        self.gate = nn.Parameter(torch.zeros(2)) if view_gate else None  # (a, b)
         self.feat: ItemFeatures | None = None
         if item_features is not None:
             if item_features.dim() != 2 or item_features.size(0) != num_items:
@@ -133,8 +149,9 @@ class ItemEncoder(nn.Module):
         own = [] if self.view_emb is None else [self.view_emb]
         for emb in [*self.extra.values(), *own]:
             nn.init.normal_(emb.weight, std=0.02)
-        if self.view_scale is not None:
-            nn.init.zeros_(self.view_scale)
+        for p in (self.view_scale, self.gate):
+            if p is not None:
+                nn.init.zeros_(p)
         for m in (self.fusion, self.backend, self.feat):
             if m is not None and hasattr(m, "reset_parameters"):
                 m.reset_parameters()
@@ -202,7 +219,7 @@ class ItemEncoder(nn.Module):
             vx = vx.detach() if self.view_input == "detached" else vx
             xs = [self._full_view(ctx, k, v, vx, batch_users) for k, v in enumerate(self.views)]
             fused, w = self.fusion(torch.stack(xs))
-            viewed = x + self.view_scale * self._drop_views(fused)
+            viewed = x + self.view_scale * self._gated(ctx, self._drop_views(fused))
             out = self._sides(x, viewed, w, self._align(x, fused))
             if items is None:
                 return out
@@ -253,6 +270,14 @@ class ItemEncoder(nn.Module):
             return fused
         keep = torch.rand(fused.size(0), 1, device=fused.device) >= self.view_dropout
         return fused * keep.to(fused.dtype) / (1 - self.view_dropout)
+
+    def _gated(self, ctx: GraphContext, fused: Tensor) -> Tensor:
+        """``fused`` (I, d) scaled per item by ``2σ(a + b·z)`` (``view_gate``; else as is)."""
+        if self.gate is None:
+            return fused
+        return fused * (2 * torch.sigmoid(self.gate[0] + self.gate[1] * item_degree_z(ctx)))[
+            :, None
+        ].to(fused.device)
 
     def encode(self, ctx: GraphContext) -> Encoded:
         table = self(ctx)

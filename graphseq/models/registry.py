@@ -83,7 +83,7 @@ SEQUENCE = TRAINING | POINTER | {"num_layers", "num_heads", "dropout", "loss", "
                        "share_negatives", "seq_contrast", "seq_contrast_temp"}  # fmt: skip
 GRAPH = {"gnn_layers", "views", "view_encoder", "fusion", "edge_dropout", "coarse",
          "num_snapshots", "minibatch", "fanouts", "eval_chunk", "sparse_min_rows", "view_align",
-         "view_align_temp", "view_side", "view_input", "view_dropout"}  # fmt: skip
+         "view_align_temp", "view_side", "view_input", "view_dropout", "view_gate"}  # fmt: skip
 KEYS_READ: dict[str, set[str]] = {
     "pop": POINTER,
     "mf": TRAINING | POINTER | {"reg"},
@@ -226,7 +226,7 @@ def graphseq(c: TrainConfig, s: GraphShape) -> Recommender:
         s.num_items, c.dim, views, extra_sizes(views, s.num_users, s.side), backend, c.fusion,
         s.side.item_features, c.item_id_dropout, align=c.view_align,
         align_temp=c.view_align_temp, view_side=c.view_side, view_input=c.view_input,
-        view_dropout=c.view_dropout,
+        view_dropout=c.view_dropout, view_gate=c.view_gate,
     )  # fmt: skip
     snaps = None
     if c.coarse:
