@@ -76,6 +76,14 @@ RUNS: dict[str, tuple[str, list[str]]] = {
     # the item–item graph trained as a scale of the model (cross-fitted), not fused after
     "graphseq item_graph_mode=trained": ("graphseq", ["item_graph_mode=trained"]),
     "sasrec item_graph_mode=trained": ("sasrec", ["item_graph=true", "item_graph_mode=trained"]),
+    "graphseq item_graph_mode=trained dropout=0.5": (
+        "graphseq",
+        ["item_graph_mode=trained", "dropout=0.5"],
+    ),
+    "sasrec item_graph_mode=trained dropout=0.5": (
+        "sasrec",
+        ["item_graph=true", "item_graph_mode=trained", "dropout=0.5"],
+    ),
     "graphseq view_gate": ("graphseq", ["view_gate=true"]),  # views scaled by item degree
     "graphseq view_gate -coarse": ("graphseq", ["view_gate=true", "coarse=false"]),
     "graphseq -coarse -cooc": ("graphseq", ["coarse=false", "views=tag,kg"]),
