@@ -10,8 +10,7 @@ on validation and test. No training.
 
 from __future__ import annotations
 
-import argparse
-import json
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,6 +18,9 @@ import torch
 
 from graphseq.models.itemscale import ItemGraphScale
 from graphseq.recommend import load_run
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from quality import per_run_cli  # noqa: E402
 
 FACTORS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
 
@@ -44,16 +46,12 @@ def rescale(run_dir: str | Path, factors: Sequence[float] = FACTORS) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("runs", nargs="+")
-    p.add_argument("--factors", type=float, nargs="+", default=list(FACTORS))
-    p.add_argument("--out", type=Path)
-    a = p.parse_args(argv)
-    res = [rescale(r, a.factors) for r in a.runs]
-    for r in res:
-        print(json.dumps(r))
-    if a.out:
-        a.out.write_text(json.dumps(res, indent=1) + "\n")
+    per_run_cli(
+        __doc__,
+        lambda run, a: rescale(run, a.factors),
+        argv,
+        lambda p: p.add_argument("--factors", type=float, nargs="+", default=list(FACTORS)),
+    )
 
 
 if __name__ == "__main__":

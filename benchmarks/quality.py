@@ -4,10 +4,12 @@ bootstrap intervals (``graphseq.stats``: seeds and users resampled, users paired
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -110,3 +112,26 @@ def report(rows: list[dict], tests: dict[str, dict], out: Path, **meta: object) 
               f"P(diff<=0) {v['p_le_0']:.4f}")  # fmt: skip
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({**meta, "table": rows, "bootstrap": tests}, indent=2, default=float))
+
+
+def per_run_cli(
+    doc: str,
+    measure: Callable[[str, argparse.Namespace], dict],
+    argv: list[str] | None = None,
+    add_args: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> list[dict]:
+    """The command line of a no-training probe of finished runs: ``RUN ... [--out FILE]``.
+    ``measure(run, args)`` per run; each result printed as a JSON line, all of them written
+    to ``--out``."""
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
+    p.add_argument("runs", nargs="+")
+    p.add_argument("--out", type=Path)
+    if add_args is not None:
+        add_args(p)
+    a = p.parse_args(argv)
+    res = [measure(r, a) for r in a.runs]
+    for r in res:
+        print(json.dumps(r))
+    if a.out:
+        a.out.write_text(json.dumps(res, indent=1) + "\n")
+    return res

@@ -10,11 +10,13 @@ network ignores the views; the residual starts there). No training.
 
 from __future__ import annotations
 
-import argparse
-import json
+import sys
 from pathlib import Path
 
 from graphseq.recommend import load_run
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from quality import per_run_cli  # noqa: E402
 
 
 def view_usage(run_dir: str | Path) -> dict:
@@ -36,15 +38,7 @@ def view_usage(run_dir: str | Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("runs", nargs="+")
-    p.add_argument("--out", type=Path)
-    a = p.parse_args(argv)
-    res = [view_usage(r) for r in a.runs]
-    for r in res:
-        print(json.dumps(r))
-    if a.out:
-        a.out.write_text(json.dumps(res, indent=1) + "\n")
+    per_run_cli(__doc__, lambda run, _: view_usage(run), argv)
 
 
 if __name__ == "__main__":

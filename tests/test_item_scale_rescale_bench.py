@@ -10,7 +10,7 @@ from graphseq.recommend import load_run
 from graphseq.train.trainer import Trainer
 
 
-def test_rescale_factor_one_is_the_run_and_zero_drops_the_term(small_graph_dir, tmp_path, bench):
+def test_rescale_factor_one_is_the_run_and_the_weight_is_restored(small_graph_dir, tmp_path, bench):
     cfg = TrainConfig(graph=str(small_graph_dir), model="sasrec", epochs=2, seed=0,
                       max_seq_len=30, batch_size=32, eval_every=1, lr=3e-3,
                       item_graph=True, item_graph_mode="trained")  # fmt: skip

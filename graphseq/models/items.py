@@ -275,9 +275,8 @@ class ItemEncoder(nn.Module):
         """``fused`` (I, d) scaled per item by ``2σ(a + b·z)`` (``view_gate``; else as is)."""
         if self.gate is None:
             return fused
-        return fused * (2 * torch.sigmoid(self.gate[0] + self.gate[1] * item_degree_z(ctx)))[
-            :, None
-        ].to(fused.device)
+        z = item_degree_z(ctx).to(fused.device)
+        return fused * (2 * torch.sigmoid(self.gate[0] + self.gate[1] * z))[:, None]
 
     def encode(self, ctx: GraphContext) -> Encoded:
         table = self(ctx)
