@@ -17,11 +17,11 @@ import pandas as pd
 import torch
 from torch_geometric.data import HeteroData
 
-from data_builders.event_filter import filter_events, first_seen, kept
+from data_builders.aliases import edge_key
+from data_builders.event_filter import FilteredEvents, filter_events, first_seen
 from data_builders.log import CanonicalLog, check_targets
 from data_builders.readers.columns import release_memory
 from data_builders.side_edges import add_kg, add_tags, relation_name
-from graphseq.typing import edge_key
 
 _log = logging.getLogger(__name__)
 
@@ -61,22 +61,24 @@ def build_graph(
     """
     opts = options or BuildOptions()
     dropped = dict(log.dropped)
-    ev = filter_events(log, opts, dropped)
-    rows, keep, n_events = ev["rows"], ev["keep"], ev["n"]
+    ev = filter_events(
+        log, dropped, dedup=opts.dedup, kcore=opts.kcore, time_window=opts.time_window
+    )
+    rows, keep, n_events = ev.rows, ev.keep, ev.n
     notes = _notes(log, ev, dropped)
 
     # ids by first appearance in event order
-    u_remap, u_first = first_seen(kept(ev, "user"), len(ev["user_names"]))
-    users = pd.Index(np.asarray(ev["user_names"].take(u_first), dtype=object), dtype=object)
-    i_remap, i_first = first_seen(kept(ev, "item"), len(ev["item_names"]))
-    item_raw = np.asarray(ev["item_names"].take(i_first), dtype=object)
+    u_remap, u_first = first_seen(ev.kept(ev.user), len(ev.user_names))
+    users = pd.Index(np.asarray(ev.user_names.take(u_first), dtype=object), dtype=object)
+    i_remap, i_first = first_seen(ev.kept(ev.item), len(ev.item_names))
+    item_raw = np.asarray(ev.item_names.take(i_first), dtype=object)
     if log.items is not None:  # catalogue items with no events still get nodes (cold start)
         extra = pd.Index(log.items["item"].astype(str)).difference(pd.Index(item_raw), sort=False)
         item_raw = np.concatenate([item_raw, np.asarray(extra, dtype=object)])
     items = pd.Index(item_raw, dtype=object)
 
-    beh_code = kept(ev, "behavior")
-    names = [str(b) for b in ev["behavior_names"]]
+    beh_code = ev.kept(ev.behavior)
+    names = [str(b) for b in ev.behavior_names]
     present = np.flatnonzero(np.bincount(beh_code, minlength=len(names)))
     behaviors = sorted({names[c] for c in present})
     targets = list(log.targets) if log.targets else list(behaviors)
@@ -95,20 +97,20 @@ def build_graph(
         if rows is not None:
             idx = rows[sel]
         elif keep is not None:  # the same events as positions among all rows
-            idx = np.flatnonzero(keep & _is_any(ev["behavior"], codes))
+            idx = np.flatnonzero(keep & _is_any(ev.behavior, codes))
         else:
             idx = sel
         store = data["user", relation_name(b), "item"]
         ei = np.empty((2, len(sel)), dtype=np.int64)
-        np.take(u_remap, ev["user"][idx], out=ei[0])
-        np.take(i_remap, ev["item"][idx], out=ei[1])
+        np.take(u_remap, ev.user[idx], out=ei[0])
+        np.take(i_remap, ev.item[idx], out=ei[1])
         store.edge_index = torch.from_numpy(ei)
-        time = ev["timestamp"][idx]
+        time = ev.timestamp[idx]
         store.time = torch.from_numpy(time)
-        store.value = torch.from_numpy(ev["value"][idx].astype(np.float32))
+        store.value = torch.from_numpy(ev.value[idx].astype(np.float32))
         store.order = torch.from_numpy(sel)
-        if "stage" in ev:
-            store.stage = torch.from_numpy(ev["stage"][idx])
+        if ev.stage is not None:
+            store.stage = torch.from_numpy(ev.stage[idx])
         lo, hi = int(time.min()), int(time.max())
         t_lo, t_hi = min(lo, t_lo if t_lo is not None else lo), max(hi, t_hi or hi)
         del idx, ei, time
@@ -146,15 +148,15 @@ def _is_any(codes: np.ndarray, values: list[int]) -> np.ndarray:
     return out
 
 
-def _notes(log: CanonicalLog, ev: dict, dropped: dict[str, int]) -> dict:
+def _notes(log: CanonicalLog, ev: FilteredEvents, dropped: dict[str, int]) -> dict:
     """Report keys about time and ids: ``time`` (``timestamp`` | ``input_order``), and when they
     apply ``time_resolution``, ``same_timestamp_events``, ``float_ids``, ``stages``."""
     info = log.info
     notes: dict = {"time": info.get("time", "timestamp")}
     if info.get("time_resolution") == "day":
         notes["time_resolution"] = "day"
-        user = kept(ev, "user").astype(np.int64)
-        t = kept(ev, "timestamp")
+        user = ev.kept(ev.user).astype(np.int64)
+        t = ev.kept(ev.timestamp)
         same = int(pd.Series((t - t.min()) * (int(user.max()) + 1) + user).duplicated().sum())
         notes["same_timestamp_events"] = same
         _log.warning(
@@ -167,7 +169,7 @@ def _notes(log: CanonicalLog, ev: dict, dropped: dict[str, int]) -> dict:
         )
     if info.get("float_ids"):
         notes["float_ids"] = dict(info["float_ids"])
-    if "stage" in ev:
-        counts = np.bincount(kept(ev, "stage"), minlength=3)
+    if ev.stage is not None:
+        counts = np.bincount(ev.kept(ev.stage), minlength=3)
         notes["stages"] = {s: int(c) for s, c in zip(("train", "valid", "test"), counts)}
     return notes

@@ -5,7 +5,7 @@ window and the k-core — all on integer codes, never on strings.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -14,8 +14,37 @@ from data_builders.errors import DataError
 from data_builders.log import CanonicalLog
 from data_builders.readers.columns import release_memory
 
-if TYPE_CHECKING:
-    from data_builders.build import BuildOptions
+
+@dataclass(frozen=True)
+class FilteredEvents:
+    """The events a graph keeps, in event order (stable on timestamp, line).
+
+    The code and value columns cover *every* row of the log, unsubsetted (no copy at scale);
+    :meth:`kept` selects the kept events from one of them. Which rows are kept, and in what
+    order, is ``rows`` (row indices in event order), else ``keep`` (a mask over the rows, which
+    are then already in event order), else neither (every row, as is).
+
+    Shapes: every column is ``(R,)`` for the log's ``R`` rows; ``rows`` is ``(n,)``.
+    """
+
+    user: np.ndarray  # int codes into `user_names`
+    item: np.ndarray  # int codes into `item_names`
+    behavior: np.ndarray  # int codes into `behavior_names`
+    timestamp: np.ndarray  # int64
+    value: np.ndarray  # float64
+    stage: np.ndarray | None  # int8 (0 train, 1 valid, 2 test); None: the log has no stages
+    user_names: pd.Index  # raw user ids, by code
+    item_names: pd.Index  # raw item ids, by code
+    behavior_names: pd.Index  # raw behavior names, by code
+    rows: np.ndarray | None  # int64 row indices of the kept events, in event order
+    keep: np.ndarray | None  # bool mask over the rows (used only when `rows` is None)
+    n: int  # how many events are kept
+
+    def kept(self, column: np.ndarray) -> np.ndarray:
+        """The kept events of ``column`` (one of the ``(R,)`` columns), in event order."""
+        if self.rows is not None:
+            return column[self.rows]
+        return column if self.keep is None else column[self.keep]
 
 
 def _codes(col: pd.Series) -> tuple[np.ndarray, pd.Index]:
@@ -67,14 +96,19 @@ def first_seen(codes: np.ndarray, n_codes: int) -> tuple[np.ndarray, np.ndarray]
 DEDUP_WINDOW = 4_000_000  # events per dedup window (bounds the hash table's memory)
 
 
-def _dedup(ev: pd.DataFrame, cols: dict, order: np.ndarray | None) -> np.ndarray:
+def _dedup(
+    ev: pd.DataFrame,
+    ts: np.ndarray,
+    codes: list[tuple[np.ndarray, int]],
+    order: np.ndarray | None,
+) -> np.ndarray:
     """Duplicate events in event order (mask over ``order``, or over rows when ``None``):
     equal to an earlier event on user, item, timestamp, behavior and value.
 
+    ``codes`` are the behavior, user and item ``(codes, n_codes)`` columns, in that order.
     Duplicates share a timestamp, so the event-ordered rows are cut into windows of about
     ``DEDUP_WINDOW`` events at timestamp changes and each window is hashed on its own.
     """
-    ts = cols["timestamp"]
     t_sorted = _take(ts, order)
     n = len(t_sorted)
     dup = np.zeros(n, dtype=bool)
@@ -89,8 +123,7 @@ def _dedup(ev: pd.DataFrame, cols: dict, order: np.ndarray | None) -> np.ndarray
         idx = slice(a, b) if order is None else order[a:b]
         t = ts[idx]
         keys = [(t - t.min(), int(t.max() - t.min()) + 1)]
-        for name in ("behavior", "user", "item"):
-            c, n_c = cols[name], len(cols[name + "_names"])
+        for c, n_c in codes:
             keys.append((c[idx].astype(np.int64), n_c))
         v_codes, v_names = pd.factorize(value[idx])
         keys.append((v_codes.astype(np.int64), len(v_names)))
@@ -98,53 +131,59 @@ def _dedup(ev: pd.DataFrame, cols: dict, order: np.ndarray | None) -> np.ndarray
     return dup
 
 
-def filter_events(log: CanonicalLog, opts: BuildOptions, dropped: dict[str, int]) -> dict:
+def filter_events(
+    log: CanonicalLog,
+    dropped: dict[str, int],
+    *,
+    dedup: bool,
+    kcore: int,
+    time_window: tuple[int, int] | None,
+) -> FilteredEvents:
     """Event order (stable on timestamp, line), then dedup, time window and k-core.
 
     Works on integer codes of the user/item/behavior columns (a Categorical's codes, else
-    ``pd.factorize``). Returns the column arrays *unsubsetted* (``user``, ``item``,
-    ``behavior`` codes into the ``*_names`` uniques, ``timestamp``, ``value``, optionally
-    ``stage``), and the kept events in event order as ``rows`` (row indices) or ``keep``
-    (a mask over the rows, which are then in event order), or neither (every row, as is);
-    ``n`` is how many.
+    ``pd.factorize``), never on strings.
+
+    Args:
+        log: the canonical log.
+        dropped: counts of dropped rows by reason, updated in place (``duplicate_rows``,
+            ``outside_time_window``, ``kcore``, each only when its filter is on).
+        dedup: drop events equal to an earlier one on user, item, time, behavior and value.
+        kcore: peel off users and items with fewer than this many events (0: off).
+        time_window: keep events with ``start <= timestamp < end`` (``None``: all).
+
+    Raises:
+        DataError: when no event is left.
     """
     ev = log.events
     user, user_names = _codes(ev["user"])
     item, item_names = _codes(ev["item"])
     beh, beh_names = _codes(ev["behavior"])
     ts = ev["timestamp"].to_numpy(np.int64)
-    cols = {
-        "user": user,
-        "item": item,
-        "behavior": beh,
-        "timestamp": ts,
-        "user_names": user_names,
-        "item_names": item_names,
-        "behavior_names": beh_names,
-    }
     line = ev["line"].to_numpy(np.int64)
     rows = None if _in_event_order(ts, line) else np.lexsort((line, ts))  # event order
     del line
     keep: np.ndarray | None = None  # over `rows` (or over rows as they are): kept events
-    if opts.dedup:
-        dup = _dedup(ev, cols, rows) if len(ev) else np.zeros(0, dtype=bool)
+    if dedup:
+        codes = [(beh, len(beh_names)), (user, len(user_names)), (item, len(item_names))]
+        dup = _dedup(ev, ts, codes, rows) if len(ev) else np.zeros(0, dtype=bool)
         dropped["duplicate_rows"] = dropped.get("duplicate_rows", 0) + int(dup.sum())
         if dup.any():
             keep = ~dup
-        del dup
+        del dup, codes
         release_memory()  # the windows' hash tables
-    if opts.time_window is not None:
-        start, end = opts.time_window
+    if time_window is not None:
+        start, end = time_window
         t = _take(ts, rows)
         inside = (t >= start) & (t < end)
         dropped["outside_time_window"] = int((~inside if keep is None else keep & ~inside).sum())
         keep = inside if keep is None else keep & inside
-    if opts.kcore > 0:
+    if kcore > 0:
         if keep is not None:  # rare at scale: make the kept rows explicit
             rows = np.flatnonzero(keep) if rows is None else rows[keep]
             keep = None
         n = len(ev) if rows is None else len(rows)
-        core = _kcore(_take(user, rows), _take(item, rows), opts.kcore)
+        core = _kcore(_take(user, rows), _take(item, rows), kcore)
         rows = core if rows is None else rows[core]
         dropped["kcore"] = n - len(rows)
     if rows is not None and keep is not None:
@@ -152,26 +191,25 @@ def filter_events(log: CanonicalLog, opts: BuildOptions, dropped: dict[str, int]
     n_kept = int(keep.sum()) if keep is not None else len(ev) if rows is None else len(rows)
     if n_kept == 0:
         raise DataError("no events left after filtering", hint="loosen kcore / time_window")
-    cols["keep"] = keep
-    cols["n"] = n_kept
-    cols["rows"] = rows
-    cols["value"] = ev["value"].to_numpy(np.float64)
-    if "stage" in ev:
-        cols["stage"] = ev["stage"].to_numpy(np.int8)
-    return cols
+    return FilteredEvents(
+        user=user,
+        item=item,
+        behavior=beh,
+        timestamp=ts,
+        value=ev["value"].to_numpy(np.float64),
+        stage=ev["stage"].to_numpy(np.int8) if "stage" in ev else None,
+        user_names=user_names,
+        item_names=item_names,
+        behavior_names=beh_names,
+        rows=rows,
+        keep=keep,
+        n=n_kept,
+    )
 
 
 def _take(a: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
     """``a[rows]`` (an index or a mask); ``rows=None`` means every row, as is (no copy)."""
     return a if rows is None else a[rows]
-
-
-def kept(ev: dict, name: str) -> np.ndarray:
-    """Column ``name`` of the kept events, in event order."""
-    a = ev[name]
-    if ev["rows"] is not None:
-        return a[ev["rows"]]
-    return a if ev["keep"] is None else a[ev["keep"]]
 
 
 def _in_event_order(t: np.ndarray, line: np.ndarray) -> bool:

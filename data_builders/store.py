@@ -34,9 +34,9 @@ import torch
 if TYPE_CHECKING:
     from torch_geometric.data import HeteroData
 
+from data_builders.aliases import edge_key, parse_edge_key
 from data_builders.atomic import atomic_dir, write_json
 from data_builders.errors import DataError
-from graphseq.typing import edge_key, parse_edge_key
 
 FORMAT_VERSION = 1
 EDGE_ATTRS = ("edge_index", "time", "value", "order", "stage")

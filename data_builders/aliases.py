@@ -1,4 +1,4 @@
-"""Type aliases shared across graphseq."""
+"""Type aliases for node and edge types, and the string key an edge type has in files."""
 
 from __future__ import annotations
 
