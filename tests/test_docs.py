@@ -1,8 +1,9 @@
-"""The documentation site builds with ``mkdocs build --strict`` and holds the guide that
-README points to."""
+"""The documentation site builds with ``mkdocs build --strict`` and no warning, and holds the
+guide that README points to."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+HOOK = ROOT / "docs" / "hooks" / "readme_links.py"  # mkdocs.yml's hook for the home page
 
 
 def test_readme_points_at_pages_that_exist_and_are_in_the_site():
@@ -25,17 +27,38 @@ def test_readme_points_at_pages_that_exist_and_are_in_the_site():
     assert '--8<-- "README.md"' in (ROOT / "docs" / "index.md").read_text()  # home = README
 
 
+def test_readme_links_resolve_on_github_and_on_the_site():
+    """README's links into docs/ name files that exist (GitHub resolves them from the top
+    level); the site's hook turns them into links relative to docs/ (mkdocs checks those)."""
+    spec = importlib.util.spec_from_file_location("readme_links", HOOK)
+    hook = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hook)
+    readme = (ROOT / "README.md").read_text()
+    targets = re.findall(r"\]\(([^)#\s]+)", readme)
+    local = [t for t in targets if "://" not in t]
+    assert local and all(t.startswith("docs/") for t in local), local  # no link out of docs/
+    for target in local:
+        assert (ROOT / target).is_file(), target
+    site = re.findall(r"\]\(([^)#\s]+)", hook.readme_for_site(readme))
+    assert [t for t in site if "://" not in t] == [t.removeprefix("docs/") for t in local]
+
+
 def test_mkdocs_build_strict(tmp_path):
     pytest.importorskip("mkdocs")
     pytest.importorskip("mkdocstrings")
     pytest.importorskip("material")
+    # no -q: it hides the warnings, and --strict only fails on warnings it has printed
     res = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-d", str(tmp_path / "site")],
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(tmp_path / "site")],
         cwd=ROOT, capture_output=True, text=True, timeout=600,
         env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
     )  # fmt: skip
-    assert res.returncode == 0, res.stderr[-3000:]
+    output = res.stdout + res.stderr
+    assert res.returncode == 0, output[-3000:]
+    assert "WARNING" not in output, output[-3000:]
     site = tmp_path / "site"
+    home = (site / "index.html").read_text()
+    assert 'href="results/"' in home and 'href="guide/train/"' in home  # README's links
     tune = (site / "guide" / "tune" / "index.html").read_text()
     assert "use_default_space" in tune and "best_config.yaml" in tune
     api = (site / "api" / "train" / "index.html").read_text()
