@@ -20,17 +20,13 @@ from data_builders.errors import DataError
 
 Split = Literal["leave_last_out", "global_time", "predefined"]
 Device = Literal["auto", "cpu", "cuda"]
-Loss = Literal["ce", "sampled", "gbce", "bpr"]
+Loss = Literal["ce", "sampled", "bpr"]
 Minibatch = bool | Literal["auto"]
 Head = Literal["dot", "mlp"]
 Negatives = Literal["uniform", "popularity"]
 Fusion = Literal["attention", "mean", "concat"]
 Sequence = Literal["transformer", "gru", "none"]
-ViewEncoder = Literal["lightgcn", "sage", "gat"]
-ViewSide = Literal["both", "input", "output"]
-ViewInput = Literal["shared", "own", "detached"]
 LightGCNBehaviors = Literal["all", "target"]
-ItemGraphMode = Literal["posthoc", "trained"]
 ItemGraphKind = Literal["ease", "itemknn"]
 Tracker = Literal["none", "tensorboard", "mlflow"]
 VIEW_KINDS = ("cooc", "tag", "kg", "behavior")  # a view is KIND or KIND:<behavior> (see views.py)
@@ -66,16 +62,15 @@ class TrainConfig:
     num_heads: int = 1  # attention heads (must divide dim)
     dropout: float = 0.3  # embedding and Transformer dropout (ML-100K likes it strong)
     max_seq_len: int = 200  # events per user sequence (most recent kept)
-    loss: Loss = "ce"  # ce: full softmax | sampled: sampled softmax (logQ) | gbce: gSASRec's
-    # calibrated BCE on num_negatives uniform negatives | bpr
+    loss: Loss = "ce"  # ce: full softmax | sampled: sampled softmax (logQ for popularity
+    # negatives) | bpr
     ce_max_logits: int = 2**27  # ce: the most logits (positions × items) one step holds at
     # once (512 MiB in float32); above it the softmax runs in item chunks (same loss and
     # gradient, ~1.5× the softmax's time); ML-1M-sized steps (≤ 128 × 200 × 3,706) stay in
     # one buffer. 0 = always one buffer
-    gbce_t: float = 0.75  # gbce: calibration t (gSASRec's default; 0 = plain BCE)
     head: Head = "dot"  # mlp: an MLP on the user state, still one matmul over items
-    num_negatives: int = 256  # negatives per sequence (sampled, gbce) or per position (bpr)
-    share_negatives: bool = False  # sampled / gbce: one set of num_negatives for the whole
+    num_negatives: int = 256  # negatives per sequence (sampled) or per position (bpr)
+    share_negatives: bool = False  # sampled: one set of num_negatives for the whole
     # batch (fewer items to encode in mini-batch mode); per sequence trains far better:
     # ML-100K sasrec loss=sampled valid NDCG@10 after 10 epochs 0.073 vs 0.047 shared
     negatives: Negatives = "uniform"  # how negatives are drawn (popularity: logQ-corrected)
@@ -93,29 +88,8 @@ class TrainConfig:
     gnn_layers: int = 2  # propagation depth of every view (and of lightgcn)
     views: tuple[str, ...] = ("cooc", "tag", "kg")  # item views; KIND or KIND:<behavior>,
     # KIND in cooc | tag | kg | behavior; views the graph lacks (no tags, no KG) are not built
-    view_encoder: ViewEncoder = "lightgcn"  # how a view propagates (sage/gat: PyG convs)
     fusion: Fusion = "attention"  # how the views are combined per item
-    view_align: float = 0.0  # weight of an InfoNCE term aligning each item's ID embedding
-    # with its fused views (1,024 random items a step; full-graph backend): 0 = off (lower
-    # on ML-100K, seed 0: docs/results.md)
-    view_align_temp: float = 0.2  # its temperature
-    view_side: ViewSide = "both"  # where the views enter: both (the history's item table and
-    # the scored items'), input (the history only; items scored by their ID embedding) or
-    # output (the scored items only; the history read from ID embeddings); neither beat both
-    # on ML-100K (seed 0)
-    view_input: ViewInput = "shared"  # what the views propagate: the ID table (shared), a
-    # table of their own (own), or the ID table without gradient through the views
-    # (detached); own was within noise of shared on ML-100K (3 seeds), detached no better
     edge_dropout: float = 0.1  # share of view edges dropped at each training step
-    view_dropout: float = 0.0  # share of items whose views are dropped at each training step
-    # (the rest scaled up), so the ID path must rank alone too: 0 = off
-    view_gate: bool = False  # scale each item's views by 2σ(a + b·z), z its standardised
-    # log degree in the scoring graph (a, b learned, starting at 0: the default model), so
-    # popular items can rely on their IDs and rare ones on their views
-    seq_contrast: float = 0.0  # sequence models: weight of an InfoNCE term between two
-    # encodings of the batch (independent dropout and view edge dropout; DuoRec's model-level
-    # augmentation) on 1,024 random positions' states: 0 = off
-    seq_contrast_temp: float = 0.2  # its temperature
     sequence: Sequence = "transformer"  # the sequence module
     time_encoding: bool = True  # embed log time gaps between events
     coarse: bool = True  # GRU over graph snapshots; the Tmall figures use it, ML-100K's valid
@@ -129,12 +103,9 @@ class TrainConfig:
     own_history: bool | None = None  # score the user's own earlier edges of each behavior
     # (a learned weight and decay per behavior, trained with the model; any loss but bpr);
     # None = the model's default (on for graphseq only)
-    item_graph_mode: ItemGraphMode = "posthoc"  # posthoc: fused after training, weight and
-    # decay chosen on validation | trained: a scale of the model, trained with it (learned
-    # weight and decay, cross-fitted over user folds so no user's own row scores its target)
     item_graph_kind: ItemGraphKind = "ease"  # the fused graph: ease (dense, λ below, over
     # item_graph_max_items items) | itemknn (sparse shrunk cosine over every item: the
-    # item_graph_knn neighbours of each, shrinkage item_graph_shrink; posthoc mode only)
+    # item_graph_knn neighbours of each, shrinkage item_graph_shrink)
     item_graph_knn: int = 100  # itemknn: neighbours kept per item
     item_graph_shrink: float = 10.0  # itemknn: cosine shrinkage
     item_graph_reg: float = 200.0  # ease: its L2 weight λ
@@ -154,7 +125,6 @@ class TrainConfig:
     # table; a 50k-item table steps faster dense, a 1M-item one 1.9× faster sparse
     item_text: str = ""  # item text column(s) embedded as item features, e.g. title ("" = off)
     item_text_model: str = "all-MiniLM-L6-v2"  # sentence encoder (graphseq.text.TEXT_ENCODERS)
-    item_id_dropout: float = 0.0  # with item_text: IDs dropped per step (0.2, 0.5: no gain)
     exclude_seen: bool = True  # drop the user's earlier target items from the ranking
     train_exclude_seen: bool = True  # ce/sampled: drop them from the training softmax too
     # (+0.015 valid NDCG@10 on ML-100K)
@@ -190,14 +160,10 @@ RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "max_seq_len": (1, math.inf, True, True),
     "num_negatives": (1, math.inf, True, True),
     "ce_max_logits": (0, math.inf, True, True),
-    "gbce_t": (0, 1, True, True),
     "reg": (0, math.inf, True, True),
     "lightgcn_edge_dropout": (0, 1, True, False),
     "gnn_layers": (0, math.inf, True, True),
     "edge_dropout": (0, 1, True, False),
-    "view_dropout": (0, 1, True, False),
-    "seq_contrast": (0, math.inf, True, True),
-    "seq_contrast_temp": (0, math.inf, False, True),
     "num_snapshots": (1, math.inf, True, True),
     "item_graph_knn": (1, math.inf, True, True),
     "item_graph_shrink": (0, math.inf, True, True),
@@ -212,7 +178,6 @@ RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "knn_shrinks": (0, math.inf, True, True),
     "neighbor_decays": (0, math.inf, False, True),
     "fanouts": (1, math.inf, True, True),
-    "item_id_dropout": (0, 1, True, False),
     "ks": (1, math.inf, True, True),
     "global_time_quantiles": (0, 1, False, False),
 }
@@ -342,13 +307,6 @@ def config_from_dict(
     if cfg.dim % cfg.num_heads:
         raise DataError(
             f"num_heads ({cfg.num_heads}) must divide dim ({cfg.dim})", file=source, hint="fix it"
-        )
-    if cfg.loss == "gbce" and cfg.negatives != "uniform":
-        raise DataError(
-            "loss=gbce draws uniform negatives (its calibration assumes them), "
-            f"not negatives={cfg.negatives}",
-            file=source,
-            hint="use negatives=uniform, or loss=sampled for logQ-corrected popularity negatives",
         )
     if len(cfg.global_time_quantiles) != 2 or not (
         cfg.global_time_quantiles[0] < cfg.global_time_quantiles[1]

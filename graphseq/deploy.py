@@ -174,7 +174,7 @@ class UserEncoder(nn.Module):
         self.seq, self.head = copy.deepcopy(users), copy.deepcopy(run.model.scorer.head)
         if isinstance(self.seq.seq, CausalTransformer):
             self.seq.seq.encoder = _EncoderLayers(self.seq.seq.encoder)
-        self.register_buffer("items", run.enc.history_items.detach().clone())
+        self.register_buffer("items", run.enc.items.detach().clone())
         snaps = run.enc.snapshots
         self.num_users = run.ev.num_users
         self.has_snapshots = snaps is not None
@@ -244,9 +244,6 @@ def export_user_encoder(run, out: Path) -> list[Path]:
 def export_own_history(run, out: Path) -> list[Path]:
     """``own_history.json`` (nothing when the model has no own-history term)."""
     hist = getattr(run.model.scorer, "history", None)
-    scale = getattr(run.model.scorer, "scale", None)
-    if scale is not None:
-        log.warning("the trained item-graph scale (item_graph_mode=trained) is not exported")
     if hist is None:
         return []
     w = hist.weights().detach().float().cpu().tolist()

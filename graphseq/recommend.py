@@ -255,8 +255,14 @@ LATER_NO_OP = ("scorer.history.weight", "scorer.history.log_decay", "scorer.hist
                "scorer.history.sharpen", "scorer.item_graph.reg")  # fmt: skip
 
 
+# parameters renamed since: old name -> new name
+RENAMED = {"items.view_scale": "items.view_gain"}
+
+
 def load_weights(model: torch.nn.Module, state: dict, file: Path) -> None:
-    """``load_state_dict``, accepting a checkpoint that predates a no-op part (LATER_NO_OP)."""
+    """``load_state_dict``, accepting a checkpoint that predates a no-op part (LATER_NO_OP)
+    or a renamed parameter (RENAMED)."""
+    state = {RENAMED.get(k, k): v for k, v in state.items()}
     missing, unexpected = model.load_state_dict(state, strict=False)
     bad = [k for k in missing if k not in LATER_NO_OP]
     if bad or unexpected:

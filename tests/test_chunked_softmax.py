@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from graphseq.graph.sequences import EarlierTargets, SeqBatch, earlier_targets
-from graphseq.nn.losses import full_softmax_ce, gbce_beta, gbce_loss
+from graphseq.nn.losses import full_softmax_ce
 from graphseq.nn.softmax import chunked_softmax_ce, softmax_chunk
 
 
@@ -137,32 +137,6 @@ def test_softmax_chunk_bounds_the_logits_held():
     assert softmax_chunk(100, 1000, 99_999) == 999
     assert softmax_chunk(1000, 10**6, 2**27) == 134_217
     assert softmax_chunk(10**9, 10, 5) == 1
-
-
-def test_gbce_beta_and_loss_by_hand():
-    # k = 2 negatives over I = 5 items: α = 2/4 = 0.5; β = 0.5 (0.75 (1 − 2) + 2) = 0.625
-    assert gbce_beta(2, 5, 0.75) == pytest.approx(0.625)
-    assert gbce_beta(2, 5, 0.0) == pytest.approx(1.0)  # t = 0: plain BCE
-    assert gbce_beta(2, 5, 1.0) == pytest.approx(0.5)  # t = 1: β = α
-    h = torch.tensor([[1.0, 0.0], [0.0, 2.0]], dtype=torch.float64)
-    items = torch.tensor(
-        [[0.5, 0.0], [0.0, 1.0], [-1.0, 0.0], [1.0, 1.0], [0.0, 0.0]], dtype=torch.float64
-    )
-    target = torch.tensor([0, 1])
-    neg = torch.tensor([2, 1])  # row 1's negative 1 is its own target: left out
-    sig = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
-    beta = 0.625
-    # row 0: s+ = 0.5, negatives s = -1 (item 2), 0 (item 1)
-    r0 = -beta * math.log(sig(0.5)) - math.log(1 - sig(-1.0)) - math.log(1 - sig(0.0))
-    # row 1: s+ = 2, negatives s = 0 (item 2); item 1 is the target (accidental hit)
-    r1 = -beta * math.log(sig(2.0)) - math.log(1 - sig(0.0))
-    want = (r0 + r1) / 2 / 3  # mean over rows, over the 1 + k logits
-    got = gbce_loss(h, items, target, neg, beta)
-    assert got.item() == pytest.approx(want, rel=1e-12)
-    seen = torch.tensor([[True, False], [False, False]])  # row 0 has seen item 2
-    r0_seen = -beta * math.log(sig(0.5)) - math.log(1 - sig(0.0))
-    got = gbce_loss(h, items, target, neg, beta, seen)
-    assert got.item() == pytest.approx((r0_seen + r1) / 6, rel=1e-12)
 
 
 @pytest.mark.parametrize("chunk", [1, 2, 3, 7])

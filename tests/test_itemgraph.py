@@ -94,13 +94,6 @@ def test_the_itemknn_kind_fuses_the_sparse_knn_graph_over_every_item():
         ItemGraphScorer(4, kind="knn")
 
 
-def test_trained_item_graph_mode_refuses_itemknn(small_graph_dir, tmp_path):
-    cfg = TrainConfig(graph=str(small_graph_dir), model="sasrec", item_graph=True,
-                      item_graph_mode="trained", item_graph_kind="itemknn")  # fmt: skip
-    with pytest.raises(ValueError, match="item_graph_kind=ease"):
-        Trainer(cfg, tmp_path / "run", progress=False).fit()
-
-
 def test_the_item_graph_fuses_the_network_scores_and_the_own_history_pointer_comes_after():
     """``standardize(head) + w · standardize(h B) + pointer``: standardising a total that holds
     the pointer would squeeze every other item beside the user's own carted items."""

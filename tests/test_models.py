@@ -33,8 +33,6 @@ CONFIGS = {
         "fusion": "concat",
     },
     "graphseq_noseq": {"max_seq_len": 20, "sequence": "none", "fusion": "mean"},
-    "graphseq_sage": {"max_seq_len": 20, "view_encoder": "sage", "coarse": False},
-    "graphseq_gat": {"max_seq_len": 20, "view_encoder": "gat", "coarse": False},
     "graphseq_minibatch": {"max_seq_len": 20, "minibatch": True},
 }
 
@@ -180,7 +178,7 @@ def test_item_features_reach_both_backends(setup, minibatch):
     model, cfg = _model("graphseq", ev, side2, minibatch=minibatch, coarse=True)
     ctx = GraphContext(ev, split.graph_mask("train"), side2)
     with torch.no_grad():
-        model.items.view_scale.fill_(1.0)
+        model.items.view_gain.fill_(1.0)
     model.train()
     model.loss(ctx, _train_batch(ctx, model, cfg)).backward()
     assert model.items.feat.proj.weight.grad.abs().sum() > 0  # features shaped the loss
@@ -214,183 +212,6 @@ def test_two_anonymous_histories_give_different_scores(setup, name):
             s[h] = float("-inf")
             out.append(torch.topk(s, 10).indices)
     assert not torch.equal(out[0], out[1])
-
-
-def test_view_alignment_adds_a_training_term_only(setup):
-    """view_align > 0 adds the ID–views InfoNCE to the training loss (the same weights give a
-    larger loss with it), never to scoring, and is refused where it cannot apply."""
-    ev, split, side = setup
-    ctx = GraphContext(ev, split.graph_mask("train"), side)
-    losses = []
-    for align in (0.0, 1.0):
-        model, cfg = _model("graphseq", ev, side, view_align=align, edge_dropout=0.0)
-        model.train()
-        torch.manual_seed(1)
-        losses.append(model.loss(ctx, _train_batch(ctx, model, cfg)))
-        model.eval()
-        with torch.no_grad():
-            assert model.items(ctx).aux is None  # scoring never carries it
-    assert losses[1].item() > losses[0].item() + 0.5  # log(1024 or I) scale, weight 1
-    losses[1].backward()
-    assert model.items.id_emb.weight.grad.abs().sum() > 0
-    with pytest.raises(ValueError, match="full-graph"):
-        _model("graphseq_minibatch", ev, side, view_align=0.5)
-
-
-@pytest.mark.parametrize("name", ["sasrec", "graphseq", "graphseq_minibatch"])
-def test_sequence_contrast_adds_the_infonce_of_two_encodings(setup, name):
-    """seq_contrast > 0 adds w × InfoNCE between two encodings of the batch's used positions
-    while training (exactly that term when nothing is random: no dropout, no edge dropout),
-    and nothing at evaluation; it trains on the mini-batch backend too."""
-    from graphseq.nn.losses import info_nce
-
-    ev, split, side = setup
-    ctx = GraphContext(ev, split.graph_mask("train"), side)
-    losses, models = [], []
-    for w in (0.0, 0.5):
-        model, cfg = _model(name, ev, side, seq_contrast=w, edge_dropout=0.0)
-        batch = _train_batch(ctx, model, cfg)
-        model.eval()
-        with torch.no_grad():
-            evaluated = model.loss(ctx, batch)
-        model.train()
-        torch.manual_seed(1)
-        losses.append((evaluated, model.loss(ctx, batch)))
-        models.append(model)
-    assert torch.allclose(losses[0][0], losses[1][0])  # evaluation never carries the term
-    added = (losses[1][1] - losses[0][1]).item()
-    assert added > 0.05
-    losses[1][1].backward()
-    assert models[1].users.pos_emb.weight.grad.abs().sum() > 0
-    assert "contrast=0.5" in repr(models[1])
-    if name == "graphseq_minibatch":
-        return
-    inp, _, use = batch.seq.shift()
-    with torch.no_grad():
-        h = models[1]._step_states(ctx, batch.users, inp, use, None, None)[1]
-    assert added == pytest.approx(0.5 * info_nce(h, h, 0.2).item(), rel=1e-4)
-
-
-def test_sequence_contrast_refuses_bad_settings(setup):
-    ev, _, side = setup
-    with pytest.raises(ValueError, match="sequence contrast"):
-        _model("sasrec", ev, side, seq_contrast_temp=0.0)
-
-
-@pytest.mark.parametrize("name", ["graphseq", "graphseq_minibatch"])
-def test_view_dropout_drops_whole_items_views_while_training_only(setup, name):
-    """view_dropout=p: while training about a share p of the items are their ID input alone
-    and the rest carry 1 / (1 − p) times their views; evaluation is unchanged."""
-    ev, split, side = setup
-    ctx = GraphContext(ev, split.graph_mask("train"), side)
-    tables = {}
-    for p in (0.0, 0.6):
-        model, _ = _model(name, ev, side, view_dropout=p, edge_dropout=0.0)
-        model.items.view_scale.data.fill_(1.0)  # the views present in the table
-        ids = torch.arange(model.num_items)
-        far = torch.full_like(ids, torch.iinfo(torch.long).max)
-        args = (ctx, None) if name == "graphseq" else (ctx, None, ids, far)
-        with torch.no_grad():
-            model.eval()
-            evaluated = model.items(*args).items
-            model.train()
-            torch.manual_seed(3)
-            tables[p] = (evaluated, model.items(*args).items, model.items.input(ids))
-    assert torch.allclose(tables[0.0][0], tables[0.6][0])  # evaluation: the views, in full
-    full, dropped, x = tables[0.0][1], tables[0.6][1], tables[0.6][2]
-    alone = torch.isclose(dropped, x, atol=1e-6).all(1)
-    views = (full - x).norm(dim=1) > 1e-4
-    assert 0.45 < alone[views].float().mean() < 0.75  # ~60% of the viewed items dropped
-    kept = views & ~alone
-    assert torch.allclose(dropped[kept] - x[kept], (full[kept] - x[kept]) / 0.4, atol=1e-5)
-    with pytest.raises(ValueError, match="view_dropout"):
-        _model("graphseq", ev, side, view_dropout=1.0)
-
-
-def test_view_gate_scales_each_items_views_by_its_degree(setup):
-    """view_gate: at its start (a = b = 0) the table is the default one; with b > 0 the
-    views of high-degree items grow and those of low-degree items shrink, by 2σ(a + b·z);
-    the mini-batch backend refuses it."""
-    from graphseq.models.items import item_degree_z
-
-    ev, split, side = setup
-    ctx = GraphContext(ev, split.graph_mask("train"), side)
-    tables = {}
-    for gate in (False, True):
-        torch.manual_seed(0)
-        model, _ = _model("graphseq", ev, side, view_gate=gate, edge_dropout=0.0)
-        model.items.view_scale.data.fill_(1.0)
-        model.eval()
-        with torch.no_grad():
-            tables[gate] = model.items(ctx).items
-            if gate:
-                model.items.gate.data.copy_(torch.tensor([0.3, 1.0]))
-                gated = model.items(ctx).items
-                x = model.items.input()
-    assert torch.allclose(tables[False], tables[True], atol=1e-6)
-    z = item_degree_z(ctx)
-    deg = torch.bincount(ctx.visible.item, minlength=ev.num_items)
-    assert z[deg.argmax()] > 0 > z[deg.argmin()]
-    want = x + (tables[True] - x) * (2 * torch.sigmoid(0.3 + z))[:, None]
-    assert torch.allclose(gated, want, atol=1e-5)
-    with pytest.raises(ValueError, match="view_gate"):
-        _model("graphseq", ev, side, view_gate=True, minibatch=True)
-
-
-@pytest.mark.parametrize("side", ["input", "output"])
-def test_view_side_puts_the_views_on_one_table_only(setup, side):
-    """view_side=input scores items by their ID inputs and reads the history from the viewed
-    table; output the reverse; both trains, and the mini-batch backend refuses it."""
-    ev, split, side_graph = setup
-    ctx = GraphContext(ev, split.graph_mask("train"), side_graph)
-    model, cfg = _model("graphseq", ev, side_graph, view_side=side)
-    model.items.view_scale.data.fill_(1.0)  # the views present in the viewed table
-    model.eval()
-    with torch.no_grad():
-        enc = model.encode(ctx)
-        ids = model.items.input()
-    assert enc.inputs is not None and enc.history_items is enc.inputs
-    plain, viewed = (enc.items, enc.inputs) if side == "input" else (enc.inputs, enc.items)
-    torch.testing.assert_close(plain, ids)
-    assert (viewed - ids).abs().max() > 1e-3
-    model.train()
-    loss = model.loss(ctx, _train_batch(ctx, model, cfg))
-    loss.backward()
-    assert torch.isfinite(loss) and model.items.view_scale.grad.abs().sum() > 0
-    with pytest.raises(ValueError, match="full-graph"):
-        _model("graphseq_minibatch", ev, side_graph, view_side=side)
-
-
-@pytest.mark.parametrize("source", ["own", "detached"])
-def test_view_input_decides_where_the_views_gradient_goes(setup, source):
-    """view_input=own propagates a table of the views' own, detached the ID table without
-    gradient through the views: detached gives the same loss as shared with another ID
-    gradient, own trains its table; the views still change the items either way, and the
-    mini-batch backend refuses both."""
-    ev, split, side_graph = setup
-    ctx = GraphContext(ev, split.graph_mask("train"), side_graph)
-    grads, losses = [], []
-    for src in (source, "shared"):
-        model, cfg = _model("graphseq", ev, side_graph, view_input=src, edge_dropout=0.0)
-        model.items.view_scale.data.fill_(1.0)
-        model.train()
-        torch.manual_seed(1)
-        loss = model.loss(ctx, _train_batch(ctx, model, cfg))
-        loss.backward()
-        losses.append(loss.item())
-        grads.append(model.items.id_emb.weight.grad.clone())
-        if src == "own":
-            assert model.items.view_emb.weight.grad.abs().sum() > 0
-    assert not torch.allclose(grads[0], grads[1])  # shared: the views' gradient reaches IDs
-    if source == "detached":
-        assert losses[0] == pytest.approx(losses[1], rel=1e-6)
-    model, cfg = _model("graphseq", ev, side_graph, view_input=source)
-    model.eval()
-    with torch.no_grad():
-        model.items.view_scale.data.fill_(1.0)
-        assert (model.encode(ctx).items - model.items.input()).abs().max() > 1e-3
-    with pytest.raises(ValueError, match="full-graph"):
-        _model("graphseq_minibatch", ev, side_graph, view_input=source)
 
 
 def test_graphseq_without_views_or_snapshots_is_sasrec(setup):

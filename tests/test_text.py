@@ -150,28 +150,27 @@ def test_features_change_item_representations(graph):
         ItemEncoder(ev.num_items, 16, item_features=feats[:5])
 
 
-def test_views_own_table_gives_cold_items_no_row(graph):
-    """With view_input=own the views' own table is read like the ID table: a cold item
-    (no training events) gets no row of either at scoring, only its text, so changing
-    those rows changes no item's representation."""
+def test_views_give_cold_items_no_id_row(graph):
+    """With views, a cold item (no training events) gets no ID row at scoring, neither as
+    itself nor as the neighbour the views propagate: changing its row changes no item's
+    representation, while a trained item's row does."""
     feats = item_text_features(graph, "title", FAKE)
     g = load_graph(graph)
     ev = EventTable.from_graph(g)
     side = ItemSide.from_graph(g)
     ctx = GraphContext(ev, torch.ones(len(ev), dtype=torch.bool), side)
     views, _ = parse_views(["cooc"], [], side)
-    enc = ItemEncoder(ev.num_items, 16, views, backend=FullGraph(views, 16, 2, 0.0),
-                      item_features=feats, view_input="own").eval()  # fmt: skip
-    cold = torch.ones(ev.num_items, dtype=torch.bool)
-    cold[0] = False
-    enc.set_trained_items(cold)
+    enc = ItemEncoder(ev.num_items, 16, views, backend=FullGraph(2, 0.0),
+                      item_features=feats).eval()  # fmt: skip
+    trained = torch.ones(ev.num_items, dtype=torch.bool)
+    trained[0] = False
+    enc.set_trained_items(trained)
     with torch.no_grad():
-        enc.view_scale.fill_(1.0)
+        enc.view_gain.fill_(1.0)
         before = enc.encode(ctx).items
-        enc.view_emb.weight[0] += 1.0
         enc.id_emb.weight[0] += 1.0
         after = enc.encode(ctx).items
-        enc.view_emb.weight[1] += 1.0  # a trained item's own row does reach the items
+        enc.id_emb.weight[1] += 1.0  # a trained item's row does reach the items
         moved = enc.encode(ctx).items
     assert torch.allclose(before, after, atol=1e-6)
     assert (moved - after).abs().max() > 1e-3

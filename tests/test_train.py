@@ -261,16 +261,3 @@ def test_interrupted_graphseq_run_resumes_to_the_same_result(small_graph_dir, tm
     assert curve(tmp_path / "cut") == curve(tmp_path / "ref")
 
 
-def test_view_gate_is_reported_as_trained(small_graph_dir, tmp_path):
-    """view_gate=true: metrics.json holds the learned (a, b), which moved from their 0 start
-    and are the saved model's."""
-    from graphseq.recommend import load_run
-
-    m = _fit(small_graph_dir, tmp_path / "run", model="graphseq", epochs=2, view_gate=True,
-             **SEQ)  # fmt: skip
-    gate = load_run(tmp_path / "run").model.items.gate
-    a, b = gate.detach().tolist()
-    assert m["view_gate"] == {"a": round(a, 4), "b": round(b, 4)}
-    assert m["view_gate"] != {"a": 0.0, "b": 0.0}
-    assert "view_gate" not in _fit(small_graph_dir, tmp_path / "sas", model="sasrec", epochs=1,
-                                   **SEQ)  # fmt: skip

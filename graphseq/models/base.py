@@ -22,27 +22,18 @@ from torch import Tensor, nn
 
 from graphseq.graph.context import GraphContext
 from graphseq.graph.sequences import SeqBatch
-from graphseq.nn.losses import info_nce
 
 
 @dataclass
 class Encoded:
     """Weight-dependent results of one encoding. Shapes: items (I, d); users (U, d) for
-    ID-table models; view_weights (I, V) for models with views; snapshots: the coarse scale's
-    per-user states (:class:`~graphseq.models.users.SnapshotStates`) when computed; inputs
-    (I, d): the table a sequence encoder reads the history from, when it is not ``items``
-    (``view_side=input`` / ``output``)."""
+    ID-table models; view_weights (I, V) for models with views; snapshots: the snapshot
+    scale's per-user states (:class:`~graphseq.models.users.SnapshotStates`) when computed."""
 
     items: Tensor
     users: Tensor | None = None
     view_weights: Tensor | None = None
     snapshots: Any = None
-    inputs: Tensor | None = None
-
-    @property
-    def history_items(self) -> Tensor:
-        """(I, d) the table the user's history is read from."""
-        return self.items if self.inputs is None else self.inputs
 
     def detach(self) -> Encoded:
         snaps = self.snapshots
@@ -53,7 +44,6 @@ class Encoded:
             None if self.users is None else self.users.detach(),
             None if self.view_weights is None else self.view_weights.detach(),
             snaps,
-            None if self.inputs is None else self.inputs.detach(),
         )
 
 
@@ -71,11 +61,6 @@ class Recommender(nn.Module):
             ``pair_loss`` for mf/lightgcn; nothing to train for pop).
         train_mode: what a batch is: ``sequences`` | ``pairs`` | ``none``.
         details: extra ``key=value`` parts for the one-line repr.
-        contrast: weight of a training-only InfoNCE term between two encodings of the same
-            batch (independent dropout and view edge dropout; DuoRec's model-level
-            augmentation, https://arxiv.org/abs/2110.05730, with the graph views perturbed as
-            in SGL): the per-event states of ``contrast_positions`` random used positions are
-            the pairs, at temperature ``contrast_temp`` (0: off; sequence models only).
     """
 
     def __init__(
@@ -89,19 +74,11 @@ class Recommender(nn.Module):
         objective: nn.Module | None = None,
         train_mode: str = "sequences",
         details: str = "",
-        contrast: float = 0.0,
-        contrast_temp: float = 0.2,
-        contrast_positions: int = 1024,
     ) -> None:
         super().__init__()
-        if contrast < 0 or contrast_temp <= 0 or contrast_positions < 2:
-            raise ValueError(f"sequence contrast needs weight >= 0, temperature > 0 and >= 2 "
-                             f"positions, got {contrast}, {contrast_temp}, {contrast_positions}")  # fmt: skip
         self.name, self.num_users, self.num_items = name, num_users, num_items
         self.items, self.users, self.scorer, self.objective = items, users, scorer, objective
         self.train_mode, self.details = train_mode, details
-        self.contrast, self.contrast_temp = contrast, contrast_temp
-        self.contrast_positions = contrast_positions
 
     # ---- the scoring path -----------------------------------------------------------------
     def encode(self, ctx: GraphContext) -> Encoded:
@@ -159,20 +136,10 @@ class Recommender(nn.Module):
         table, h = self._step_states(ctx, b.users, inp, use, need, t)  # h: (N, d)
         hist = getattr(self.scorer, "history", None)
         bias = hist.train_terms(inp, use) if hist is not None else None  # own earlier edges
-        scale = getattr(self.scorer, "scale", None)  # the item–item graph, cross-fitted
-        dense = scale.train_bias(ctx, inp, use, b.users.to(dev)) if scale is not None else None
-        loss = self.objective(
+        return self.objective(
             self.scorer.transform(h), table.items, label[use], inp, use,
             None if neg is None else neg.to(dev), None if log_q is None else log_q.to(dev), bias,
-            dense,
         )  # fmt: skip
-        if table.aux is not None:
-            loss = loss + table.aux  # the item side's own term
-        if self.contrast > 0 and self.training:
-            h2 = self._step_states(ctx, b.users, inp, use, need, t)[1]  # fresh dropout masks
-            idx = torch.randperm(h.size(0), device=h.device)[: self.contrast_positions]
-            loss = loss + self.contrast * info_nce(h[idx], h2[idx], self.contrast_temp)
-        return loss
 
     def _step_states(
         self, ctx: GraphContext, users: Tensor, inp: SeqBatch, use: Tensor,
@@ -181,7 +148,7 @@ class Recommender(nn.Module):
         """The step's item table and the (N, d) states of the ``use``d positions; ``need``
         and ``t``: the items to encode and their time bounds (mini-batch backend)."""
         table = self.items(ctx, users) if need is None else self.items(ctx, users, need, t)
-        enc = Encoded(items=table.items, inputs=table.inputs)
+        enc = Encoded(items=table.items)
         h = self.users.states(ctx, enc, inp, users.to(inp.item.device), self.items.input)
         return table, h[use]
 

@@ -3,27 +3,18 @@
 A full-graph step propagates every user-derived view (``cooc``, ``behavior``) over the whole
 training graph, and the snapshot scale propagates the user–item graph once more, so its cost
 grows with the training events and an epoch (users / batch steps) grows as events²; a
-mini-batch step costs the same at any size. Measured on one thread (README "Cost growth",
-synthetic logs, default views + snapshot scale, ``loss=sampled``): a full-graph epoch takes
-109 s at 1M events, 1,073 s at 4M and 21,710 s at 16M; a mini-batch epoch 61, 264 and
-1,301 s. The full/mini-batch ratio grows from 1.8× at 1M to 4.1× at 4M events (as
-events^0.6); it passes 2.5× near 2M training events, which under the default views is
-:data:`AUTO_MINIBATCH_EDGES` = 4M propagated edges per step (2M events × (1 view + the
-snapshot scale)). Below that the full-graph default (validated on MovieLens, Tmall and a
-1M-event ML-1M-shaped log) is kept; above it the epoch would cost ≥ 2.5× and soon ≥ 10×.
+mini-batch step costs the same at any size. ``auto`` picks mini-batch above
+:data:`AUTO_MINIBATCH_EDGES` propagated edges per step, where the measured full-graph epoch
+costs ≥ 2.5× the mini-batch one (docs: "Several processes or machines", cost growth).
 
 When ``auto`` picks mini-batch it also picks an objective that scales
 (:func:`scalable_objective`): a mini-batch step encodes, through sampled neighbourhoods, every
-item its loss scores, so the full softmax (``ce``: the whole catalogue) or per-sequence
-negatives (nearly the whole catalogue at batch 128 × 256) cost the full-catalogue encoding
-every step. Measured back to back on a 10M-event synthetic log (50k items, one thread,
-``benchmarks/scaling.py``): 8.12 s per step with per-sequence negatives, 0.87 s with one
-negative set per batch (9.4×). ``auto`` therefore trains mini-batch runs with
-``loss=sampled`` (or the configured ``gbce``) and ``share_negatives=true``, and says so. The
-own-history pointer trains through the sampled losses too (its terms land on the scored
-items, :func:`graphseq.nn.losses.sampled_terms`); only the trained item-graph scale needs the
-full softmax, and ``ce`` is then kept with a note. ``minibatch=true`` keeps the configured
-objective.
+item its loss scores, so the full softmax (the whole catalogue) or per-sequence negatives
+(nearly the whole catalogue at batch 128 × 256) cost the full-catalogue encoding every step.
+``auto`` therefore trains mini-batch runs with ``loss=sampled`` and ``share_negatives=true``,
+and says so. The own-history pointer trains through the sampled loss too (its terms land on
+the scored items, :func:`graphseq.nn.losses.sampled_terms`). ``minibatch=true`` keeps the
+configured objective.
 """
 
 from __future__ import annotations
@@ -109,35 +100,20 @@ def resolve_minibatch(
     return cfg.replace(minibatch=choose_mode(cfg, behaviors, events).minibatch)
 
 
-def full_softmax_part(cfg: TrainConfig) -> str:
-    """The part of a graphseq model that trains only through the full softmax
-    (``graphseq/models/registry.py`` refuses it under a sampled loss), or "": the trained
-    item–item scale. (The own-history pointer trains through every softmax.)"""
-    if cfg.item_graph is not False and cfg.item_graph_mode == "trained":
-        return "the trained item-graph scale"
-    return ""
-
-
 def scalable_objective(
     cfg: TrainConfig, behaviors: tuple[str, ...] = (), targets: tuple[str, ...] = ()
 ) -> tuple[TrainConfig, str]:
     """``cfg`` with an objective whose mini-batch step encodes only the batch's items plus one
     shared negative set (``loss=sampled`` for ``ce``; ``share_negatives=true``), and a note of
-    what changed or why not ("" when there is nothing to say). Called when ``minibatch=auto``
-    chose mini-batch. ``ce`` is kept when a part of the model needs it
-    (:func:`full_softmax_part`). The own-history pointer, when the graph has a non-target
-    behavior for it (``behaviors`` not in ``targets``), stays and trains through the sampled
-    loss; the note says so."""
+    what changed ("" when nothing did). Called when ``minibatch=auto`` chose mini-batch. The
+    own-history pointer, when the graph has a non-target behavior for it (``behaviors`` not
+    in ``targets``), stays and trains through the sampled loss; the note says so."""
     changes: dict[str, Any] = {}
-    keep = full_softmax_part(cfg) if cfg.loss == "ce" else ""
-    if cfg.loss == "ce" and not keep:
+    if cfg.loss == "ce":
         changes["loss"] = "sampled"
-    if cfg.loss in ("sampled", "gbce") or "loss" in changes:
+    if cfg.loss == "sampled" or "loss" in changes:
         if not cfg.share_negatives:
             changes["share_negatives"] = True
-    if keep:
-        return cfg, (f"kept loss=ce: {keep} trains only through the full softmax; "
-                     "a mini-batch step then encodes the whole catalogue")  # fmt: skip
     if not changes:
         return cfg, ""
     said = " ".join(f"{k}={str(v).lower()}" for k, v in changes.items())

@@ -1,7 +1,7 @@
 """The two ways a view propagates item representations: over the whole graph, or sampled.
 
-- :class:`FullGraph`: one normalised CSR per view (LightGCN SpMM chain, or PyG convolutions
-  for ``view_encoder=sage|gat``) over the whole scoring graph. Training rebuilds it with edge
+- :class:`FullGraph`: one normalised CSR per view (LightGCN SpMM chain) over the whole
+  scoring graph. Training rebuilds it with edge
   dropout and without the batch users' own edges; scoring uses one cached adjacency.
 - :class:`Sampled` (mini-batch mode): time-respecting sampled trees
   (:func:`graphseq.graph.sampler.sample_subgraph`) and a LightGCN estimate on them
@@ -23,7 +23,7 @@ from graphseq.graph.sampler import TemporalCSR, sample_subgraph
 from graphseq.models.views import View, ViewEdges, view_edges
 from graphseq.nn.adjacency import union_adjacency
 from graphseq.nn.sampled import tree_lightgcn
-from graphseq.nn.views import ConvView, LightGCNView
+from graphseq.nn.views import LightGCNView
 
 NodeX = Callable[[Tensor], Tensor]  # node ids of a view's node space -> (N, d) features
 
@@ -40,33 +40,18 @@ class FullGraph(nn.Module):
     """Propagation over each view's whole graph.
 
     Args:
-        views: the views (one propagator each).  dim: embedding size.
         num_layers: propagation depth (2).  edge_dropout: share of edges dropped per step.
-        encoder: ``lightgcn`` (parameter-free SpMM chain) | ``sage`` | ``gat`` (PyG convs).
     Shapes: ``forward`` x (N, d) over the view's node space → (N, d).
     """
 
-    def __init__(
-        self,
-        views: list[View],
-        dim: int,
-        num_layers: int = 2,
-        edge_dropout: float = 0.1,
-        encoder: str = "lightgcn",
-    ) -> None:
+    def __init__(self, num_layers: int = 2, edge_dropout: float = 0.1) -> None:
         super().__init__()
-        self.num_layers, self.edge_dropout, self.encoder = num_layers, edge_dropout, encoder
+        self.num_layers, self.edge_dropout = num_layers, edge_dropout
         self.prop = LightGCNView(num_layers)
-        self.convs = (
-            nn.ModuleList(ConvView(dim, num_layers, encoder) for _ in views)
-            if encoder != "lightgcn"
-            else None
-        )
 
     def forward(
         self,
         ctx: GraphContext,
-        k: int,
         view: View,
         x: Tensor,
         batch_users: Tensor | None = None,
@@ -76,9 +61,6 @@ class FullGraph(nn.Module):
         if self.training:
             keep = kept_edges(e.owner, a.numel(), self.edge_dropout, batch_users)
             a, b = a[keep], b[keep]
-        if self.convs is not None:
-            ei = torch.stack([torch.cat([a, b]), torch.cat([b, a])]).to(x.device)
-            return self.convs[k](x, ei)
         return self.prop(x, self._adjacency(ctx, view, e, a, b, x.device), symmetric=True)
 
     def _adjacency(
@@ -92,7 +74,7 @@ class FullGraph(nn.Module):
         return ctx.cache[key]
 
     def __repr__(self) -> str:
-        return f"FullGraph({self.encoder}, layers={self.num_layers})"
+        return f"FullGraph(layers={self.num_layers})"
 
 
 class Sampled(nn.Module):
@@ -153,7 +135,6 @@ class Sampled(nn.Module):
     def forward(
         self,
         ctx: GraphContext,
-        k: int,
         view: View,
         seeds: Tensor,
         time: Tensor,

@@ -21,7 +21,6 @@ from graphseq.graph.events import EventTable
 from graphseq.models.base import Recommender
 from graphseq.models.cascade import CascadeTable, behavior_chain
 from graphseq.models.items import ItemEncoder
-from graphseq.models.itemscale import ItemGraphScale
 from graphseq.models.mf import CollaborativeTable
 from graphseq.models.mode import resolve_minibatch
 from graphseq.models.neighbors import NeighborScorer
@@ -71,19 +70,16 @@ Builder = Callable[[TrainConfig, GraphShape], Recommender]
 # model ignores gets a warning
 ALWAYS = {"model", "graph", "split", "global_time_quantiles", "seed", "device", "eval_batch_size",
           "valid_users", "exclude_seen", "ks", "max_seq_len", "item_graph", "item_graph_reg",
-          "item_graph_kind", "item_graph_knn", "item_graph_shrink", "item_graph_mode",
-          "item_graph_max_items", "item_graph_weights", "item_graph_decays", "logger",
+          "item_graph_kind", "item_graph_knn", "item_graph_shrink", "item_graph_max_items", "item_graph_weights", "item_graph_decays", "logger",
           "mlflow_uri"}  # fmt: skip
 TRAINING = {"epochs", "patience", "eval_every", "batch_size", "lr", "weight_decay",
             "max_grad_norm", "amp", "distributed", "dim"}  # fmt: skip
 POINTER = {"own_history", "own_history_scales", "own_history_sharpen"}
 SEQUENCE = TRAINING | POINTER | {"num_layers", "num_heads", "dropout", "loss", "head", "num_negatives",
                        "negatives", "sequence", "time_encoding", "item_text", "item_text_model",
-                       "item_id_dropout", "train_exclude_seen", "ce_max_logits", "gbce_t",
-                       "share_negatives", "seq_contrast", "seq_contrast_temp"}  # fmt: skip
-GRAPH = {"gnn_layers", "views", "view_encoder", "fusion", "edge_dropout", "coarse",
-         "num_snapshots", "minibatch", "fanouts", "eval_chunk", "sparse_min_rows", "view_align",
-         "view_align_temp", "view_side", "view_input", "view_dropout", "view_gate"}  # fmt: skip
+                       "train_exclude_seen", "ce_max_logits", "share_negatives"}  # fmt: skip
+GRAPH = {"gnn_layers", "views", "fusion", "edge_dropout", "coarse", "num_snapshots", "minibatch",
+         "fanouts", "eval_chunk", "sparse_min_rows"}  # fmt: skip
 KEYS_READ: dict[str, set[str]] = {
     "pop": POINTER,
     "mf": TRAINING | POINTER | {"reg"},
@@ -100,8 +96,8 @@ KEYS_READ: dict[str, set[str]] = {
 
 def item_graph(c: TrainConfig, shape: GraphShape, default: bool) -> ItemGraphScorer | None:
     """The post-hoc item–item graph fusion when ``c.item_graph`` (or the model's default)
-    asks for it (``item_graph_mode=posthoc``)."""
-    if not (default if c.item_graph is None else c.item_graph) or c.item_graph_mode != "posthoc":
+    asks for it."""
+    if not (default if c.item_graph is None else c.item_graph):
         return None
     ig = ItemGraphScorer(shape.num_items, c.item_graph_reg, c.item_graph_max_items,
                          c.item_graph_kind, c.item_graph_knn, c.item_graph_shrink)  # fmt: skip
@@ -120,27 +116,11 @@ def untimed(c: TrainConfig, s: GraphShape) -> TrainConfig:
     return c.replace(time_encoding=False, coarse=False)
 
 
-def item_scale(c: TrainConfig, s: GraphShape, default: bool) -> ItemGraphScale | None:
-    """The item–item graph as a trained scale (``item_graph_mode=trained``)."""
-    if not (default if c.item_graph is None else c.item_graph) or c.item_graph_mode != "trained":
-        return None
-    if c.loss != "ce":
-        raise ValueError(f"item_graph_mode=trained needs loss=ce, not {c.loss!r}")
-    if c.item_graph_kind != "ease":
-        raise ValueError(
-            f"item_graph_mode=trained needs item_graph_kind=ease, not {c.item_graph_kind!r}"
-        )
-    if c.item_graph_max_items <= 0:
-        return None
-    return ItemGraphScale(s.num_items, c.item_graph_reg, c.item_graph_max_items,
-                          decay=c.item_graph_decays[-1])  # fmt: skip
-
-
 def _extras(c: TrainConfig, s: GraphShape, default: bool) -> tuple[str, tuple]:
     """The scorer's optional parts of a sequence model, and their repr suffix."""
-    ig, oh, sc = item_graph(c, s, default), own_history(c, s, default), item_scale(c, s, default)
-    tag = ("+itemgraph" if ig is not None else "") + ("+itemscale" if sc is not None else "")
-    return tag + ("+history" if oh is not None else ""), (ig, oh, sc)
+    ig, oh = item_graph(c, s, default), own_history(c, s, default)
+    tag = "+itemgraph" if ig is not None else ""
+    return tag + ("+history" if oh is not None else ""), (ig, oh)
 
 
 def _tags(ig: object, oh: object) -> str:
@@ -154,9 +134,9 @@ def own_history(c: TrainConfig, s: GraphShape, default: bool) -> OwnHistory | No
         return None
     if c.model in UNTRAINED_POINTER:
         return OwnHistory(len(s.behaviors), skip_targets=c.exclude_seen, trained=False)
-    if c.loss not in ("ce", "sampled", "gbce"):  # bpr scores no softmax to point into
+    if c.loss not in ("ce", "sampled"):  # bpr scores no softmax to point into
         if c.own_history:
-            raise ValueError(f"own_history=true needs loss=ce, sampled or gbce, not {c.loss!r}")
+            raise ValueError(f"own_history=true needs loss=ce or sampled, not {c.loss!r}")
         return None
     return OwnHistory(len(s.behaviors), skip_targets=c.exclude_seen)
 
@@ -168,8 +148,7 @@ UNTRAINED_POINTER = ("pop", "mf", "lightgcn", "mbcgcn", "ease", "itemknn")
 
 
 def _objective(c: TrainConfig, s: GraphShape) -> SequenceObjective:
-    return SequenceObjective(c.loss, c.train_exclude_seen and c.exclude_seen, c.ce_max_logits,
-                             c.gbce_t, s.num_items)  # fmt: skip
+    return SequenceObjective(c.loss, c.train_exclude_seen and c.exclude_seen, c.ce_max_logits)
 
 
 def _sequence_users(c: TrainConfig, s: GraphShape, snapshots=None) -> SequenceEncoder:
@@ -184,23 +163,17 @@ def _text(c: TrainConfig, s: GraphShape) -> str:
     return f", text={f.size(1)}" if f is not None else ""
 
 
-def _contrast(c: TrainConfig) -> str:
-    return f", contrast={c.seq_contrast:g}" if c.seq_contrast > 0 else ""
-
-
 def sasrec(c: TrainConfig, s: GraphShape) -> Recommender:
     """SASRec with full-softmax CE (Kang & McAuley 2018; gSASRec's CE, Petrov & Macdonald
     2023): the sequence-only baseline and GraphSeq's core."""
     c = untimed(c, s)
-    items = ItemEncoder(s.num_items, c.dim, item_features=s.side.item_features,
-                        id_dropout=c.item_id_dropout)  # fmt: skip
+    items = ItemEncoder(s.num_items, c.dim, item_features=s.side.item_features)
     tag, parts = _extras(c, s, default=False)
     seq = c.sequence + tag
     return Recommender(
         "SASRec", s.num_users, s.num_items, items, _sequence_users(c, s),
         Scorer(c.dim, c.head, *parts), _objective(c, s), "sequences",
-        f", dim={c.dim}, seq={seq}{_text(c, s)}{_contrast(c)}", contrast=c.seq_contrast,
-        contrast_temp=c.seq_contrast_temp,
+        f", dim={c.dim}, seq={seq}{_text(c, s)}",
     )  # fmt: skip
 
 
@@ -213,20 +186,14 @@ def graphseq(c: TrainConfig, s: GraphShape) -> Recommender:
     if c.minibatch:
         if len(c.fanouts) != c.gnn_layers:
             raise ValueError(f"fanouts {c.fanouts} need one entry per gnn layer ({c.gnn_layers})")
-        if c.loss not in ("ce", "sampled", "gbce"):
-            raise ValueError(
-                f"mini-batch mode trains with loss ce, sampled or gbce, not {c.loss!r}"
-            )
-        if c.view_encoder != "lightgcn":
-            raise ValueError(f"view_encoder={c.view_encoder} needs the full-graph backend")
+        if c.loss not in ("ce", "sampled"):
+            raise ValueError(f"mini-batch mode trains with loss ce or sampled, not {c.loss!r}")
         backend: FullGraph | Sampled = Sampled(c.fanouts, c.edge_dropout, c.eval_chunk)
     else:
-        backend = FullGraph(views, c.dim, c.gnn_layers, c.edge_dropout, c.view_encoder)
+        backend = FullGraph(c.gnn_layers, c.edge_dropout)
     items = ItemEncoder(
         s.num_items, c.dim, views, extra_sizes(views, s.num_users, s.side), backend, c.fusion,
-        s.side.item_features, c.item_id_dropout, align=c.view_align,
-        align_temp=c.view_align_temp, view_side=c.view_side, view_input=c.view_input,
-        view_dropout=c.view_dropout, view_gate=c.view_gate,
+        s.side.item_features,
     )  # fmt: skip
     snaps = None
     if c.coarse:
@@ -240,8 +207,7 @@ def graphseq(c: TrainConfig, s: GraphShape) -> Recommender:
     return Recommender(
         "GraphSeq", s.num_users, s.num_items, items, _sequence_users(c, s, snaps),
         Scorer(c.dim, c.head, *parts), _objective(c, s), "sequences",
-        f", dim={c.dim}, views={len(views)}, seq={seq}{_text(c, s)}{mb}{_contrast(c)}",
-        contrast=c.seq_contrast, contrast_temp=c.seq_contrast_temp,
+        f", dim={c.dim}, views={len(views)}, seq={seq}{_text(c, s)}{mb}",
     )  # fmt: skip
 
 

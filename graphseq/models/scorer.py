@@ -11,7 +11,6 @@ from torch import Tensor, nn
 
 from graphseq.graph.context import GraphContext
 from graphseq.graph.sequences import SeqBatch
-from graphseq.models.itemscale import ItemGraphScale
 from graphseq.models.neighbors import target_graph
 from graphseq.nn.heads import DotHead, MLPHead
 from graphseq.nn.history import OwnHistory
@@ -24,8 +23,6 @@ class Scorer(nn.Module):
         item_graph: an :class:`ItemGraphScorer` to late-fuse, or None.
         history: an :class:`~graphseq.nn.history.OwnHistory` term (trained with the model), or
             None.
-        scale: an :class:`~graphseq.models.itemscale.ItemGraphScale` (EASE trained as a scale
-            of the model), or None.
     Shapes: ``forward`` users (B, d), items (I, d) → (B, I).
     """
 
@@ -35,7 +32,6 @@ class Scorer(nn.Module):
         head: str = "dot",
         item_graph: ItemGraphScorer | None = None,
         history: OwnHistory | None = None,
-        scale: ItemGraphScale | None = None,
     ):
         super().__init__()
         if head not in ("dot", "mlp"):
@@ -43,13 +39,11 @@ class Scorer(nn.Module):
         self.head = MLPHead(dim) if head == "mlp" else DotHead()
         self.item_graph = item_graph
         self.history = history
-        self.scale = scale
 
     def reset_parameters(self) -> None:
         self.head.reset_parameters()
-        for m in (self.history, self.scale):
-            if m is not None:
-                m.reset_parameters()
+        if self.history is not None:
+            self.history.reset_parameters()
         if self.item_graph is not None:
             self.item_graph.reset_parameters()
 
@@ -61,14 +55,12 @@ class Scorer(nn.Module):
         return self.item_graph is not None and float(self.item_graph.weight) != 0.0
 
     def forward(self, ctx: GraphContext, users: Tensor, items: Tensor, hist: SeqBatch) -> Tensor:
-        """``fuse(head + scale) + history``: the item–item graph is fused with the network's
+        """``fuse(head) + history``: the item–item graph is fused with the network's
         scores and the own-history pointer is added after it. Standardising a total that
         holds the pointer squeezes every other item into a sliver beside the user's own
         carted/faved items, and the graph then outranked them (Tmall seed 0: valid
         NDCG@10 0.085 at weight 0.25, against 0.187 in this order)."""
         scores = self.head(users, items)  # (B, I)
-        if self.scale is not None:  # the item–item graph as a trained scale of the model
-            scores = scores + self.scale(ctx, hist)
         if self.fusing():
             ig = self.item_graph  # one item–item graph per context (it depends on events only)
             graph = target_graph(
@@ -82,5 +74,4 @@ class Scorer(nn.Module):
     def __repr__(self) -> str:
         ig = "+itemgraph" if self.item_graph is not None else ""
         ig += "+history" if self.history is not None else ""
-        ig += "+itemscale" if self.scale is not None else ""
         return f"Scorer({type(self.head).__name__}{ig})"

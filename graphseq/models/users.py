@@ -208,8 +208,8 @@ class SequenceEncoder(nn.Module):
         self, ctx: GraphContext, enc: Encoded, seq: SeqBatch, users: Tensor | None, item_x=None
     ) -> Tensor:
         """Per-position states; position t depends on events <= t only (and on snapshots
-        strictly before its event time). ``seq.item`` indexes ``enc.history_items``."""
-        items = F.pad(enc.history_items, (0, 0, 0, 1))  # pad row for the padding index
+        strictly before its event time). ``seq.item`` indexes ``enc.items``."""
+        items = F.pad(enc.items, (0, 0, 0, 1))  # pad row for the padding index
         pos = torch.arange(seq.item.size(1), device=seq.item.device)
         x = items[seq.item] + self.pos_emb(pos)[None] + self.beh_emb(seq.behavior)  # (B, L, d)
         if self.time_enc is not None:

@@ -13,14 +13,11 @@ def full_softmax_ce(
     target: Tensor,
     seen: Tensor | None = None,
     bias: tuple[Tensor, Tensor, Tensor] | None = None,
-    dense_bias: tuple[Tensor | None, Tensor] | None = None,
 ) -> Tensor:
     """Cross-entropy over the whole catalogue (gSASRec, https://arxiv.org/abs/2308.07192),
     the items where ``seen`` is True left out of each row's softmax (never its target).
     ``bias`` = (rows, cols, values) adds sparse terms to the logits (repeats add up), with a
-    gradient for ``values`` (e.g. :class:`graphseq.nn.history.OwnHistory`). ``dense_bias`` =
-    (columns or None, (N, M) values) adds a dense block to the logits' ``columns`` (all when
-    None), with its gradient (e.g. :class:`graphseq.models.itemscale.ItemGraphScale`).
+    gradient for ``values`` (e.g. :class:`graphseq.nn.history.OwnHistory`).
 
     Equals ``F.cross_entropy((h @ items.T).masked_fill(seen, -inf), target)`` in value and
     gradient, with one (N, I) buffer instead of four: the logits are masked and exponentiated
@@ -33,24 +30,16 @@ def full_softmax_ce(
     three (M,) tensors → scalar.
     """
     rows, cols, vals = bias if bias is not None else (None, None, None)
-    dcols, dvals = dense_bias if dense_bias is not None else (None, None)
-    return _FullSoftmaxCE.apply(h, items, target, seen, rows, cols, vals, dcols, dvals)
+    return _FullSoftmaxCE.apply(h, items, target, seen, rows, cols, vals)
 
 
 class _FullSoftmaxCE(torch.autograd.Function):
     @staticmethod
     @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)
-    def forward(
-        ctx, h, items, target, seen, rows=None, cols=None, vals=None, dcols=None, dvals=None
-    ):  # type: ignore[override]
+    def forward(ctx, h, items, target, seen, rows=None, cols=None, vals=None):  # type: ignore[override]
         logits = h @ items.T  # (N, I)
         if vals is not None:
             logits.index_put_((rows, cols), vals.to(logits.dtype), accumulate=True)
-        if dvals is not None:
-            if dcols is None:
-                logits.add_(dvals.to(logits.dtype))
-            else:
-                logits[:, dcols] += dvals.to(logits.dtype)
         if seen is not None:
             logits.masked_fill_(seen, float("-inf"))
         pos = logits.gather(1, target[:, None]).squeeze(1)  # (N,)
@@ -58,25 +47,21 @@ class _FullSoftmaxCE(torch.autograd.Function):
         e = logits.sub_(top).exp_()  # (N, I) exp(logit - max), in place; masked → 0
         total = e.sum(1)  # (N,)
         loss = (total.log() + top.squeeze(1) - pos).mean()
-        ctx.save_for_backward(h, items, target, e, total, rows, cols, dcols)
-        ctx.dense = dvals is not None
+        ctx.save_for_backward(h, items, target, e, total, rows, cols)
         return loss
 
     @staticmethod
     @torch.amp.custom_bwd(device_type="cuda")
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad: Tensor):  # type: ignore[override]
-        h, items, target, e, total, rows, cols, dcols = ctx.saved_tensors
+        h, items, target, e, total, rows, cols = ctx.saved_tensors
         p = e.div_(total[:, None])  # (N, I) softmax, in place
         p[torch.arange(len(target), device=p.device), target] -= 1.0
         p.mul_(grad / len(target))  # dloss / dlogits
         gh = p @ items if ctx.needs_input_grad[0] else None
         gi = p.T @ h if ctx.needs_input_grad[1] else None
         gv = p[rows, cols] if rows is not None and ctx.needs_input_grad[6] else None
-        gd = None
-        if ctx.dense and ctx.needs_input_grad[8]:
-            gd = p if dcols is None else p[:, dcols]
-        return gh, gi, None, None, None, None, gv, None, gd
+        return gh, gi, None, None, None, None, gv
 
 
 def negative_scores(h: Tensor, items: Tensor, neg: Tensor, use: Tensor | None = None) -> Tensor:
@@ -189,42 +174,6 @@ def _sampled_logits(
     return pos, negs
 
 
-def gbce_beta(num_negatives: int, num_items: int, t: float = 0.75) -> float:
-    """gSASRec's positive-score exponent β = α(t(1 − 1/α) + 1/α), α = k / (I − 1)
-    (https://arxiv.org/abs/2308.07192, eq. 11): t = 1 calibrates the model's sigmoid to the
-    full-softmax probabilities, t = 0 is plain BCE (β = 1)."""
-    alpha = num_negatives / max(num_items - 1, 1)
-    return alpha * (t * (1.0 - 1.0 / alpha) + 1.0 / alpha)
-
-
-def gbce_loss(
-    h: Tensor,
-    items: Tensor,
-    target: Tensor,
-    neg: Tensor,
-    beta: float,
-    seen: Tensor | None = None,
-    use: Tensor | None = None,
-    bias: tuple[Tensor, Tensor, Tensor] | None = None,
-) -> Tensor:
-    """Generalised binary cross-entropy of gSASRec (Petrov & Macdonald 2023,
-    https://arxiv.org/abs/2308.07192) with ``k`` uniform negatives per row (``neg`` (S,)
-    shared or (B, S) per sequence, as in :func:`sampled_softmax_ce`):
-    ``−β log σ(s⁺) − Σ_j log(1 − σ(s⁻_j))`` per row, divided by ``1 + k`` as the paper's
-    code does (binary cross-entropy averaged over every logit), then averaged over rows.
-    A negative equal to the row's target, or where ``seen`` (N, S) is True, is left out.
-    ``beta`` from :func:`gbce_beta`; ``bias`` as in :func:`sampled_softmax_ce`.
-
-    Shapes: ``h`` (N, d), ``items`` (I, d), ``target`` (N,) → scalar.
-    """
-    pos, negs = _sampled_logits(h, items, target, neg, use, bias)
-    drop = row_negatives(neg, use) == target[:, None]  # (N, S) accidental hits
-    if seen is not None:
-        drop = drop | seen
-    per_row = beta * F.softplus(-pos) + F.softplus(negs).masked_fill(drop, 0.0).sum(1)
-    return per_row.mean() / (1 + neg.size(-1))
-
-
 def bpr_loss(pos: Tensor, neg: Tensor) -> Tensor:
     """Bayesian personalised ranking (Rendle et al. 2009). Shapes: (N,), (N,) or (N, S) → scalar."""
     if neg.dim() == 2:
@@ -296,17 +245,3 @@ class _GatheredSqNorm(torch.autograd.Function):
         rows, sel = ctx.saved_tensors
         out = torch.zeros(ctx.shape, dtype=sel.dtype, device=sel.device)
         return out.index_add_(0, rows, sel * (2 * grad)), None
-
-
-def info_nce(a: Tensor, b: Tensor, temperature: float = 0.2) -> Tensor:
-    """Symmetric InfoNCE between two views of the same rows (row ``i`` of ``a`` and of ``b``
-    are the positive pair, every other row of the other view a negative), on cosine
-    similarity: the alignment loss of SGL / SimGCL (https://arxiv.org/abs/2112.08679) and
-    of the behavior-view contrast of CML / MBSSL. Shapes: a, b (n, d) → scalar."""
-    if a.shape != b.shape or a.dim() != 2:
-        raise ValueError(
-            f"info_nce needs two (n, d) tensors, got {tuple(a.shape)}, {tuple(b.shape)}"
-        )
-    logits = F.normalize(a, dim=-1) @ F.normalize(b, dim=-1).T / temperature  # (n, n)
-    label = torch.arange(a.size(0), device=a.device)
-    return 0.5 * (F.cross_entropy(logits, label) + F.cross_entropy(logits.T, label))

@@ -28,7 +28,6 @@ def chunked_softmax_ce(
     seen: Tensor | SeenChunk | None = None,
     chunk: int = 0,
     bias: tuple[Tensor, Tensor, Tensor] | None = None,
-    dense_bias: tuple[Tensor | None, Tensor] | None = None,
 ) -> Tensor:
     """Cross-entropy over the whole catalogue, ``chunk`` items at a time (gSASRec's CE,
     https://arxiv.org/abs/2308.07192), the items where ``seen`` is True left out of each row.
@@ -39,14 +38,14 @@ def chunked_softmax_ce(
     hi - lo)`` giving the mask of items ``lo..hi-1`` (called twice per chunk: forward and
     backward). Under CUDA autocast it runs in float32, as the fused path does. ``bias``
     (rows, cols, values): sparse logit terms with their gradient, added chunk by chunk, as in
-    the fused path; ``dense_bias`` (a dense (N, M) block) is only taken by the fused path.
+    the fused path.
 
     Shapes: ``h`` (N, d), ``items`` (I, d), ``target`` (N,) → scalar.
     """
     num_items = items.size(0)
-    if chunk <= 0 or chunk >= num_items or dense_bias is not None:
+    if chunk <= 0 or chunk >= num_items:
         full = seen(0, num_items) if callable(seen) else seen
-        return full_softmax_ce(h, items, target, full, bias, dense_bias)
+        return full_softmax_ce(h, items, target, full, bias)
     rows, cols, vals = bias if bias is not None else (None, None, None)
     return _ChunkedCE.apply(h, items, target, seen, chunk, rows, cols, vals)
 

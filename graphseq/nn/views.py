@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from graphseq.nn.adjacency import sparse_rows
 
-__all__ = ["ConvView", "LightGCNView", "bipartite_propagate", "sparse_propagate"]
+__all__ = ["LightGCNView", "bipartite_propagate", "sparse_propagate"]
 
 _CACHE_SIZE = 4  # adjacencies per LightGCNView whose transpose is kept
 
@@ -147,48 +147,3 @@ class LightGCNView(nn.Module):
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}(layers={self.num_layers})"
-
-
-class ConvView(nn.Module):
-    """PyG convolutions over one view's graph: GraphSAGE (https://arxiv.org/abs/1706.02216) or
-    GAT (https://arxiv.org/abs/1710.10903), ReLU between layers, and the mean over layers
-    ``0..L`` as LightGCN takes it, so a view starts from its inputs. Runs on plain PyG (no
-    pyg-lib / torch-sparse needed).
-
-    Args:
-        dim: feature size.  num_layers: convolutions (2).  conv: ``sage`` | ``gat``.
-        heads: GAT attention heads; must divide ``dim`` (1).
-    Shapes: x (N, dim), edge_index (2, E) -> (N, dim).
-    """
-
-    def __init__(self, dim: int, num_layers: int = 2, conv: str = "sage", heads: int = 1) -> None:
-        super().__init__()
-        if conv not in ("sage", "gat"):
-            raise ValueError(f"conv must be 'sage' or 'gat', got {conv!r}")
-        if dim % heads:
-            raise ValueError(f"heads ({heads}) must divide dim ({dim})")
-        self.dim, self.num_layers, self.conv = dim, num_layers, conv
-        from torch_geometric.nn import GATConv, SAGEConv  # here: importing PyG costs ~1.4 s
-
-        make = (
-            (lambda: SAGEConv(dim, dim))
-            if conv == "sage"
-            else (lambda: GATConv(dim, dim // heads, heads=heads))
-        )
-        self.convs = nn.ModuleList(make() for _ in range(num_layers))
-
-    def reset_parameters(self) -> None:
-        for c in self.convs:
-            c.reset_parameters()
-
-    def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
-        out, h = x, x
-        for i, conv in enumerate(self.convs):
-            h = conv(h, edge_index)  # (N, dim)
-            if i < self.num_layers - 1:
-                h = h.relu()
-            out = out + h
-        return out / (self.num_layers + 1)
-
-    def __repr__(self) -> str:
-        return f"ConvView({self.conv}, dim={self.dim}, layers={self.num_layers})"

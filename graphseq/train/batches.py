@@ -23,7 +23,7 @@ class SequenceBatch:
     """Each user's last ``L + 1`` training events (position ``t`` predicts event ``t + 1``).
 
     Shapes: users (B,); seq fields (B, L+1); negatives (B, S) per sequence or (S,) shared
-    (sampled softmax, gbce), (N, k) per used position (bpr), None for the full softmax;
+    (sampled softmax), (N, k) per used position (bpr), None for the full softmax;
     log_q (I,) the log sampling
     probability of each item (popularity negatives) or None.
     """
@@ -63,8 +63,8 @@ class BatchBuilder:
     Args:
         ctx: the training graph.  mode: ``sequences`` | ``pairs``.
         batch_size, max_seq_len, seed: as in the config.
-        loss: ``ce`` | ``sampled`` | ``gbce`` | ``bpr`` (sequence models: which negatives).
-        num_negatives: negatives per sequence (sampled, gbce; per batch with
+        loss: ``ce`` | ``sampled`` | ``bpr`` (sequence models: which negatives).
+        num_negatives: negatives per sequence (sampled; per batch with
             ``share_negatives``) or per position (bpr).
         negatives: ``uniform`` | ``popularity`` (logQ-corrected in the sampled softmax).
         rank: this process's rank (distributed runs draw different negatives per rank).
@@ -119,10 +119,10 @@ class BatchBuilder:
             return PairBatch(ev.user[idx], ev.item[idx], self._draw((len(idx),), g))
         seq = self.ctx.user_sequences(idx, self.max_seq_len + 1)
         neg, log_q = None, None
-        if self.loss in ("sampled", "gbce"):  # per sequence, or shared by the whole batch
+        if self.loss == "sampled":  # per sequence, or shared by the whole batch
             shape = (self.num_negatives,) if self.share else (len(idx), self.num_negatives)
             neg = self._draw(shape, g)
-            if self.popular and self.loss == "sampled":
+            if self.popular:
                 pop = popularity(self.ctx)
                 log_q = (pop / pop.sum()).log().float()
         elif self.loss == "bpr":

@@ -367,14 +367,6 @@ class Trainer:
         if self.cfg.model == "graphseq":  # full-graph or mini-batch, and why
             metrics["training_mode"] = self.state["training_mode"]
         metrics.update(tuned)
-        scale = getattr(self.model.scorer, "scale", None)
-        if scale is not None:  # the trained item–item graph scale
-            metrics["item_graph_scale"] = {k: round(v, 4) for k, v in scale.summary().items()}
-        gate = getattr(getattr(self.model, "items", None), "gate", None)
-        if gate is not None:  # view_gate: the views scaled by 2σ(a + b·z) of item log degree
-            metrics["view_gate"] = dict(
-                zip(("a", "b"), (round(float(v), 4) for v in gate.detach()))
-            )
         hist = getattr(self.model.scorer, "history", None)
         if hist is not None:  # the learned weight and decay of each behavior's own edges
             metrics["own_history"] = hist.by_behavior(self.ev.behaviors)
