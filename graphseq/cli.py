@@ -22,6 +22,7 @@ from graphseq.commands import (
     cmd_compare,
     cmd_evaluate,
     cmd_export,
+    cmd_inspect,
     cmd_quickstart,
     cmd_recommend,
     cmd_serve,
@@ -201,6 +202,29 @@ def make_parser() -> argparse.ArgumentParser:
     c.add_argument("--metric", default="NDCG@10", help="per-user metric (per_user.parquet)")
     c.add_argument("--resamples", type=int, default=10_000, help="bootstrap rounds")
     c.add_argument("--json", action="store_true", help="print the comparison as JSON on stdout")
+
+    n = command("inspect", "look into finished runs: segments, view usage, re-scoring",
+                cmd_inspect)  # fmt: skip
+    what = n.add_subparsers(dest="what", required=True, metavar="WHAT")
+    seg = what.add_parser("segments", help="test scores by own-edge / other target users",
+                          description="Test scores of runs on the users whose target is among "
+                          "their own earlier edges and on the rest, each run against the first.")  # fmt: skip
+    seg.add_argument("runs", nargs="+", metavar="RUN", help="[NAME=]DIR: a run or a directory "
+                     "of seed runs (the first is the reference)")  # fmt: skip
+    seg.add_argument("--graph", metavar="DIR", help="graph directory (default: the first run's)")
+    seg.add_argument("--metric", default="NDCG@10", help="per-user metric (per_user.parquet)")
+    views = what.add_parser("views", help="how much trained runs use their item views",
+                            description="Fusion weights and the views' share of the item vectors.")  # fmt: skip
+    views.add_argument("runs", nargs="+", metavar="RUN", help="run directories")
+    res = what.add_parser("rescore", help="make runs' post-training choices again (in place)",
+                          description="Re-choose a finished run's post-training choices on "
+                          "validation with today's scoring; the previous figures are kept "
+                          "under before_rescore in metrics.json.")  # fmt: skip
+    res.add_argument("runs", nargs="+", metavar="RUN", help="run directories")
+    res.add_argument("--valid-users", type=_int_in(0, 10**9, "valid-users"), default=0,
+                     metavar="N", help="choose on N validation users (0: the run's setting)")  # fmt: skip
+    for x in (seg, views, res):
+        x.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
 
     q = command(
         "quickstart",

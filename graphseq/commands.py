@@ -313,6 +313,12 @@ def cmd_quickstart(a: argparse.Namespace) -> int:
 __all__ = ["METRIC_HEADER", "metrics_row", "print_table", "training_summary"]
 
 
+def cmd_inspect(a: argparse.Namespace) -> int:
+    from graphseq.inspect import main
+
+    return main(a)
+
+
 def cmd_compare(a: argparse.Namespace) -> int:
     from graphseq.stats import compare, load_group
 

@@ -1,0 +1,275 @@
+"""Look into finished runs without training them again (``graphseq inspect``).
+
+- :func:`segments`: test scores of runs split by whether the user's own earlier edges reach
+  the target (``own-edge``: the target item is among the user's earlier non-target events
+  in the scoring graph) or not (``other``), with the two-level bootstrap of the first run
+  minus each other within each segment, and what the own-edge users' own items look like;
+- :func:`view_usage`: how much a trained run uses its item views;
+- :func:`rescore`: a run's post-training choices made again with today's scoring code.
+
+The modules that pull torch are imported inside the functions, so the CLI starts light.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from data_builders.errors import DataError
+
+METRIC = "NDCG@10"
+
+
+def _test_input(graph: str | Path, split: str, quantiles: tuple[float, float]):
+    """The event table and the test split's scoring input of ``graph``."""
+    from data_builders.store import read_graph
+    from graphseq.graph.events import EventTable
+    from graphseq.graph.splits import make_split, scoring_input
+
+    ev = EventTable.from_graph(read_graph(graph))
+    return ev, scoring_input(ev, make_split(ev, split, quantiles), "test")
+
+
+def own_edge_users(graph: str | Path, split: str, quantiles: tuple[float, float]) -> pd.Series:
+    """Raw test user id → whether the test target's item is in the user's own history."""
+    import torch
+
+    from data_builders.store import load_id_maps
+
+    ev, inp = _test_input(graph, split, quantiles)
+    counts = inp.hist_ptr[1:] - inp.hist_ptr[:-1]
+    row = torch.repeat_interleave(torch.arange(len(counts)), counts)
+    target_item = ev.item[inp.target_idx]
+    hit = torch.zeros(len(counts), dtype=torch.bool)
+    hit[row[ev.item[inp.hist_idx] == target_item[row]]] = True
+    users = load_id_maps(graph)["user"][ev.user[inp.target_idx].numpy()]
+    return pd.Series(hit.numpy(), index=pd.Index(users, name="user"))
+
+
+def own_events(ev, inp) -> pd.DataFrame:
+    """Each scored row's own non-target events on items it has not bought before (bought
+    items are excluded from the ranking): ``row``, ``item``, ``pos`` (index into
+    ``inp.hist_idx``, so larger is later) and ``age`` (events before the row's last, 0 for it)."""
+    counts = (inp.hist_ptr[1:] - inp.hist_ptr[:-1]).numpy()
+    row = np.repeat(np.arange(len(counts)), counts)
+    pos = np.arange(len(row))
+    h = pd.DataFrame({"row": row, "item": ev.item[inp.hist_idx].numpy(), "pos": pos,
+                      "age": np.repeat(inp.hist_ptr[1:].numpy(), counts) - 1 - pos,
+                      "target": ev.is_target[inp.hist_idx].numpy()})  # fmt: skip
+    seen = h[h["target"]].set_index(["row", "item"]).index
+    keep = ~h["target"] & ~h.set_index(["row", "item"]).index.isin(seen)
+    return h[keep].drop(columns="target")
+
+
+def own_item_stats(graph: str | Path, split: str, quantiles: tuple[float, float]) -> dict:
+    """Of the own-edge test users: how many distinct own non-target items they have (not
+    bought before: those are excluded from the ranking), how often the target is the most
+    recent of them, and the NDCG@10 of ranking them by recency alone (most recent first),
+    the simplest pointer."""
+    ev, inp = _test_input(graph, split, quantiles)
+    h = own_events(ev, inp).groupby(["row", "item"], as_index=False)["pos"].max()
+    h["rank"] = h.sort_values("pos", ascending=False).groupby("row").cumcount()
+    tgt = pd.DataFrame({"row": np.arange(len(inp.target_idx)),
+                        "item": ev.item[inp.target_idx].numpy()})  # fmt: skip
+    hit = h.merge(tgt, on=["row", "item"])
+    n_own = h.groupby("row").size().loc[hit["row"]]
+    r = hit["rank"].to_numpy()
+    ndcg = np.where(r < 10, 1.0 / np.log2(r + 2.0), 0.0)
+    return {"users": len(hit), "own_items_mean": float(n_own.mean()),
+            "own_items_median": float(n_own.median()), "target_most_recent": float((r == 0).mean()),
+            "recency_rank_NDCG@10": float(ndcg.mean())}  # fmt: skip
+
+
+def segment_table(
+    groups: dict[str, pd.DataFrame], own: pd.Series, reference: str
+) -> dict[str, dict]:
+    """``{segment: {"users", "share", "models": {name: mean/sd}, "vs": {name: bootstrap}}}``.
+    ``groups``: per-user scores (rows: raw test users, columns: seeds) of each run."""
+    from graphseq.stats import two_level_bootstrap
+
+    out = {}
+    users = groups[reference].index
+    for seg, mask in (("own-edge", True), ("other", False), ("all", None)):
+        sel = users if mask is None else users[own.reindex(users).fillna(False).to_numpy() == mask]
+        if not len(sel):  # e.g. no own edge reaches any target: said, not averaged
+            out[seg] = {"users": 0, "share": 0.0, "models": {}, "vs": {}}
+            continue
+        per_seed = {n: g.loc[sel].to_numpy().T for n, g in groups.items()}  # (S, U)
+        models = {}
+        for n, a in per_seed.items():
+            means = a.mean(1)
+            sd = float(means.std(ddof=1)) if len(means) > 1 else 0.0
+            models[n] = {"mean": float(means.mean()), "seed_sd": sd, "seeds": len(means)}
+        vs = {
+            n: two_level_bootstrap(per_seed[reference], a)
+            for n, a in per_seed.items()
+            if n != reference
+        }
+        out[seg] = {"users": len(sel), "share": len(sel) / len(users), "models": models, "vs": vs}
+    return out
+
+
+def _named(run: str) -> tuple[str, str]:
+    """``NAME=DIR`` or ``DIR`` (named for its directory, as ``graphseq compare`` does)."""
+    if "=" in run and not Path(run).exists():
+        name, path = run.split("=", 1)
+        return name, path
+    return Path(run).resolve().name, run
+
+
+def segments(runs: list[str], graph: str | Path | None = None, metric: str = METRIC) -> dict:
+    """The per-segment table of ``runs`` (``NAME=DIR`` or ``DIR``: a run or a directory of
+    seed runs; the first is the reference), on ``graph`` (default: the first run's)."""
+    from graphseq.config import load_config
+    from graphseq.stats import load_group
+    from graphseq.train.run import resolve_graph
+
+    named = [_named(r) for r in runs]
+    if len({n for n, _ in named}) < len(named):
+        raise DataError("two runs have one name", hint="name them: NAME=DIR")
+    loaded = {name: load_group(path, metric) for name, path in named}
+    first = next(iter(loaded.values())).paths[0]
+    cfg = load_config(first / "config.yaml")
+    graph = resolve_graph(first, cfg.graph, graph)
+    quantiles = tuple(cfg.global_time_quantiles)
+    own = own_edge_users(graph, cfg.split, quantiles)
+    groups = {}
+    for n, g in loaded.items():
+        g.per_user.index = g.per_user.index.astype(str)
+        groups[n] = g.per_user
+    reference = named[0][0]
+    return {"graph": str(graph), "split": cfg.split, "metric": metric, "reference": reference,
+            "runs": dict(named), "segments": segment_table(groups, own, reference),
+            "own_items": own_item_stats(graph, cfg.split, quantiles)}  # fmt: skip
+
+
+def view_usage(run_dir: str | Path) -> dict:
+    """``{"run", "views": {name: weight}, "gain_abs_mean", "view_share"}`` of one run, on
+    its full scoring graph: the mean fusion weight of each view over all items (what
+    ``metrics.json`` reports as ``view_weights``), the mean of ``|view_gain|``, and the views'
+    share of the item vectors, ``mean ‖view_gain ⊙ fused‖ / mean ‖input‖`` (0 when the
+    network ignores the views; training starts there)."""
+    from graphseq.recommend import load_run
+
+    run = load_run(run_dir)  # its full-graph encoding: run.enc
+    enc = getattr(run.model, "items", None)
+    if not getattr(enc, "views", None):
+        raise DataError("not a run with item views (graphseq with views)", file=run_dir)
+    x = enc.input().detach()
+    term = run.enc.items.detach() - x  # items = input + view_gain ⊙ fused
+    w = run.enc.view_weights
+    weights = [1.0] if w is None else w.mean(0).tolist()
+    return {
+        "run": str(run_dir),
+        "views": {n: round(float(v), 4) for n, v in zip(run.model.views, weights)},
+        "gain_abs_mean": round(float(enc.view_gain.detach().abs().mean()), 4),
+        "view_share": round(float(term.norm(dim=1).mean() / x.norm(dim=1).mean()), 4),
+    }
+
+
+def rescore(path: str | Path, valid_users: int = 0) -> dict:
+    """Make a finished run's post-training choices again, with today's scoring code and the
+    trainer's rule: every step of its post-training plan (the item–item graph's weight and
+    decay, the own-history calibration, ...) back on its neutral setting, chosen again on
+    validation in order, then the test split scored once. The trained weights are not
+    touched. ``checkpoint.pt``, ``per_user.parquet`` and ``metrics.json`` are updated; the
+    previous figures are kept under ``before_rescore``. ``valid_users`` N chooses on N
+    validation users drawn from the run's seed (0: the run's own setting). Returns the new
+    ``metrics.json``."""
+    import torch
+
+    from data_builders.atomic import write_json
+    from graphseq.evaluate import EvalCache, evaluate_with
+    from graphseq.graph.splits import make_split
+    from graphseq.recommend import load_run
+    from graphseq.train import run as rundir
+    from graphseq.train.posthoc import choose_plan, plan_of
+
+    path = Path(path)
+    run = load_run(path)
+    metrics = json.loads((path / "metrics.json").read_text())
+    plan = plan_of(run.model)
+    if not plan:  # nothing is chosen after training for this model
+        return metrics
+    c = run.cfg.replace(valid_users=valid_users) if valid_users else run.cfg
+    sp = make_split(run.ev, c.split, quantiles=tuple(c.global_time_quantiles))
+    cache = EvalCache()  # the weights are fixed: one scoring context for every validation
+
+    def valid():
+        return evaluate_with(c, run.model, run.ev, sp, "valid", run.side, cache)
+
+    with torch.no_grad():
+        tuned = choose_plan(plan, lambda: valid().metrics["NDCG@10"], reset=True)
+        valid_result, test = valid(), run.evaluate("test")  # test: every user, as trained
+    ckpt = rundir.load_checkpoint(path / "checkpoint.pt")
+    ckpt["state_dict"] = {k: v.detach().cpu().clone() for k, v in run.model.state_dict().items()}
+    ckpt.pop("checkpoint_version")
+    rundir.save_checkpoint(path / "checkpoint.pt", ckpt)
+    rundir.write_per_user(path, test.per_user, run.id_maps)
+    before = {k: metrics[k] for k in ("valid", "test", *tuned) if k in metrics}
+    metrics.update(valid=valid_result.metrics, test=test.metrics, before_rescore=before, **tuned)
+    metrics["protocol"]["valid_users"] = valid_result.num_users
+    hist = getattr(run.model.scorer, "history", None)
+    if hist is not None:
+        metrics["own_history"] = hist.by_behavior(run.ev.behaviors)
+    write_json(path / "metrics.json", metrics)
+    return metrics
+
+
+def rescore_summary(run: str | Path, m: dict) -> dict:
+    """What :func:`rescore` changed: test NDCG@10 now and before, and the new choices."""
+    chosen = {k: {n: v for n, v in m[k].items() if n != "grid"}
+              for k in ("item_graph", "own_history_choice", "neighbors") if k in m}  # fmt: skip
+    before = m.get("before_rescore", {}).get("test", {}).get(METRIC)
+    return {"run": str(run), f"test {METRIC}": m["test"][METRIC], "before": before,
+            "chosen": chosen}  # fmt: skip
+
+
+def _say(*lines: str) -> None:
+    for line in lines:
+        print(line, file=sys.stderr)
+
+
+def _show_segments(res: dict) -> None:
+    ref, metric = res["reference"], res["metric"]
+    for seg, t in res["segments"].items():
+        if not t["users"]:
+            _say(f"\n{seg}: no test user")
+            continue
+        _say(f"\n{seg}: {t['users']:,} test users ({t['share']:.1%})",
+             f"| model | seeds | test {metric} | {ref} − model [95% CI] |", "|---|---|---|---|")  # fmt: skip
+        for n, m in t["models"].items():
+            v = t["vs"].get(n)
+            ci = f"{v['diff']:+.4f} [{v['ci95'][0]:+.4f}, {v['ci95'][1]:+.4f}]" if v else "—"
+            _say(f"| {n} | {m['seeds']} | {m['mean']:.4f} ± {m['seed_sd']:.4f} | {ci} |")
+    _say("\nown-edge users' own items: " + json.dumps(res["own_items"]))
+
+
+def main(a: argparse.Namespace) -> int:
+    """``graphseq inspect segments|views|rescore`` (the parser is in :mod:`graphseq.cli`)."""
+    out: Any
+    if a.what == "segments":
+        out = segments(a.runs, a.graph, a.metric)
+        _show_segments(out)
+    elif a.what == "views":
+        out = [view_usage(r) for r in a.runs]
+        for r in out:
+            views = " · ".join(f"{n} {w:.3f}" for n, w in r["views"].items())
+            _say(f"{r['run']}: views {views}; |gain| {r['gain_abs_mean']:.4f}; "
+                 f"views' share {r['view_share']:.4f}")  # fmt: skip
+    else:
+        out = []
+        for r in a.runs:
+            out.append(rescore_summary(r, rescore(r, a.valid_users)))
+            s = out[-1]
+            _say(f"{r}: test {METRIC} {s[f'test {METRIC}']:.4f} (before {s['before']}); "
+                 f"chosen {json.dumps(s['chosen'])}")  # fmt: skip
+    if a.json:
+        print(json.dumps(out))
+    return 0
