@@ -1,8 +1,9 @@
-"""One script for the first GPU machine: CUDA tests, AMP on and off, a default graphseq run,
-propagation and the chunked softmax against the CPU, peak GPU memory.
+"""The gpu suite, one script for a GPU machine: CUDA tests, AMP on and off, a default graphseq
+run, propagation and the chunked softmax against the CPU, peak GPU memory.
 
-    python benchmarks/gpu_check.py                  # on the GPU machine (< 8 min on one GPU)
-    python benchmarks/gpu_check.py --device cpu --tiny --out /tmp/gpu.json   # the CI smoke run
+    python -m benchmarks gpu                        # on the GPU machine (< 8 min on one GPU)
+    python benchmarks/gpu_check.py                  # the same, run by path
+    python -m benchmarks gpu --device cpu --tiny --results /tmp/r   # the CI smoke run
 
 Steps (each timed, each failure recorded instead of stopping the script):
 1. ``pytest -m cuda`` (the CUDA tests; on CPU they skip).
@@ -13,12 +14,12 @@ Steps (each timed, each failure recorded instead of stopping the script):
    device and on the CPU.
 4. The full softmax at 200,000 items (``--tiny``: 5,000): the fused one-buffer CE against
    the chunked CE (``ce_max_logits``), time and peak memory.
-Results go to ``--out`` (default ``benchmarks/results/gpu.json``).
+The result goes to ``results/gpu/gpu_check[-<tag>].json`` (``--out FILE``: there instead);
+the payload is also printed on stdout.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import subprocess
@@ -158,12 +159,22 @@ def softmax(dev: torch.device, tiny: bool) -> dict:
     return out
 
 
-def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def main(argv: list[str] | None = None, command: str | None = None) -> dict:
+    """Run every step; ``command``: the command line to record (default: the gpu suite's)."""
+    from benchmarks.envelope import command_line, write_result
+    from benchmarks.suite import make_parser, result_name
+
+    argv = sys.argv[1:] if argv is None else argv
+    p = make_parser("gpu", __doc__)
     p.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
     p.add_argument("--tiny", action="store_true", help="small sizes (the CI smoke run)")
-    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "gpu.json"))
+    p.add_argument("--out", type=Path, help="write the result here instead")
     a = p.parse_args(argv)
+    if a.list:
+        print("gpu_check  CUDA tests, AMP on/off training, propagation and softmax vs the CPU")
+        return {}
+    if a.variants and a.variants != ["gpu_check"]:
+        p.error("the gpu suite has one variant: gpu_check")
     if a.device == "cuda" and not torch.cuda.is_available():
         sys.exit("gpu_check: no CUDA device here (use --device cpu for the smoke run)")
     dev = torch.device(a.device)
@@ -185,11 +196,14 @@ def main(argv: list[str] | None = None) -> dict:
             except Exception:  # record and go on: one broken path must not hide the others
                 result[name] = {"error": traceback.format_exc(limit=5)}
             print(f"{name}: {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps(result, indent=2))
+    command = command or command_line(argv, "gpu")
+    path = write_result("gpu", result_name("gpu_check", a.tag), result, command, a.results,
+                        path=a.out)  # fmt: skip
     print(json.dumps(result, indent=2))
+    print(f"wrote {path}", file=sys.stderr)
     return result
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # run by path: the benchmarks package is found from the checkout
+    sys.path.insert(0, str(ROOT))
+    main(command=" ".join(["python", "benchmarks/gpu_check.py", *sys.argv[1:]]))

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import subprocess
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -17,7 +18,7 @@ from data_builders.readers.synthetic import SyntheticSpec, generate
 from data_builders.schema import Schema
 from data_builders.store import save_graph
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+ROOT = Path(__file__).resolve().parents[1]
 ML100K_SCRIPT = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "get_ml100k.sh"
 
 
@@ -27,16 +28,15 @@ def _threads():
 
 
 def load_benchmark(name: str) -> ModuleType:
-    """``benchmarks/<name>.py`` as a module (the scripts are not a package)."""
-    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    """``benchmarks.<name>`` (the checkout's benchmarks package, which is not installed)."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    return importlib.import_module(f"benchmarks.{name}")
 
 
 @pytest.fixture
 def bench():
-    """``bench("segments")``: a benchmark script loaded as a module."""
+    """``bench("quality.jobs")``: a module of the benchmarks package."""
     return load_benchmark
 
 

@@ -1,8 +1,11 @@
-"""RecBole 1.2.1's own LightGCN epoch on MovieLens-100K: the same-run reference for
-``lightgcn_speed.py``. Run it with a Python that has RecBole installed, e.g.
+"""RecBole 1.2.1's own LightGCN epoch on MovieLens-100K: the same-run reference of the speed
+suite's ``lightgcn`` variant, which runs this file with ``--recbole-python PY``, a Python that
+has RecBole installed, e.g.
 
     python -m venv --system-site-packages /tmp/rb && /tmp/rb/bin/pip install recbole==1.2.1
-    /tmp/rb/bin/python benchmarks/recbole_lightgcn.py --data /tmp/gsdata --epochs 3
+    python -m benchmarks speed --variants lightgcn --ml100k DIR/ml-100k --recbole-python /tmp/rb/bin/python
+
+It is a plain script (run by path, by that Python), not a module of the benchmarks.
 
 RecBole 1.2.1 predates NumPy 2 and SciPy 1.15: the two shims below restore the removed
 aliases it calls (``np.float_`` …, ``dok_matrix._update``) without editing RecBole.

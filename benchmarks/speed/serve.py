@@ -2,45 +2,55 @@
 
 Starts ``python -m graphseq serve --run RUN`` on 127.0.0.1 (a free port) in a subprocess,
 waits for ``/health`` (that wait, model loading included, is reported as ``startup_s``),
-then measures each ``--endpoint`` in turn against the same server: ``--warmup`` untimed
-requests, then exactly ``--requests`` requests (``--batch-requests`` for ``batch``) from
-``--concurrency`` threads (one keep-alive ``httpx.Client`` each). Endpoints:
-``recommend`` (``GET /recommend?user=<random known user>&k=K``), ``batch`` (``POST
-/recommend/batch`` with ``--batch-users`` random known users), ``similar`` (random items),
-``history`` (``POST /recommend/history`` with 5 random items); default ``recommend batch``.
-Prints requests/s (and users/s) with p50/p90/p99 latency per endpoint, writes the JSON
-results and stops the server. Loopback only.
+then measures each endpoint in turn against the same server: ``warmup`` untimed requests,
+then exactly ``requests`` requests (``batch_requests`` for ``batch``) from ``concurrency``
+threads (one keep-alive ``httpx.Client`` each). Endpoints: ``recommend`` (``GET
+/recommend?user=<random known user>&k=K``), ``batch`` (``POST /recommend/batch`` with
+``batch_users`` random known users), ``similar`` (random items), ``history`` (``POST
+/recommend/history`` with 5 random items); default ``recommend batch``. Reports requests/s
+(and users/s) with p50/p90/p99 latency per endpoint, and the server's peak RSS. Loopback only.
 
 The load generator shares the machine's cores with the server, so on a small machine the
-figures are a lower bound for the server alone. ``--server-threads N`` sets the server's
-``OMP_NUM_THREADS`` (torch intra-op threads; default: torch's own choice, as
-``graphseq serve`` runs); one thread is faster on a small, busy machine.
-
-    python benchmarks/serve_load.py --run runs/gs
-    python benchmarks/serve_load.py --run runs/gs --endpoint similar --requests 1000
-    python benchmarks/serve_load.py --run runs/gs --endpoint recommend batch --batch-users 100
+figures are a lower bound for the server alone. ``server_threads`` sets the server's
+``OMP_NUM_THREADS`` (torch intra-op threads; 0: torch's own choice, as ``graphseq serve``
+runs); one thread is faster on a small, busy machine.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import platform
 import random
 import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import httpx
 
-RESULTS = Path(__file__).resolve().parent / "results" / "serve_load.json"
-HISTORY_LEN = 5  # items per anonymous history for --endpoint history
+from benchmarks.runner import GRAPHSEQ, Child
+
+HISTORY_LEN = 5  # items per anonymous history for the history endpoint
+ENDPOINTS = ("recommend", "batch", "similar", "history")
+
+
+@dataclass(frozen=True)
+class Load:
+    """The load of one measurement."""
+
+    endpoints: tuple[str, ...] = ("recommend", "batch")
+    requests: int = 2000  # timed requests in all (per endpoint)
+    concurrency: int = 8  # client threads
+    warmup: int = 50  # untimed requests first
+    k: int = 10
+    batch_users: int = 100  # users per batch request
+    batch_requests: int = 200  # timed batch requests
+    seed: int = 0  # of the drawn users and items
+    server_threads: int = 0  # server OMP_NUM_THREADS (0: torch's default)
+    startup_timeout: float = 300.0  # seconds
 
 
 def _free_port() -> int:
@@ -60,42 +70,31 @@ def _known_ids(run: Path) -> tuple[list[str], list[str]]:
 
 def _start_server(
     run: Path, port: int, log: Path, timeout: float, threads: int = 0
-) -> tuple[subprocess.Popen, float]:
+) -> tuple[Child, float]:
     """Start the server; returns it and the seconds until ``/health`` answered 200."""
-    cmd = [sys.executable, "-m", "graphseq", "serve", "--run", str(run)]
-    cmd += ["--host", "127.0.0.1", "--port", str(port)]
+    cmd = [*GRAPHSEQ, "serve", "--run", str(run), "--host", "127.0.0.1", "--port", str(port)]
     env = dict(os.environ)
     if threads > 0:
         env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
     t0 = time.perf_counter()
     with open(log, "wb") as f:
-        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=env)
+        proc = Child(cmd, env, stdout=f, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/health"
     while time.perf_counter() - t0 < timeout:
         if proc.poll() is not None:
-            raise RuntimeError(f"server exited ({proc.returncode}): {log.read_text()[-2000:]}")
+            code, _ = proc.wait()
+            raise RuntimeError(f"server exited ({code}): {log.read_text()[-2000:]}")
         try:
             if httpx.get(url, timeout=1.0).status_code == 200:
                 return proc, time.perf_counter() - t0
         except httpx.TransportError:
             pass
         time.sleep(0.2)
-    _stop(proc)
+    proc.stop()
     raise RuntimeError(f"server did not answer /health within {timeout:.0f} s")
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-def _requests(
-    a: argparse.Namespace, endpoint: str, users: list[str], items: list[str], n: int
-) -> list[tuple]:
+def _requests(a: Load, endpoint: str, users: list[str], items: list[str], n: int) -> list[tuple]:
     """``n`` request specs (method, path, params or body) drawn with seed ``a.seed``."""
     rng = random.Random(a.seed)
     if endpoint == "recommend":
@@ -165,26 +164,9 @@ def _pct(xs: list[float], q: float) -> float:
     return 1000.0 * s[min(len(s) - 1, max(0, round(q / 100 * len(s)) - 1))]
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--run", required=True, type=Path, help="run directory to serve")
-    p.add_argument("--requests", type=int, default=2000, help="timed requests in all")
-    p.add_argument("--concurrency", type=int, default=8, help="client threads")
-    p.add_argument("--warmup", type=int, default=50, help="untimed requests first")
-    p.add_argument("--k", type=int, default=10)
-    p.add_argument("--endpoint", nargs="+", default=["recommend", "batch"],
-                   choices=["recommend", "batch", "similar", "history"])  # fmt: skip
-    p.add_argument("--batch-users", type=int, default=100, help="users per batch request")
-    p.add_argument("--batch-requests", type=int, default=200, help="timed batch requests")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument(
-        "--server-threads", type=int, default=0, help="server OMP_NUM_THREADS (0: torch default)"
-    )
-    p.add_argument("--startup-timeout", type=float, default=300.0, help="seconds")
-    p.add_argument("--json-out", type=Path, default=RESULTS)
-    a = p.parse_args(argv)
-
-    run = a.run.resolve()
+def measure(run_dir: Path, load: Load = Load()) -> dict:
+    """Serve ``run_dir`` and put each endpoint of ``load`` under load; the payload."""
+    run = run_dir.resolve()
     users, items = _known_ids(run)
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
@@ -192,48 +174,33 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "server.log"
-        proc, startup = _start_server(run, port, log, a.startup_timeout, a.server_threads)
+        proc, startup = _start_server(run, port, log, load.startup_timeout, load.server_threads)
         try:
             health = httpx.get(base + "/health").json()
-            for endpoint in a.endpoint:
-                n = a.batch_requests if endpoint == "batch" else a.requests
-                reqs = _requests(a, endpoint, users, items, a.warmup + n)
-                _load(base, reqs[: a.warmup], min(a.concurrency, max(a.warmup, 1)))
-                res[endpoint] = _summary(*_load(base, reqs[a.warmup :], a.concurrency))
+            for endpoint in load.endpoints:
+                n = load.batch_requests if endpoint == "batch" else load.requests
+                reqs = _requests(load, endpoint, users, items, load.warmup + n)
+                _load(base, reqs[: load.warmup], min(load.concurrency, max(load.warmup, 1)))
+                res[endpoint] = _summary(*_load(base, reqs[load.warmup :], load.concurrency))
                 if endpoint == "batch":
-                    per = min(a.batch_users, len(users))
+                    per = min(load.batch_users, len(users))
                     res[endpoint]["users_per_request"] = per
                     res[endpoint]["users_per_s"] = round(res[endpoint]["requests_per_s"] * per, 1)
         finally:
-            _stop(proc)
+            _, peak = proc.stop()
     res["startup_s"] = round(startup, 2)
+    res["server_peak_rss_mb"] = round(peak, 1)
     res["server"] = health
-    out = {
-        "config": {**{k: str(v) if isinstance(v, Path) else v for k, v in vars(a).items()}},
-        "env": {
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "loadavg_1m_before": load_before,
-            "loadavg_1m_after": os.getloadavg()[0],
-        },
-        "results": res,
-    }
     print(f"{health['model']}: {health['users']} users, {health['items']} items")
-    for endpoint in a.endpoint:
+    for endpoint in load.endpoints:
         r, lm = res[endpoint], res[endpoint]["latency_ms"]
         users_s = f" ({r['users_per_s']} users/s)" if endpoint == "batch" else ""
         print(
-            f"{endpoint}: {r['requests']} requests, concurrency {a.concurrency}, k={a.k}: "
+            f"{endpoint}: {r['requests']} requests, concurrency {load.concurrency}, k={load.k}: "
             f"{r['requests_per_s']} req/s{users_s}, p50 {lm['p50']} ms, p90 {lm['p90']} ms, "
             f"p99 {lm['p99']} ms, errors {r['errors']}"
         )
-    print(f"server startup {res['startup_s']} s; load average {load_before:.1f} before")
-    a.json_out.parent.mkdir(parents=True, exist_ok=True)
-    a.json_out.write_text(json.dumps(out, indent=2) + "\n")
-    print(f"wrote {a.json_out}")
-    return 1 if any(res[e]["errors"] for e in a.endpoint) else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    print(f"server startup {res['startup_s']} s, peak RSS {peak:.0f} MB; "
+          f"load average {load_before:.1f} before")  # fmt: skip
+    return {"run": str(run), "load": asdict(load), "loadavg_1m_before": load_before,
+            "results": res}  # fmt: skip

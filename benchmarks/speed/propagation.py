@@ -4,33 +4,26 @@ PyG is measured two ways: ``pyg_LightGCN`` (the model fed an ``edge_index``: it 
 and scatters on every call) and ``pyg_LGConv_csr`` (``LGConv(normalize=False)`` given the same
 precomputed normalised CSR as ours: PyG's layer used as fast as it goes without pyg-lib).
 
-Random bipartite graph shaped like ML-100K (943 users, 1682 items, 100k
-interactions -> 200k directed edges), dim 64, 3 layers, CPU. Prints a table
-and writes benchmarks/results/propagation.json. The target: LightGCNView within 1.3x of the bare chain.
-
-    python benchmarks/propagation.py [--threads 2] [--runs 30]
+Random bipartite graph shaped like ML-100K (943 users, 1682 items, 100k interactions ->
+200k directed edges), dim 64, 3 layers, CPU. Prints a table. The target: LightGCNView within
+1.3x of the bare chain (``speed`` suite, variant ``propagation``).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import platform
 import statistics
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
-import torch_geometric
 from torch import Tensor
 from torch_geometric.nn import LGConv
 from torch_geometric.nn.models import LightGCN
 
 from graphseq.nn import LightGCNView, bipartite_adjacency
 
-RESULTS = Path(__file__).resolve().parent / "results" / "propagation.json"
+USERS, ITEMS, INTERACTIONS, DIM, LAYERS = 943, 1682, 100_000, 64, 3  # ML-100K's shape
+SEED = 0
 
 
 def timeit(fns: dict[str, Callable[[], object]], runs: int, warmup: int) -> dict[str, list]:
@@ -66,41 +59,30 @@ def bare_chain(adj: Tensor, x: Tensor, num_layers: int) -> Tensor:
     return out / (num_layers + 1)
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--users", type=int, default=943)
-    parser.add_argument("--items", type=int, default=1682)
-    parser.add_argument("--interactions", type=int, default=100_000)
-    parser.add_argument("--dim", type=int, default=64)
-    parser.add_argument("--layers", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
-    parser.add_argument("--runs", type=int, default=30, help="timed runs (median reported)")
-    parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--pyg-runs", type=int, default=20, help="timed runs for PyG (slow)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=RESULTS)
-    args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
+def measure(threads: int = 2, runs: int = 30, warmup: int = 5, pyg_runs: int = 20) -> dict:
+    """Time every case (``runs`` rounds, ``pyg_runs`` for the slow PyG model); the payload."""
+    config = {"users": USERS, "items": ITEMS, "interactions": INTERACTIONS, "dim": DIM,
+              "layers": LAYERS, "threads": threads, "runs": runs, "warmup": warmup,
+              "pyg_runs": pyg_runs, "seed": SEED}  # fmt: skip
+    torch.set_num_threads(threads)
 
-    gen = torch.Generator().manual_seed(args.seed)
-    num_nodes = args.users + args.items
-    src = torch.randint(0, args.users, (args.interactions,), generator=gen)
-    dst = torch.randint(0, args.items, (args.interactions,), generator=gen)
-    edge_index = torch.stack(
-        [torch.cat([src, dst + args.users]), torch.cat([dst + args.users, src])]
-    )
+    gen = torch.Generator().manual_seed(SEED)
+    num_nodes = USERS + ITEMS
+    src = torch.randint(0, USERS, (INTERACTIONS,), generator=gen)
+    dst = torch.randint(0, ITEMS, (INTERACTIONS,), generator=gen)
+    edge_index = torch.stack([torch.cat([src, dst + USERS]), torch.cat([dst + USERS, src])])
 
-    build = lambda: bipartite_adjacency(src, dst, args.users, args.items)  # noqa: E731
-    times = timeit({"adjacency_build": build}, args.runs, args.warmup)
-    adj = bipartite_adjacency(src, dst, args.users, args.items)
-    x = torch.randn(num_nodes, args.dim, generator=gen, requires_grad=True)
-    view = LightGCNView(args.layers)
-    pyg = LightGCN(num_nodes, args.dim, args.layers)
+    build = lambda: bipartite_adjacency(src, dst, USERS, ITEMS)  # noqa: E731
+    times = timeit({"adjacency_build": build}, runs, warmup)
+    adj = bipartite_adjacency(src, dst, USERS, ITEMS)
+    x = torch.randn(num_nodes, DIM, generator=gen, requires_grad=True)
+    view = LightGCNView(LAYERS)
+    pyg = LightGCN(num_nodes, DIM, LAYERS)
     with torch.no_grad():
         pyg.embedding.weight.copy_(x)
 
     # correctness: all three compute the same embeddings
-    ref = bare_chain(adj, x, args.layers)
+    ref = bare_chain(adj, x, LAYERS)
     torch.testing.assert_close(view(x, adj), ref, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(pyg.get_embedding(edge_index), ref, rtol=1e-4, atol=1e-5)
 
@@ -119,7 +101,7 @@ def main(argv: list[str] | None = None) -> dict:
         return step
 
     ours = {
-        "bare_spmm": lambda: bare_chain(adj, x, args.layers),
+        "bare_spmm": lambda: bare_chain(adj, x, LAYERS),
         "LightGCNView": lambda: view(x, adj),
         "LightGCNView_symmetric": lambda: view(x, adj, symmetric=True),
     }
@@ -127,23 +109,23 @@ def main(argv: list[str] | None = None) -> dict:
 
     def pyg_csr() -> Tensor:  # PyG's layer on our precomputed normalised CSR
         out, h = x, x
-        for _ in range(args.layers):
+        for _ in range(LAYERS):
             h = conv(h, adj)
             out = out + h
-        return out / (args.layers + 1)
+        return out / (LAYERS + 1)
 
     torch.testing.assert_close(pyg_csr(), ref, rtol=1e-4, atol=1e-5)
     ours["pyg_LGConv_csr"] = pyg_csr
     pyg_fn = {"pyg_LightGCN": lambda: pyg.get_embedding(edge_index)}
     for mode in ("forward", "forward+backward"):
-        for fns, runs in ((ours, args.runs), (pyg_fn, args.pyg_runs)):
+        for fns, n in ((ours, runs), (pyg_fn, pyg_runs)):
             wrapped = {
                 f"{name}/{mode}": forward(fn)
                 if mode == "forward"
                 else fwd_bwd(fn, pyg.embedding.weight if name.startswith("pyg") else x)
                 for name, fn in fns.items()
             }
-            times.update(timeit(wrapped, runs, args.warmup))
+            times.update(timeit(wrapped, n, warmup))
     results = {name: summary(t) for name, t in times.items()}
 
     # ratio of medians; for our cases also the median of per-round ratios
@@ -170,25 +152,11 @@ def main(argv: list[str] | None = None) -> dict:
     ok = all(paired[f"LightGCNView/bare ({m})"] <= 1.3 for m in ("forward", "forward+backward"))
     print(f"\nLightGCNView within 1.3x of bare SpMM: {'yes' if ok else 'NO'}")
 
-    report = {
-        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+    return {
+        "config": config,
         "graph": {"nodes": num_nodes, "directed_edges": int(edge_index.size(1)), "nnz": adj._nnz()},
         "results": results,
         "ratios": ratios,
         "paired_ratios": paired,
         "within_1.3x": ok,
-        "versions": {
-            "torch": torch.__version__,
-            "torch_geometric": torch_geometric.__version__,
-            "python": platform.python_version(),
-        },
-        "machine": platform.processor() or platform.machine(),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.out}", file=sys.stderr)
-    return report
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,108 @@
+"""The speed suite: propagation, the neighbour sampler, LightGCN against RecBole, CLI latency
+and serving load. Each variant writes ``results/speed/<variant>[-<tag>].json``.
+
+    python -m benchmarks speed --list
+    python -m benchmarks speed --variants propagation sampler --threads 2
+    python -m benchmarks speed --variants lightgcn --ml100k DIR/ml-100k --recbole-python PY
+    OMP_NUM_THREADS=1 python -m benchmarks speed --variants cli serve --run RUN --user 196
+
+``cli`` and ``serve`` without ``--run`` use a graphseq run of the quickstart's synthetic data,
+trained once into ``--work``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from benchmarks.suite import make_parser, pick, print_list, result_name, save
+
+SUITE = "speed"
+VARIANTS = {
+    "propagation": "LightGCNView vs a bare torch.sparse.mm chain vs PyG (ML-100K-shaped graph)",
+    "sampler": "vectorised neighbour sampling vs the same sampler per seed",
+    "lightgcn": "in-package LightGCN epoch vs RecBole 1.2.1's (needs --ml100k)",
+    "cli": "graphseq --help / --version / recommend latency, fresh processes",
+    "serve": "graphseq serve: requests/s and latency per endpoint",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    p = make_parser(SUITE, __doc__)
+    p.add_argument("--work", type=Path, default=Path("/tmp/graphseq-bench/speed"))
+    p.add_argument("--threads", type=int, default=2, help="torch threads (propagation, "
+                   "sampler, lightgcn)")  # fmt: skip
+    g = p.add_argument_group("propagation")
+    g.add_argument("--runs", type=int, default=30, help="timed rounds (median reported)")
+    g.add_argument("--warmup", type=int, default=5, help="untimed rounds first")
+    g.add_argument("--pyg-runs", type=int, default=20, help="timed rounds of PyG's LightGCN")
+    g = p.add_argument_group("sampler")
+    g.add_argument("--sampler-seeds", type=int, default=10_000, help="seed nodes sampled")
+    g = p.add_argument_group("lightgcn")
+    g.add_argument("--ml100k", type=Path, help="DIR/ml-100k of get_ml100k.sh")
+    g.add_argument("--recbole-python", help="a Python with recbole==1.2.1 (the same-run reference)")
+    g.add_argument("--rounds", type=int, default=3, help="alternating rounds (ours, RecBole)")
+    g.add_argument("--epochs", type=int, default=3, help="our epochs per round")
+    g = p.add_argument_group("cli and serve")
+    g.add_argument("--run", type=Path, help="run directory (default: the synthetic run)")
+    g.add_argument("--user", help="raw user id for cli (default: a synthetic run's user)")
+    g.add_argument("--repeats", type=int, default=5, help="cli: processes per command")
+    g.add_argument("--train-epochs", type=int, default=2, help="epochs of the synthetic run")
+    g = p.add_argument_group("serve")
+    g.add_argument("--endpoint", nargs="+", default=["recommend", "batch"],
+                   choices=["recommend", "batch", "similar", "history"])  # fmt: skip
+    g.add_argument("--requests", type=int, default=2000, help="timed requests per endpoint")
+    g.add_argument("--concurrency", type=int, default=8, help="client threads")
+    g.add_argument("--serve-warmup", type=int, default=50, help="untimed requests first")
+    g.add_argument("-k", type=int, default=10)
+    g.add_argument("--batch-users", type=int, default=100, help="users per batch request")
+    g.add_argument("--batch-requests", type=int, default=200, help="timed batch requests")
+    g.add_argument("--server-threads", type=int, default=0, help="server OMP_NUM_THREADS "
+                   "(0: torch default)")  # fmt: skip
+    g.add_argument("--startup-timeout", type=float, default=300.0, help="seconds")
+    a = p.parse_args(argv)
+    if a.list:
+        print_list(VARIANTS.items())
+        return 0
+    names = pick(p, VARIANTS, a.variants)
+    if "lightgcn" in names and a.ml100k is None:
+        p.error("lightgcn needs --ml100k DIR/ml-100k (or pick other --variants)")
+    if a.user and a.run is None:
+        p.error("--user is a user of --run RUN")
+    a.work.mkdir(parents=True, exist_ok=True)
+    failed = False
+    for name in names:
+        print(f"== {name}", file=sys.stderr, flush=True)
+        data, threads = _measure(name, a)
+        save(SUITE, result_name(name, a.tag), data, argv, a.results, threads)
+        if name == "serve":  # a request that failed fails the run (the result is still kept)
+            failed |= any(data["results"][e]["errors"] for e in a.endpoint)
+    return 1 if failed else 0
+
+
+def _measure(name: str, a) -> tuple[dict, int | None]:
+    """One variant's payload and the threads it ran with."""
+    if name == "propagation":
+        from benchmarks.speed.propagation import measure
+
+        return measure(a.threads, a.runs, a.warmup, a.pyg_runs), a.threads
+    if name == "sampler":
+        from benchmarks.speed.sampler import measure
+
+        return measure(a.threads, a.sampler_seeds), a.threads
+    if name == "lightgcn":
+        from benchmarks.speed.lightgcn import measure
+
+        out = measure(a.ml100k, a.work, a.threads, a.rounds, a.epochs, a.recbole_python)
+        return out, a.threads
+    if name == "cli":
+        from benchmarks.speed.cli import measure
+
+        return measure(a.run, a.work, a.user, a.repeats, a.train_epochs), None
+    from benchmarks.speed.cli import synthetic_run
+    from benchmarks.speed.serve import Load, measure
+
+    load = Load(tuple(a.endpoint), a.requests, a.concurrency, a.serve_warmup, a.k,
+                a.batch_users, a.batch_requests, 0, a.server_threads, a.startup_timeout)  # fmt: skip
+    return measure(a.run or synthetic_run(a.work, a.train_epochs), load), a.server_threads or None
