@@ -12,12 +12,17 @@ from typing import Any
 from benchmarks.envelope import RESULTS, command_line, write_result
 
 
+class _Help(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """The suite's docstring as written, and every flag's default."""
+
+
 def make_parser(suite: str, doc: str) -> argparse.ArgumentParser:
-    """The suite's parser with the shared flags; ``doc``'s first line is its description."""
+    """The suite's parser with the shared flags; ``doc`` (the suite's docstring) is its
+    description."""
     p = argparse.ArgumentParser(
         prog=f"python -m benchmarks {suite}",
-        description=doc.strip().splitlines()[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description=doc.strip().replace("``", "`"),
+        formatter_class=_Help,
     )
     p.add_argument("--variants", nargs="+", metavar="NAME", help="run these variants only")
     p.add_argument("--list", action="store_true", help="print the variants and stop")

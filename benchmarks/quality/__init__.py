@@ -50,7 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dataset", choices=DATASETS, default="ml100k")
     p.add_argument("--study", choices=list(STUDIES), default="main")
     p.add_argument("--data", type=Path, help="the dataset's folder (see above)")
-    p.add_argument("--work", type=Path, help="run directories (default /tmp/graphseq-bench/...)")
+    p.add_argument(
+        "--work", type=Path, help="run directories (None: /tmp/graphseq-bench/<dataset>[-<study>])"
+    )
     p.add_argument("--jobs", type=int, default=2, help="runs at a time, one thread each")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument(
