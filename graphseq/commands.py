@@ -117,7 +117,7 @@ def cmd_build(a: argparse.Namespace) -> int:
 
 def cmd_train(a: argparse.Namespace) -> int:
     from graphseq.config import TrainConfig, explicit_keys, load_config
-    from graphseq.models.registry import check_model_name, ignored_keys
+    from graphseq.models.resolve import check_model_name, ignored_keys
     from graphseq.train.seeds import train_seeds
     from graphseq.train.trainer import Trainer
 
@@ -167,7 +167,7 @@ def cmd_train(a: argparse.Namespace) -> int:
 
 def cmd_tune(a: argparse.Namespace) -> int:
     from graphseq.config import TrainConfig, explicit_keys, load_config
-    from graphseq.models.registry import check_model_name
+    from graphseq.models.resolve import check_model_name
     from graphseq.train.search import tune
     from graphseq.train.space import load_space
 

@@ -40,7 +40,6 @@ from data_builders.errors import DataError
 from data_builders.store import load_items
 from graphseq.graph.sequences import SeqBatch
 from graphseq.models.base import Encoded
-from graphseq.models.neighbors import target_graph
 from graphseq.models.users import SequenceEncoder, SnapshotStates
 from graphseq.nn.itemgraph import decayed_history, top_per_row
 from graphseq.nn.sequence import CausalTransformer
@@ -63,9 +62,7 @@ def item_graph_neighbours(run, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
     ig = run.model.item_graph
     if ig is None or float(ig.weight) == 0.0:
         return None
-    g = target_graph(
-        run.ctx, ig.graph_key(), lambda u, i, nu: ig.graph(u, i, nu), run.enc.items.device
-    )
+    g = ig.graph_of(run.ctx, run.enc.items.device)
     if g.weights.layout == torch.sparse_csr:  # at most the graph's own k per row already
         w = g.weights.cpu().to_sparse_coo().coalesce()
         rows, cols = w.indices().numpy()
@@ -152,7 +149,7 @@ class _EncoderLayers(nn.Module):
 
 class UserEncoder(nn.Module):
     """A sequence model's user side as one self-contained module (for ``torch.export``):
-    the item input table, the sequence encoder, the snapshot states (graphseq's coarse
+    the item input table, the sequence encoder, the snapshot states (graphseq's snapshot
     scale, as of the run's whole graph) and the head's user transform.
 
     Inputs (B users, their last ``max_seq_len`` events, oldest first, left-aligned and
@@ -243,7 +240,7 @@ def export_user_encoder(run, out: Path) -> list[Path]:
 
 def export_own_history(run, out: Path) -> list[Path]:
     """``own_history.json`` (nothing when the model has no own-history term)."""
-    hist = getattr(run.model.scorer, "history", None)
+    hist = run.model.scorer.history
     if hist is None:
         return []
     w = hist.weights().detach().float().cpu().tolist()

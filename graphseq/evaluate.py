@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +15,18 @@ from graphseq.graph.sequences import pad_from_csr
 from graphseq.graph.splits import Split, check_leakage, scoring_input
 from graphseq.metrics import KS, Evaluator
 from graphseq.models.base import Recommender
+
+
+@dataclass
+class EvalCache:
+    """What calls on the same split share while the model's weights stay fixed and only its
+    scorer's buffers change (a validation grid over the fusion and pointer settings): the
+    scoring context (so the parts' event-derived structures and the item–item graph are
+    built once), the encoded items and every batch's user states."""
+
+    ctx: GraphContext | None = None
+    encoded: Any = None
+    user_states: dict[tuple[int, int], Tensor] = field(default_factory=dict)
 
 
 @dataclass
@@ -75,7 +86,7 @@ def evaluate(
     max_len: int = 200,
     exclude_seen: bool = True,
     ks: tuple[int, ...] = KS,
-    cache: dict | None = None,
+    cache: EvalCache | None = None,
     max_users: int = 0,
     sample_seed: int = 0,
 ) -> EvalResult:
@@ -85,10 +96,9 @@ def evaluate(
     ``sample_seed``, the same users at every call; every item is still ranked): for
     validation on logs whose full-catalogue scoring of every user is slow.
 
-    ``cache``: a scoring-context cache to share between calls on the same split while the
-    model's weights stay fixed and only its scorer's buffers change (a validation grid over
-    the fusion and pointer buffers): adjacencies, the item–item graph, the encoded items and
-    every batch's user states are computed once; ``None`` builds everything afresh.
+    ``cache``: an :class:`EvalCache` shared between calls on the same split while the model's
+    weights stay fixed and only its scorer's buffers change; ``None`` builds everything
+    afresh.
 
     The scoring graph and histories come from :func:`scoring_input` and pass
     :func:`check_leakage` first (it raises on any leak). With ``exclude_seen`` the user's
@@ -100,12 +110,16 @@ def evaluate(
     """
     inp = scoring_input(ev, split, name)
     check_leakage(ev, split, inp)
-    ctx = GraphContext(ev, inp.graph_mask, side, {} if cache is None else cache)
+    cache = cache if cache is not None else EvalCache()
+    if cache.ctx is None:
+        cache.ctx = GraphContext(ev, inp.graph_mask, side)
+    ctx = cache.ctx
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    enc = _cached(cache, "eval:encoded", lambda: model.encode(ctx))
-    reprs: dict[tuple[int, int], Tensor] = _cached(cache, "eval:user_states", dict)
+    if cache.encoded is None:
+        cache.encoded = model.encode(ctx)
+    enc, reprs = cache.encoded, cache.user_states
     target_item = ev.item[inp.target_idx]
     users = ev.user[inp.target_idx]
     rows, items = seen_pairs(ev, inp.hist_ptr, inp.hist_idx)
@@ -125,9 +139,7 @@ def evaluate(
         key = (s, len(kept))  # the scorer's buffers alone change between cached calls
         u = reprs.get(key)
         if u is None:
-            u = model.user_repr(ctx, enc, users[b].to(device), hist)
-            if cache is not None:
-                reprs[key] = u
+            u = reprs[key] = model.user_repr(ctx, enc, users[b].to(device), hist)
         scores = model.scorer(ctx, u, enc.items, hist).float()  # (B, I): rank_scores
         exclude = None
         if exclude_seen:  # seen pairs are sorted by row: slice this batch's, then localise
@@ -154,14 +166,6 @@ def evaluate(
         evaluator.result(), per_user, len(kept), int((~keep).sum()), cold_m,
         mean_view_weights(model, enc, ~cold), later_share(ev, inp.graph_mask, inp.target_idx),
     )  # fmt: skip
-
-
-def _cached(cache: dict | None, key: str, make: Callable[[], Any]) -> Any:
-    if cache is None:
-        return make()
-    if key not in cache:
-        cache[key] = make()
-    return cache[key]
 
 
 def later_share(ev: EventTable, graph_mask: Tensor, target_idx: Tensor) -> float:
@@ -209,7 +213,7 @@ def evaluate_with(
     split: Split,
     name: str,
     side: ItemSide,
-    cache: dict | None = None,
+    cache: EvalCache | None = None,
 ) -> EvalResult:
     """:func:`evaluate` with the evaluation settings of ``cfg`` (``cache`` as there);
     ``valid`` scores ``cfg.valid_users`` sampled users when that is set."""

@@ -15,18 +15,15 @@ from torch import Tensor
 
 from data_builders.atomic import atomic_path
 from data_builders.errors import DataError
-from data_builders.store import load_id_maps, read_graph
-from graphseq.config import load_config
-from graphseq.device import resolve_device
-from graphseq.evaluate import EvalResult, evaluate_with, seen_pairs
+from graphseq.config import TrainConfig
+from graphseq.evaluate import EvalResult, seen_pairs
 from graphseq.graph.context import GraphContext, ItemSide
+from graphseq.graph.data import GraphData
 from graphseq.graph.events import EventTable, csr_rows, target_counts, user_csr
 from graphseq.graph.sequences import pad_from_csr
-from graphseq.graph.splits import make_split
 from graphseq.models.base import Encoded, Recommender
-from graphseq.models.registry import GraphShape, build_model
 from graphseq.rules import k_problem, show_ids, table_suffix
-from graphseq.train.run import load_checkpoint, resolve_graph
+from graphseq.train.run import LoadedModel, load_model
 
 
 def _check_k(k: int) -> None:
@@ -38,21 +35,44 @@ def _check_k(k: int) -> None:
 class Run:
     """A finished run, loaded once: model, graph, id maps and the full-graph encoding."""
 
-    path: Path
-    cfg: object
-    model: Recommender
-    ev: EventTable
-    side: ItemSide
-    id_maps: dict[str, pd.Index]
+    loaded: LoadedModel
     ctx: GraphContext
     enc: Encoded
+    _csr: tuple[Tensor, Tensor] | None = None
+
+    @property
+    def path(self) -> Path:
+        return self.loaded.path
+
+    @property
+    def cfg(self) -> TrainConfig:
+        return self.loaded.cfg
+
+    @property
+    def model(self) -> Recommender:
+        return self.loaded.model
+
+    @property
+    def data(self) -> GraphData:
+        return self.loaded.data
+
+    @property
+    def ev(self) -> EventTable:
+        return self.loaded.data.events
+
+    @property
+    def side(self) -> ItemSide:
+        return self.loaded.data.side
+
+    @property
+    def id_maps(self) -> dict[str, pd.Index]:
+        return self.loaded.data.ids
 
     # ---- helpers ---------------------------------------------------------------------------
     @property
     def has_item_vectors(self) -> bool:
         """Whether items have embeddings to compare (``pop``'s one column is a count)."""
-        flag = getattr(self.model, "has_item_vectors", None)
-        return bool(flag) if flag is not None else self.enc.items.size(1) > 1
+        return self.model.items.has_item_vectors
 
     def split_known(self, kind: str, ids: list[str]) -> tuple[list[str], list[str]]:
         """``(known, unknown)`` raw ``kind`` ids (``user`` or ``item``); unknown deduplicated."""
@@ -103,7 +123,7 @@ class Run:
         _check_k(k)
         known, _ = self._user_index(users, fallback_popular)
         out: dict[str, list[dict]] = {}
-        ptr, idx = self._csr()
+        ptr, idx = self._user_csr()
         rows = torch.tensor([u for u in known if u >= 0], dtype=torch.long)
         recs = self._topk(self._score_rows(ptr, idx, rows), k) if len(rows) else []
         it = iter(recs)
@@ -175,7 +195,7 @@ class Run:
                 "recommendations file must end in .parquet or .csv", file=out, hint="rename --out"
             )
         k = min(k, self.ev.num_items)
-        ptr, idx = self._csr()
+        ptr, idx = self._user_csr()
         users = torch.nonzero(ptr[1:] > ptr[:-1]).flatten()
         frames = []
         for s in range(0, len(users), batch_size):
@@ -204,14 +224,12 @@ class Run:
 
     def evaluate(self, split: str = "test") -> EvalResult:
         """Re-run the protocol's evaluation of ``split`` with the saved best model."""
-        c = self.cfg
-        sp = make_split(self.ev, c.split, quantiles=tuple(c.global_time_quantiles))
-        return evaluate_with(c, self.model, self.ev, sp, split, self.side)
+        return self.loaded.evaluate(split)
 
     def histories(self, batch_size: int = 1024) -> tuple[Tensor, list]:
         """``(users (n,), [SeqBatch ...])``: every user with events and their last
         ``max_seq_len`` events, in batches of ``batch_size`` users (in ``users`` order)."""
-        ptr, idx = self._csr()
+        ptr, idx = self._user_csr()
         users = torch.nonzero(ptr[1:] > ptr[:-1]).flatten()
         L = self.cfg.max_seq_len
         chunks = users.split(batch_size)
@@ -239,39 +257,14 @@ class Run:
 
         return export_run(self, Path(out), item_graph_k)
 
-    def _csr(self) -> tuple[Tensor, Tensor]:
-        if "all_csr" not in self.ctx.cache:
-            ptr, perm = user_csr(self.ev.user, self.ev.num_users)
-            self.ctx.cache["all_csr"] = (ptr, perm)
-        return self.ctx.cache["all_csr"]
+    def _user_csr(self) -> tuple[Tensor, Tensor]:
+        """Every user's events (the whole graph: the model is deployed after its test)."""
+        if self._csr is None:
+            self._csr = user_csr(self.ev.user, self.ev.num_users)
+        return self._csr
 
     def _popular(self, k: int) -> list[dict]:
         return self._topk(target_counts(self.ev).float()[None], k)[0]
-
-
-# parameters added after checkpoint version 2 whose fresh values are what older runs did:
-# the own-history weights start at 0 (no term), the item graph's λ is the config's
-LATER_NO_OP = ("scorer.history.weight", "scorer.history.log_decay", "scorer.history.scale",
-               "scorer.history.sharpen", "scorer.item_graph.reg")  # fmt: skip
-
-
-# parameters renamed since: old name -> new name
-RENAMED = {"items.view_scale": "items.view_gain"}
-
-
-def load_weights(model: torch.nn.Module, state: dict, file: Path) -> None:
-    """``load_state_dict``, accepting a checkpoint that predates a no-op part (LATER_NO_OP)
-    or a renamed parameter (RENAMED)."""
-    state = {RENAMED.get(k, k): v for k, v in state.items()}
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    bad = [k for k in missing if k not in LATER_NO_OP]
-    if bad or unexpected:
-        raise DataError(
-            "checkpoint does not match the model its config builds "
-            f"(missing {bad[:5]}, unexpected {list(unexpected)[:5]})",
-            file=file,
-            hint="it was written by another graphseq version: retrain the run",
-        )
 
 
 def load_run(
@@ -288,31 +281,9 @@ def load_run(
     finds it (:func:`graphseq.train.run.resolve_graph`). The checkpoint's graph fingerprint
     must match either way.
     """
-    path = Path(path)
-    if not (path / "config.yaml").exists():
-        raise DataError("not a run directory (no config.yaml)", file=path)
-    if not allow_incomplete and not (path / "metrics.json").exists():
-        raise DataError(
-            "run is not finished (no metrics.json): it is still training or was interrupted",
-            file=path,
-            hint="wait for it, finish it with `graphseq train --resume RUN`, or pass "
-            "--allow-incomplete (allow_incomplete=True in Python) to use its best checkpoint so far",
-        )
-    cfg = load_config(path / "config.yaml")
-    cfg = cfg.replace(graph=str(resolve_graph(path, cfg.graph, graph)))
-    graph = read_graph(cfg.graph)  # no PyG import: one-user latency
-    ckpt = load_checkpoint(path / "checkpoint.pt", graph.fingerprint)
-    ev = EventTable.from_graph(graph)
-    side = ItemSide.from_graph(graph)
-    # item text features travel in the checkpoint: no encoder or cache needed to load a run
-    side.item_features = ckpt["state_dict"].get("items.item_features")
-    model = build_model(cfg, GraphShape.of(ev, side))
-    load_weights(model, ckpt["state_dict"], path / "checkpoint.pt")
-    dev = (
-        torch.device(device) if device else resolve_device("cpu" if cfg.device == "cpu" else "auto")
-    )
-    model.to(dev).eval()
-    ctx = GraphContext(ev, torch.ones(len(ev), dtype=torch.bool), side)
+    loaded = load_model(path, device, allow_incomplete, graph)
+    ctx = GraphContext(loaded.data.events, torch.ones(len(loaded.data.events), dtype=torch.bool),
+                       loaded.data.side)  # fmt: skip
     with torch.no_grad():
-        enc = model.encode(ctx).detach()
-    return Run(path, cfg, model, ev, side, load_id_maps(cfg.graph), ctx, enc)
+        enc = loaded.model.encode(ctx).detach()
+    return Run(loaded, ctx, enc)

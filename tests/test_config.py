@@ -75,10 +75,45 @@ def test_every_config_key_is_read_by_some_model():
     tuning space), and a graph key must be refused for sasrec, which has no graph."""
     from dataclasses import fields
 
-    from graphseq.models.registry import ALWAYS, KEYS_READ, ignored_keys
+    from graphseq.models.registry import SPECS
+    from graphseq.models.resolve import ignored_keys, keys_read
 
-    listed = set().union(ALWAYS, *KEYS_READ.values())
+    listed = set().union(*(keys_read(m) for m in SPECS))
     assert [f.name for f in fields(TrainConfig) if f.name not in listed] == []
+    names = {f.name for f in fields(TrainConfig)}
+    assert all(keys_read(m) <= names for m in SPECS)  # every part lists keys that exist
     graph_keys = {"views", "fusion", "edge_dropout", "fanouts", "num_layers"}
     assert ignored_keys("graphseq", graph_keys) == []
     assert ignored_keys("sasrec", graph_keys) == ["edge_dropout", "fanouts", "fusion", "views"]
+
+
+def test_a_renamed_key_is_read_under_its_new_name_with_a_warning(caplog):
+    with caplog.at_level("WARNING", logger="graphseq"):
+        cfg = config_from_dict({"coarse": False}, source="old.yaml")
+    assert cfg.snapshot_scale is False
+    assert any("'coarse' is now 'snapshot_scale'" in r.message for r in caplog.records)
+
+
+def test_a_removed_key_loads_at_its_no_op_value_and_is_refused_otherwise():
+    """An old run's config.yaml holds the removed switches at their no-op values: it loads;
+    a config that turns one on is refused (it would silently do nothing now)."""
+    old = {"view_align": 0.0, "view_side": "both", "gbce_t": 0.75, "epochs": 3}
+    assert config_from_dict(old) == TrainConfig(epochs=3)
+    with pytest.raises(DataError, match="'view_align' was removed: it measured no gain"):
+        config_from_dict({"view_align": 0.1})
+    with pytest.raises(DataError, match="must be one of ce, sampled, bpr, got 'gbce'"):
+        config_from_dict({"loss": "gbce"})
+
+
+def test_every_key_is_declared_once_with_a_doc_and_its_range_is_enforced():
+    from graphseq.config import DOCS, INFO, KEYS, RANGES
+
+    assert len(KEYS) == len(set(KEYS)) == len(DOCS) <= 66
+    assert all(doc.strip() for doc in DOCS.values())
+    for name, span in RANGES.items():  # one value just outside every closed finite bound
+        if span.low > float("-inf"):
+            bad = span.low if span.low_open else span.low - 1
+            value = (bad,) if isinstance(getattr(TrainConfig(), name), tuple) else bad
+            with pytest.raises(DataError, match=f"'{name}' must lie in"):
+                config_from_dict({name: value})
+    assert INFO["seed"].fixed and not INFO["lr"].fixed and INFO["lr"].space is not None

@@ -24,7 +24,9 @@ RUNS = {
         model="sasrec", item_graph=True, item_graph_kind="itemknn", item_graph_knn=6, **SEQ
     ),
     "graphseq": dict(model="graphseq", item_graph=False, **SEQ),  # coarse (snapshot) scale on
-    "graphseq_fine": dict(model="graphseq", item_graph=False, coarse=False, head="mlp", **SEQ),
+    "graphseq_fine": dict(
+        model="graphseq", item_graph=False, snapshot_scale=False, head="mlp", **SEQ
+    ),
     "gru4rec": dict(model="gru4rec", **SEQ),
     "mf": dict(model="mf", epochs=1),
 }
@@ -70,7 +72,7 @@ def test_fused_scores_recomputed_from_the_exported_parts(runs, tmp_path, name):
     mine = _std(U @ iv.T) + spec["weight"] * _std(H @ B)
     # the model's own scores for the same users
     idx = torch.tensor([run.id_maps["user"].get_loc(u) for u in some])
-    ptr, perm = run._csr()
+    ptr, perm = run._user_csr()
     h = pad_from_csr(run.ev, ptr, perm, idx, run.cfg.max_seq_len)
     with torch.no_grad():
         want = run.model.rank_scores(run.ctx, run.enc, idx, h).numpy()
@@ -116,7 +118,7 @@ def test_exported_user_encoder_matches_user_repr(runs, tmp_path, name):
     encoder = torch.export.load(str(tmp_path / "emb" / "user_encoder.pt2")).module()
     n, nb, L = run.ev.num_items, len(run.ev.behaviors), run.cfg.max_seq_len
     # 100 histories: every user's whole history, then prefixes of random length
-    ptr, perm = run._csr()
+    ptr, perm = run._user_csr()
     users = torch.nonzero(ptr[1:] > ptr[:-1]).flatten()[:50]
     g = torch.Generator().manual_seed(0)
     whole = pad_from_csr(run.ev, ptr, perm, users, L)

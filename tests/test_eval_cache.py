@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from graphseq.config import TrainConfig
-from graphseq.evaluate import evaluate_with
+from graphseq.evaluate import EvalCache, evaluate_with
 from graphseq.train.trainer import Trainer
 
 
@@ -33,7 +33,7 @@ def test_cached_grid_encodes_once_and_matches_fresh_evaluations(
     def run(cache):
         return evaluate_with(cfg, model, tr.ev, tr.split, "valid", tr.side, cache)
 
-    cache: dict = {}
+    cache = EvalCache()
     seen = []
     for w in (0.0, 1.0, 0.0):
         model.item_graph.weight.fill_(w)

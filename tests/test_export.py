@@ -54,7 +54,7 @@ def test_exported_vectors_reproduce_recommend(runs, name, tmp_path):
     uv = torch.from_numpy(np.stack(users.set_index("user").loc[some, "embedding"].to_numpy()))
     want = run.recommend(some, k=5)
     seen = {u: set() for u in some}
-    ptr, idx = run._csr()
+    ptr, idx = run._user_csr()
     for u in some:
         row = run.id_maps["user"].get_loc(u)
         evs = idx[ptr[row] : ptr[row + 1]]
@@ -108,7 +108,7 @@ def test_own_history_export_with_the_vectors_reproduces_recommend(runs, tmp_path
     iv = torch.from_numpy(np.stack(items["embedding"].to_numpy())).double()
     some = users.index.tolist()[:8]
     want = run.recommend(some, k=5)
-    ptr, idx = run._csr()
+    ptr, idx = run._user_csr()
     for u in some:
         row = run.id_maps["user"].get_loc(u)
         evs = idx[ptr[row] : ptr[row + 1]]

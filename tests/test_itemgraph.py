@@ -4,13 +4,13 @@ training softmax that leaves earlier targets out."""
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
 from graphseq.config import TrainConfig
+from graphseq.graph.context import GraphContext, ItemSide
 from graphseq.graph.sequences import SeqBatch, earlier_targets
 from graphseq.models.scorer import Scorer
 from graphseq.nn.history import OwnHistory
@@ -23,7 +23,7 @@ from graphseq.nn.itemgraph import (
     standardize,
 )
 from graphseq.recommend import load_run
-from graphseq.train.posthoc import choose_plan, tune_item_graph
+from graphseq.train.posthoc import choose_on_validation, choose_plan
 from graphseq.train.trainer import Trainer
 
 
@@ -103,10 +103,8 @@ def test_the_item_graph_fuses_the_network_scores_and_the_own_history_pointer_com
         hist.weight.copy_(torch.tensor([0.0, 50.0, 0.0]))  # behavior 1 (a cart): a big pointer
     graph = torch.zeros(5, 5)
     graph[0, 3], graph[0, 4] = 1.0, 0.5  # item 0 (bought) → items 3, 4
-    ctx = SimpleNamespace(
-        visible=SimpleNamespace(is_target=None),
-        cache={"item_graph_key": ig.graph_key(), "item_graph": ItemGraph(graph)},
-    )
+    ctx = GraphContext(None, torch.zeros(0, dtype=torch.bool), ItemSide())  # type: ignore[arg-type]
+    ig._graphs._of.set(ctx, (ig.graph_key(), ItemGraph(graph)))  # the scoring graph's B
     seq = _seq([[0, 2]], [[True, False]], pad=5)  # bought 0, then carted 2
     seq = SeqBatch(seq.item, torch.tensor([[0, 1]]), seq.time, seq.is_target, seq.mask)
     users, items = (
@@ -166,27 +164,24 @@ def test_earlier_targets_mask_by_hand():
 
 
 def test_tuning_keeps_the_best_and_prefers_no_fusion_on_ties():
-    class M(torch.nn.Module):
-        item_graph = ItemGraphScorer(5)
-
-    m = M()
+    ig = ItemGraphScorer(5, weights=(0.0, 1.0, 2.0), decays=(5.0, 20.0))
+    assert ig.posthoc_grid()[0] == {"weight": 0.0, "decay": 5.0} and len(ig.posthoc_grid()) == 5
     table = {(0.0, 5.0): 0.1, (1.0, 5.0): 0.3, (1.0, 20.0): 0.2, (2.0, 5.0): 0.3}
 
     def valid():
-        return table.get((float(m.item_graph.weight), float(m.item_graph.decay)), 0.0)
+        return table.get((float(ig.weight), float(ig.decay)), 0.0)
 
-    out = tune_item_graph(m, valid, [0.0, 1.0, 2.0], [5.0, 20.0])
+    out = choose_on_validation(ig, valid, ig.posthoc_grid())
     assert (out["weight"], out["decay"], out["valid_NDCG@10"]) == (1.0, 5.0, 0.3)
-    assert float(m.item_graph.weight) == 1.0 and len(out["grid"]) == 5
+    assert float(ig.weight) == 1.0 and len(out["grid"]) == 5
     table.clear()  # every setting ties: no fusion
-    assert tune_item_graph(m, valid, [0.0, 1.0], [5.0])["weight"] == 0.0
-    assert tune_item_graph(torch.nn.Linear(1, 1), valid, [1.0], [5.0]) == {}
+    assert choose_on_validation(ig, valid, ig.posthoc_grid())["weight"] == 0.0
 
 
 def test_trained_graphseq_stores_the_validated_fusion(small_graph_dir, tmp_path):
     cfg = TrainConfig(
         graph=str(small_graph_dir), model="graphseq", epochs=2, max_seq_len=30, batch_size=32,
-        eval_every=1, coarse=False, item_graph_weights=(0.0, 1.0), item_graph_decays=(5.0,),
+        eval_every=1, snapshot_scale=False, item_graph_weights=(0.0, 1.0), item_graph_decays=(5.0,),
     )  # fmt: skip
     m = Trainer(cfg, tmp_path / "run", progress=False).fit()
     ig = m["item_graph"]

@@ -38,12 +38,9 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "graphseq.train": ("graphseq.recommend", "graphseq.serve", *_APP_LAYER),
 }
 
-# Violations of FORBIDDEN that exist today, as (importer, imported) pairs: being removed by the
+# Violations of FORBIDDEN tolerated for now, as (importer, imported) pairs: none since the
 # run-layer refactor; this set must only shrink.
-KNOWN: set[tuple[str, str]] = {
-    ("graphseq.models.registry", "graphseq.train.posthoc"),  # module level
-    ("graphseq.train.search", "graphseq.recommend"),  # in a function: `load_run`
-}
+KNOWN: set[tuple[str, str]] = set()
 
 
 @dataclass(frozen=True)
@@ -256,8 +253,13 @@ def test_no_import_cycles() -> None:
     assert not cycles, "import cycles:\n" + "\n".join(" -> ".join(c) for c in cycles)
 
 
+# annotation-only imports allowed to point back: each part names the config type its
+# ``from_config`` reads, and ``graphseq.config`` is the union of the parts' key declarations
+ANNOTATION_ONLY = {"graphseq.config"}
+
+
 def test_no_cycle_hidden_under_type_checking() -> None:
-    back = type_checking_back_edges(EDGES)
+    back = [(e, p) for e, p in type_checking_back_edges(EDGES) if e.imported not in ANNOTATION_ONLY]
     assert not back, "TYPE_CHECKING imports that close a cycle:\n" + "\n".join(
         f"{e}, while {' -> '.join(path)}" for e, path in back
     )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -92,5 +90,3 @@ def test_full_softmax_ce_sparse_bias_matches_dense_reference():
     g2 = torch.autograd.grad(want, (h, items, vals))
     for a, b in zip(g1, g2):
         torch.testing.assert_close(a, b)
-
-

@@ -13,8 +13,9 @@ from graphseq.evaluate import evaluate, seen_pairs
 from graphseq.graph.context import GraphContext, ItemSide
 from graphseq.graph.events import EventTable
 from graphseq.graph.sequences import pad_from_csr
+from graphseq.graph.shape import GraphShape
 from graphseq.graph.splits import make_split, scoring_input
-from graphseq.models.registry import GraphShape, build_model
+from graphseq.models.resolve import build_model
 from graphseq.train.batches import BatchBuilder
 from graphseq.train.trainer import Trainer
 
@@ -54,7 +55,7 @@ def test_minibatch_mode_beats_pop_on_planted_data(small_graph_dir, tmp_path):
 
 def test_training_samples_no_future_edge_and_no_batch_users_edge(setup, monkeypatch):
     ev, split, side = setup
-    model = _model(ev, side, coarse=True).train()
+    model = _model(ev, side, snapshot_scale=True).train()
     ctx = GraphContext(ev, split.graph_mask("train"), side)
     seen, keeps = [], []
     real_sample, real_tree = prop.sample_subgraph, prop.tree_lightgcn
@@ -76,7 +77,7 @@ def test_training_samples_no_future_edge_and_no_batch_users_edge(setup, monkeypa
         child, parent = sub.edge_index
         assert bool((sub.edge_time < sub.node_time[parent]).all()), k
         if k == 3:  # snapshots: each user embedded from edges strictly before each boundary
-            bounds = ctx.cache["snap_bounds"].repeat(len(batch))
+            bounds = model.users.snapshots._bounds(ctx).repeat(len(batch))
             assert torch.equal(sub.node_time[: sub.num_seeds], bounds)
             continue
         assert bool((sub.node_time == latest).all())  # seed time: the batch's latest event
@@ -90,8 +91,8 @@ def test_eval_encoding_is_chunk_invariant_and_exact_at_full_fanout(setup):
     ev, split, side = setup
     small = split.graph_mask("test") & (torch.arange(len(ev)) < 600)  # small degrees: exact trees
     ctx = GraphContext(ev, small, side)
-    full = _model(ev, side, minibatch=False, coarse=False).eval()
-    sampled = _model(ev, side, fanouts=(1_000, 1_000), coarse=False).eval()
+    full = _model(ev, side, minibatch=False, snapshot_scale=False).eval()
+    sampled = _model(ev, side, fanouts=(1_000, 1_000), snapshot_scale=False).eval()
     sampled.load_state_dict(full.state_dict())
     with torch.no_grad():
         torch.nn.init.normal_(full.items.view_gain)  # make the views count
@@ -121,7 +122,7 @@ def _brute_force_ranks(scores, targets, seen_rows):
 def test_eval_ranks_the_full_catalogue(setup):
     """The evaluator's ranks equal ranks counted by hand over every item of the catalogue."""
     ev, split, side = setup
-    model = _model(ev, side, coarse=True).eval()
+    model = _model(ev, side, snapshot_scale=True).eval()
     res = evaluate(model, ev, split, "test", side, max_len=30)
     inp = scoring_input(ev, split, "test")
     ctx = GraphContext(ev, inp.graph_mask, side)
@@ -164,7 +165,7 @@ def test_loss_encodes_the_catalogue_for_ce_and_only_what_it_needs_for_sampled(
     setup, monkeypatch, loss
 ):
     ev, split, side = setup
-    model = _model(ev, side, loss=loss, coarse=False).train()
+    model = _model(ev, side, loss=loss, snapshot_scale=False).train()
     ctx = GraphContext(ev, split.graph_mask("train"), side)
     seeds = []
     real = prop.sample_subgraph
@@ -192,13 +193,13 @@ def test_validation_frees_the_training_graph_and_changes_nothing(
     cfg = TrainConfig(graph=str(small_graph_dir), model="graphseq", minibatch=True, epochs=2,
                       **SEQ)  # fmt: skip
     freed = Trainer(cfg, tmp_path / "a", progress=False)
-    sizes = []  # (cached entries before, after) each release
-    real, cache = freed.release_training_graph, freed.train_ctx.cache
+    sizes = []  # (cached structures before, after) each release
+    real, ctx = freed.release_training_graph, freed.train_ctx
 
     def release():
-        before = len(cache)
+        before = ctx.cached()
         real()
-        sizes.append((before, len(cache)))
+        sizes.append((before, ctx.cached()))
 
     monkeypatch.setattr(freed, "release_training_graph", release)
     a = freed.fit()

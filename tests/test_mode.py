@@ -86,7 +86,7 @@ def test_trainer_logs_and_records_the_choice(
 ):
     monkeypatch.setattr(mode, "AUTO_MINIBATCH_EDGES", threshold)
     cfg = TrainConfig(graph=str(small_graph_dir), model="graphseq", epochs=1, max_seq_len=20,
-                      batch_size=64, item_graph=False, coarse=False,
+                      batch_size=64, item_graph=False, snapshot_scale=False,
                       own_history=pointer)  # fmt: skip
     with caplog.at_level(logging.INFO, logger="graphseq"):
         m = Trainer(cfg, tmp_path / "run", progress=False).fit()

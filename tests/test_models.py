@@ -28,7 +28,7 @@ CONFIGS = {
     "graphseq": {"max_seq_len": 20},
     "graphseq_coarse": {
         "max_seq_len": 20,
-        "coarse": True,
+        "snapshot_scale": True,
         "views": ("cooc", "tag", "behavior"),
         "fusion": "concat",
     },
@@ -145,7 +145,7 @@ def test_full_graph_views_leave_the_batch_users_own_edges_out(setup, monkeypatch
     by a batch user, and keeps other users' edges."""
     ev, split, side = setup
     model, cfg = _model("graphseq", ev, side, views=("cooc", "behavior"), edge_dropout=0.0,
-                        coarse=False)  # fmt: skip
+                        snapshot_scale=False)  # fmt: skip
     ctx = GraphContext(ev, split.graph_mask("train"), side)
     built = []
     real = prop.union_adjacency
@@ -175,7 +175,7 @@ def test_item_features_reach_both_backends(setup, minibatch):
     ev, split, side = setup
     feats = torch.randn(ev.num_items, 12, generator=torch.Generator().manual_seed(1))
     side2 = ItemSide(side.item_tag, side.num_tags, side.kg, side.num_entities, feats)
-    model, cfg = _model("graphseq", ev, side2, minibatch=minibatch, coarse=True)
+    model, cfg = _model("graphseq", ev, side2, minibatch=minibatch, snapshot_scale=True)
     ctx = GraphContext(ev, split.graph_mask("train"), side2)
     with torch.no_grad():
         model.items.view_gain.fill_(1.0)
@@ -215,14 +215,14 @@ def test_two_anonymous_histories_give_different_scores(setup, name):
 
 
 def test_graphseq_without_views_or_snapshots_is_sasrec(setup):
-    """``views=[]`` and ``coarse=false`` leave sasrec's network: the same parameters and,
+    """``views=[]`` and ``snapshot_scale=false`` leave sasrec's network: the same parameters and,
     from the same seed, the same training loss (the base the view ablations are read
     against in docs/results.md). The scorer's add-ons are set alike for both."""
     ev, split, side = setup
     ctx = GraphContext(ev, split.graph_mask("train"), side)
     same = {"item_graph": True, "own_history": True}
     models = [_model(n, ev, side, **same, **kw) for n, kw in
-              (("sasrec", {}), ("graphseq", {"views": (), "coarse": False}))]  # fmt: skip
+              (("sasrec", {}), ("graphseq", {"views": (), "snapshot_scale": False}))]  # fmt: skip
     shapes = [{k: v.shape for k, v in m.state_dict().items()} for m, _ in models]
     assert shapes[0] == shapes[1]
     (a, _), (b, _) = models
@@ -234,5 +234,5 @@ def test_graphseq_without_views_or_snapshots_is_sasrec(setup):
         torch.manual_seed(1)
         losses.append(m.loss(ctx, _train_batch(ctx, m, cfg)))
     torch.testing.assert_close(losses[0], losses[1])
-    views, _ = _model("graphseq", ev, side, **same, coarse=False)  # the default views do
+    views, _ = _model("graphseq", ev, side, **same, snapshot_scale=False)  # the default views do
     assert len(views.state_dict()) > len(models[0][0].state_dict())

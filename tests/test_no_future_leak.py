@@ -56,7 +56,7 @@ def test_later_events_of_known_users_change_nothing(small_log):
     cfg = TrainConfig(
         model="graphseq",
         max_seq_len=30,
-        coarse=True,
+        snapshot_scale=True,
         views=("cooc", "tag", "behavior"),
         dropout=0.0,
     )
@@ -70,7 +70,7 @@ def test_later_events_of_known_users_change_nothing(small_log):
 def test_new_users_after_the_cutoff_change_nothing(small_log):
     # no user-sized parameters (no coarse scale), so the grown user table can reuse the weights
     cfg = TrainConfig(
-        model="graphseq", max_seq_len=30, views=("cooc", "tag"), coarse=False, dropout=0.0
+        model="graphseq", max_seq_len=30, views=("cooc", "tag"), snapshot_scale=False, dropout=0.0
     )
     t = small_log.events["timestamp"]
     cut = (int(t.quantile(0.8)), int(t.quantile(0.9)))

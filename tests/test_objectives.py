@@ -10,8 +10,9 @@ from data_builders.store import load_graph
 from graphseq.config import TrainConfig
 from graphseq.graph.context import GraphContext, ItemSide
 from graphseq.graph.events import EventTable
+from graphseq.graph.shape import GraphShape
 from graphseq.graph.splits import make_split
-from graphseq.models.registry import GraphShape, build_model
+from graphseq.models.resolve import build_model
 from graphseq.train.batches import BatchBuilder, PairBatch
 
 
@@ -56,7 +57,7 @@ def test_each_position_leaves_its_earlier_targets_out_of_its_softmax(
     if loss != "ce":  # (S,) for the whole batch, or (B, S): one set per sequence
         assert b.negatives.shape == ((16,) if share else (len(batch), 16))
     for exclude in (True, False):
-        model = _model(shape, model="graphseq", loss=loss, coarse=False, minibatch=minibatch,
+        model = _model(shape, model="graphseq", loss=loss, snapshot_scale=False, minibatch=minibatch,
                        train_exclude_seen=exclude)  # fmt: skip
         model.loss(ctx, b).backward()
         seen = got["args"][3] if loss == "ce" else got["args"][5]
@@ -96,7 +97,9 @@ def test_popularity_negatives_reach_the_sampled_loss_with_logq(setup, monkeypatc
     real = obj.sampled_softmax_ce
     monkeypatch.setattr(obj, "sampled_softmax_ce", lambda *a: got.update(args=a) or real(*a))
     for minibatch in (False, True):
-        model = _model(shape, model="graphseq", loss="sampled", coarse=False, minibatch=minibatch)
+        model = _model(
+            shape, model="graphseq", loss="sampled", snapshot_scale=False, minibatch=minibatch
+        )
         model.loss(ctx, b).backward()
         log_q = got["args"][4]
         if minibatch:  # the encoded items' own log q

@@ -14,9 +14,12 @@ import pytest
 import torch
 
 from graphseq.config import TrainConfig
-from graphseq.models.registry import UNTRAINED_POINTER, posthoc_plan
+from graphseq.models.registry import SPECS
 from graphseq.nn.history import UNTRAINED_WEIGHT, OwnHistory
+from graphseq.train.posthoc import plan_of
 from graphseq.train.trainer import Trainer
+
+UNTRAINED_POINTER = [m for m, spec in SPECS.items() if spec.trains != "sequences"]
 
 SCHEMA = "events: events.csv\nuser: user\nitem: item\ntimestamp: ts\nbehavior: behavior\ntargets: [buy]\n"
 
@@ -98,7 +101,7 @@ def test_pair_model_trains_the_same_with_the_pointer(carted_then_bought, tmp_pat
 def test_every_untrained_pointer_model_calibrates_it_first(carted_then_bought, tmp_path, model):
     cfg = TrainConfig(graph=str(carted_then_bought), model=model, own_history=True)
     t = Trainer(cfg, tmp_path / model, progress=False)
-    plan = posthoc_plan(t.cfg, t.model)
+    plan = plan_of(t.model)
     hist, grid, key = plan[0]
     assert key == "own_history_choice" and hist is t.model.scorer.history and not hist.trained
     assert grid[0] == {"scale": 0.0, "sharpen": 1.0} and len(grid) == 13

@@ -26,10 +26,11 @@ from graphseq.config import TrainConfig
 from graphseq.evaluate import evaluate
 from graphseq.graph.context import GraphContext, ItemSide
 from graphseq.graph.events import EventTable
+from graphseq.graph.shape import GraphShape
 from graphseq.graph.splits import make_split
 from graphseq.models.items import ItemEncoder
 from graphseq.models.propagation import FullGraph
-from graphseq.models.registry import GraphShape, build_model
+from graphseq.models.resolve import build_model
 from graphseq.models.views import parse_views
 from graphseq.recommend import load_run
 from graphseq.text import (
@@ -202,7 +203,7 @@ def test_cold_item_scores_near_its_text_twin(small_log, tmp_path, text):
     sim = items @ items[cold]
     sim[cold] = -2
     users = torch.arange(run.ev.num_users)
-    ptr, idx = run._csr()
+    ptr, idx = run._user_csr()
     scores = run._score_rows(ptr, idx, users)
     ok = torch.isfinite(scores[:, h]) & torch.isfinite(scores[:, cold])
     r = torch.corrcoef(torch.stack([scores[ok, h], scores[ok, cold]]))[0, 1]
@@ -216,7 +217,7 @@ def test_cold_item_scores_near_its_text_twin(small_log, tmp_path, text):
 def test_run_with_text_saves_loads_and_reports_cold(graph, tmp_path):
     cfg = TrainConfig(
         graph=str(graph), model="graphseq", epochs=2, item_text="title", item_text_model=FAKE,
-        coarse=False, **SEQ,
+        snapshot_scale=False, **SEQ,
     )  # fmt: skip
     m = Trainer(cfg, tmp_path / "run", progress=False).fit()
     g = load_graph(graph)  # cold test targets: items with no event in the test scoring graph

@@ -259,5 +259,3 @@ def test_interrupted_graphseq_run_resumes_to_the_same_result(small_graph_dir, tm
         ]
 
     assert curve(tmp_path / "cut") == curve(tmp_path / "ref")
-
-

@@ -126,7 +126,7 @@ def test_default_spaces_hold_only_keys_the_model_reads():
     assert {"lr", "dim", "dropout", "num_layers", "weight_decay", "max_seq_len",
             "item_graph", "item_graph_reg"} <= set(sas)  # fmt: skip
     assert not {"views", "gnn_layers", "reg"} & set(sas)
-    assert set(gs) == set(sas) | {"views", "gnn_layers", "edge_dropout", "coarse", "fusion"}
+    assert set(gs) == set(sas) | {"views", "gnn_layers", "edge_dropout", "snapshot_scale", "fusion"}
     assert all(gs[k] == sas[k] for k in sas)  # shared keys: the same ranges
     assert "reg" in mf and "dropout" not in mf and "gnn_layers" not in mf
 

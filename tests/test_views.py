@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from graphseq.nn import (
-    ConvView,
     LightGCNView,
     ViewFusion,
     bipartite_adjacency,
@@ -199,41 +198,6 @@ def test_lightgcn_repr_and_no_params():
     view = LightGCNView(3)
     assert repr(view) == "LightGCNView(layers=3)" and "\n" not in repr(view)
     assert list(view.parameters()) == []
-
-
-# ---------------------------------------------------------------- ConvView
-
-
-@pytest.mark.parametrize("conv", ["sage", "gat"])
-def test_conv_view_runs_and_is_edge_permutation_invariant(conv: str):
-    g = torch.Generator().manual_seed(0)
-    n, dim = 9, 8
-    a, b = torch.randint(0, n, (20,), generator=g), torch.randint(0, n, (20,), generator=g)
-    ei = torch.stack([torch.cat([a, b]), torch.cat([b, a])])
-    view = ConvView(dim, num_layers=2, conv=conv, heads=2)
-    x = torch.randn(n, dim, requires_grad=True)
-    out = view(x, ei)
-    assert out.shape == (n, dim) and torch.isfinite(out).all()
-    out.sum().backward()
-    assert x.grad is not None and all(p.grad is not None for p in view.parameters())
-    torch.testing.assert_close(
-        view(x, ei[:, torch.randperm(ei.size(1))]), out, rtol=1e-4, atol=1e-5
-    )
-    # layer 0 is the input itself: with every conv zeroed the output is x / (L + 1)
-    with torch.no_grad():
-        for p in view.parameters():
-            p.zero_()
-    torch.testing.assert_close(view(x, ei), x / 3)
-    view.reset_parameters()
-    assert all(p.abs().sum() > 0 for p in view.parameters() if p.dim() > 1)
-    assert repr(view) == f"ConvView({conv}, dim=8, layers=2)"
-
-
-def test_conv_view_rejects_bad_args():
-    with pytest.raises(ValueError):
-        ConvView(8, conv="gcn")
-    with pytest.raises(ValueError):
-        ConvView(8, conv="gat", heads=3)
 
 
 # ---------------------------------------------------------------- ViewFusion

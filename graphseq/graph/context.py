@@ -3,8 +3,10 @@ scoring graph (never a held-out event, see ``splits.check_leakage``) and the ite
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import torch
 from torch import Tensor
@@ -53,30 +55,84 @@ class ItemSide:
         return side
 
 
-@dataclass
+@dataclass(eq=False)  # hashed by identity: parts key their caches by the context
 class GraphContext:
     """The scoring graph: ``events.select(mask)`` are the visible events.
 
-    ``cache`` holds matrices derived from the visible events (adjacencies), built once per
-    context by the models that need them.
+    It holds what every part reads (the visible events, each user's events); a structure one
+    part alone derives from the events (an adjacency, a CSR, an item–item graph) is that
+    part's own :class:`PerContext` cache, freed with the context or by :meth:`release`.
     """
 
     events: EventTable
     mask: Tensor  # (E,) bool
     side: ItemSide
-    cache: dict = field(default_factory=dict)
+    _visible: EventTable | None = field(default=None, repr=False)
+    _user_csr: tuple[Tensor, Tensor] | None = field(default=None, repr=False)
 
     @property
     def visible(self) -> EventTable:
-        if "visible" not in self.cache:
-            self.cache["visible"] = self.events.select(self.mask)
-        return self.cache["visible"]
+        if self._visible is None:
+            self._visible = self.events.select(self.mask)
+        return self._visible
 
     def user_sequences(self, users: Tensor, max_len: int) -> SeqBatch:
         """Each user's last ``max_len`` visible events (for training)."""
-        if "user_csr" not in self.cache:
+        if self._user_csr is None:
             idx = torch.nonzero(self.mask).flatten()
             ptr, perm = user_csr(self.events.user[idx], self.events.num_users)
-            self.cache["user_csr"] = (ptr, idx[perm])
-        ptr, idx = self.cache["user_csr"]
+            self._user_csr = (ptr, idx[perm])
+        ptr, idx = self._user_csr
         return pad_from_csr(self.events, ptr, idx, users, max_len)
+
+    def release(self) -> None:
+        """Drop every part's cached structures of this context (they are rebuilt on use)."""
+        for cache in list(_CACHES):
+            cache.forget(self)
+
+    def cached(self) -> int:
+        """How many part caches hold a structure of this context."""
+        return sum(c.peek(self) is not None for c in list(_CACHES))
+
+
+T = TypeVar("T")
+_CACHES: weakref.WeakSet[PerContext] = weakref.WeakSet()
+
+
+class PerContext(Generic[T]):
+    """A part's own cache: one value per :class:`GraphContext`, built on first use and freed
+    with the context (weakly keyed), as PyG layers cache their normalised adjacency. A part
+    keeps one per structure it derives from events (weights never enter it).
+
+    Example::
+
+        self._adj = PerContext()
+        adj = self._adj.get(ctx, lambda: build_adjacency(ctx.visible))
+    """
+
+    def __init__(self) -> None:
+        self._values: weakref.WeakKeyDictionary[GraphContext, T] = weakref.WeakKeyDictionary()
+        _CACHES.add(self)
+
+    def get(self, ctx: GraphContext, build: Callable[[], T]) -> T:
+        if ctx not in self._values:
+            self._values[ctx] = build()
+        return self._values[ctx]
+
+    def set(self, ctx: GraphContext, value: T) -> None:
+        self._values[ctx] = value
+
+    def peek(self, ctx: GraphContext) -> T | None:
+        return self._values.get(ctx)
+
+    def forget(self, ctx: GraphContext) -> None:
+        self._values.pop(ctx, None)
+
+    def __getstate__(self) -> dict:  # copies and pickles start empty
+        return {}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__()
+
+    def __deepcopy__(self, memo: dict) -> PerContext[T]:
+        return PerContext()

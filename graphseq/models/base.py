@@ -7,21 +7,70 @@ This file is where an edge becomes a score::
       → rank_scores(...)              scorer: dot / MLP head (+ item–item graph fusion)
     loss(ctx, batch)                  the same path on a training batch, then the objective
 
-``encode`` returns everything that depends on the weights (:class:`Encoded`); the
-:class:`~graphseq.graph.context.GraphContext` caches only structures derived from events.
-Which parts a model has is decided in one place, ``graphseq/models/registry.py``.
+``encode`` returns everything that depends on the weights (:class:`Encoded`); parts keep
+only structures derived from events, per scoring context
+(:class:`~graphseq.graph.context.PerContext`). The parts' interfaces are the protocols
+below; which parts a model has is decided in one place, ``graphseq/models/registry.py``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor, nn
 
 from graphseq.graph.context import GraphContext
 from graphseq.graph.sequences import SeqBatch
+
+
+class ItemPart(Protocol):
+    """What every item side has (``ItemEncoder``, ``CollaborativeTable``, ``CascadeTable``,
+    ``PopularityTable``)."""
+
+    sampled: bool  # encodes sampled neighbourhoods per batch (mini-batch mode)
+    has_item_vectors: bool  # items have embeddings to compare (similar items)
+    views: list  # the item views (none for tables)
+
+    def encode(self, ctx: GraphContext) -> Encoded: ...
+    def input(self, ids: Tensor | None = None) -> Tensor: ...
+    def set_trained_items(self, mask: Tensor) -> None: ...
+    def reset_parameters(self) -> None: ...
+
+
+class UserEncoder(Protocol):
+    """What every user encoder has (``SequenceEncoder``, ``UserTable``, ``ConstantUser``)."""
+
+    snapshots: Any  # a SnapshotScale, or None
+
+    def __call__(
+        self, ctx: GraphContext, enc: Encoded, users: Tensor | None, hist: SeqBatch, item_x=None
+    ) -> Tensor: ...
+    def reset_parameters(self) -> None: ...
+
+
+class Tunable(Protocol):
+    """A scorer part with settings chosen on validation after training
+    (:mod:`graphseq.train.posthoc` sets its buffers)."""
+
+    posthoc_key: str  # the metrics.json key of what validation chose
+
+    def posthoc_grid(self) -> list[dict[str, float]]: ...
+
+
+class ScorerPart(Protocol):
+    """What every scorer has (``Scorer``, ``NeighborScorer``)."""
+
+    history: Any  # the own-history pointer (an OwnHistory), or None
+    item_graph: Any  # the item–item graph fusion (an ItemGraphScorer), or None
+
+    def __call__(
+        self, ctx: GraphContext, users: Tensor, items: Tensor, hist: SeqBatch
+    ) -> Tensor: ...
+    def transform(self, users: Tensor) -> Tensor: ...
+    def posthoc_parts(self) -> list[Tunable]: ...
+    def reset_parameters(self) -> None: ...
 
 
 @dataclass
@@ -68,9 +117,9 @@ class Recommender(nn.Module):
         name: str,
         num_users: int,
         num_items: int,
-        items: nn.Module,
-        users: nn.Module,
-        scorer: nn.Module,
+        items: ItemPart,
+        users: UserEncoder,
+        scorer: ScorerPart,
         objective: nn.Module | None = None,
         train_mode: str = "sequences",
         details: str = "",
@@ -83,9 +132,8 @@ class Recommender(nn.Module):
     # ---- the scoring path -----------------------------------------------------------------
     def encode(self, ctx: GraphContext) -> Encoded:
         enc = self.items.encode(ctx)
-        snaps = getattr(self.users, "snapshots", None)
-        if snaps is not None:
-            enc.snapshots = snaps.encode(ctx, enc.items)
+        if self.users.snapshots is not None:
+            enc.snapshots = self.users.snapshots.encode(ctx, enc.items)
         return enc
 
     def user_repr(
@@ -125,7 +173,7 @@ class Recommender(nn.Module):
         dev = next(self.parameters()).device
         seq, neg, log_q = b.seq, b.negatives, b.log_q
         need = t = None
-        if getattr(self.items, "sampled", False):
+        if self.items.sampled:
             need = self.objective.needed(seq, neg, self.num_items)  # sorted (n,)
             t = seq.time[seq.mask].max().expand(need.numel())  # only edges before the
             # batch's latest event
@@ -134,7 +182,7 @@ class Recommender(nn.Module):
             log_q = None if log_q is None else log_q[need]
         inp, label, use = seq.to(dev).shift()
         table, h = self._step_states(ctx, b.users, inp, use, need, t)  # h: (N, d)
-        hist = getattr(self.scorer, "history", None)
+        hist = self.scorer.history
         bias = hist.train_terms(inp, use) if hist is not None else None  # own earlier edges
         return self.objective(
             self.scorer.transform(h), table.items, label[use], inp, use,
@@ -157,8 +205,11 @@ class Recommender(nn.Module):
         return self.loss(ctx, batch)
 
     def set_trained_items(self, mask: Tensor) -> None:
-        if hasattr(self.items, "set_trained_items"):
-            self.items.set_trained_items(mask)
+        self.items.set_trained_items(mask)
+
+    def posthoc_parts(self) -> list[Tunable]:
+        """The scorer parts whose settings validation chooses after training, in order."""
+        return self.scorer.posthoc_parts()
 
     def reset_parameters(self) -> None:
         for m in (self.items, self.users, self.scorer):
@@ -167,11 +218,11 @@ class Recommender(nn.Module):
     @property
     def item_graph(self) -> nn.Module | None:
         """The scorer's item–item graph fusion (None when the model has none)."""
-        return getattr(self.scorer, "item_graph", None)
+        return self.scorer.item_graph
 
     @property
     def views(self) -> list[str]:
-        return [v.name for v in getattr(self.items, "views", [])]
+        return [v.name for v in self.items.views]
 
     def __repr__(self) -> str:
         return f"{self.name}({self.num_users}u, {self.num_items}i{self.details})"

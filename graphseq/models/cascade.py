@@ -5,12 +5,29 @@ user and item embeddings are the sum over behaviors; BPR on the target behavior.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
 from torch import Tensor, nn
 
-from graphseq.graph.context import GraphContext
+from graphseq.graph.context import GraphContext, PerContext
+from graphseq.graph.shape import GraphShape
+from graphseq.keys import key
 from graphseq.models.mf import NodeTable
 from graphseq.nn.adjacency import bipartite_adjacency
 from graphseq.nn.views import LightGCNView
+
+if TYPE_CHECKING:
+    from graphseq.config import TrainConfig
+
+
+@dataclass(frozen=True)
+class CascadeKeys:
+    """Config key of mbcgcn."""
+
+    behavior_order: tuple[str, ...] = key((), "mbcgcn: the cascade; () = rarest non-target "
+                                          "behavior first (the funnel, e.g. fav, cart), target "
+                                          "behaviors last")  # fmt: skip
 
 
 def behavior_chain(behaviors: list[str], targets: list[str], counts: list[int]) -> list[str]:
@@ -44,7 +61,25 @@ class CascadeTable(NodeTable):
         self.emb = nn.Embedding(num_users + num_items, dim)  # users first, then items
         self.transforms = nn.ModuleList(nn.Linear(dim, dim, bias=False) for _ in chain[1:])
         self.view = LightGCNView(num_layers)
+        self._adj: PerContext[dict[int, Tensor]] = PerContext()  # per behavior
         self.reset_parameters()
+
+    config_keys: ClassVar[tuple[str, ...]] = ("dim", "reg", "gnn_layers", "behavior_order")
+
+    @classmethod
+    def from_config(cls, c: TrainConfig, shape: GraphShape) -> CascadeTable:
+        behaviors = list(shape.behaviors)
+        chain = list(c.behavior_order) or behavior_chain(
+            behaviors, list(shape.targets), list(shape.overlap)
+        )
+        unknown = [b for b in chain if b not in behaviors]
+        if unknown:
+            raise ValueError(f"behavior_order {unknown} not in the graph ({behaviors})")
+        idx = [behaviors.index(b) for b in chain]
+        return cls(shape.num_users, shape.num_items, c.dim, idx, c.gnn_layers, c.reg)
+
+    def chain_names(self, behaviors: tuple[str, ...]) -> str:
+        return ">".join(behaviors[b] for b in self.chain)
 
     def reset_parameters(self) -> None:
         nn.init.normal_(self.emb.weight, std=0.1)
@@ -52,13 +87,13 @@ class CascadeTable(NodeTable):
             nn.init.eye_(t.weight)  # start as plain stacking; learned from there
 
     def _adjacency(self, ctx: GraphContext, b: int) -> Tensor:
-        key = f"cascade_adj:{b}"  # derived from events only: one per context and behavior
-        if key not in ctx.cache:
+        per = self._adj.get(ctx, dict)  # derived from events only: one per context, behavior
+        if b not in per:
             vis = ctx.visible
             m = vis.behavior == b
             adj = bipartite_adjacency(vis.user[m], vis.item[m], self.num_users, self.num_items)
-            ctx.cache[key] = adj.to(self.emb.weight.device)
-        return ctx.cache[key]
+            per[b] = adj.to(self.emb.weight.device)
+        return per[b]
 
     def propagate(self, ctx: GraphContext) -> Tensor:
         """(U + I, d): the sum over the chain of each behavior's LightGCN output."""

@@ -11,17 +11,41 @@ item table of SASRec.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import torch
 from torch import Tensor, nn
 
 from graphseq.graph.context import GraphContext
 from graphseq.graph.sampler import ALL_TIME
+from graphseq.graph.shape import GraphShape
+from graphseq.keys import key, pick
 from graphseq.models.base import Encoded
 from graphseq.models.propagation import FullGraph, Sampled
-from graphseq.models.views import View
+from graphseq.models.views import View, extra_sizes, parse_views, view_problem
 from graphseq.nn.features import ItemFeatures
 from graphseq.nn.fusion import ViewFusion
+
+if TYPE_CHECKING:
+    from graphseq.config import TrainConfig
+
+
+@dataclass(frozen=True)
+class ItemKeys:
+    """Config keys of the item encoder (views: graphseq; item text: sasrec, graphseq)."""
+
+    views: tuple[str, ...] = key(
+        ("cooc", "tag", "kg"), "item views, KIND or KIND:<behavior> with KIND in cooc | tag | "
+        "kg | behavior; views the graph lacks (no tags, no KG) are not built", check=view_problem,
+        space=pick("cooc,tag,kg", "cooc,tag", "tag", "cooc"),
+    )  # fmt: skip
+    fusion: Literal["attention", "mean", "concat"] = key(
+        "attention", "how the views are combined per item", space=pick("attention", "mean")
+    )
+    item_text: str = key("", "item text column(s) embedded as item features, e.g. title ('' = "
+                         "off)", fixed=True)  # fmt: skip
+    item_text_model: str = key("all-MiniLM-L6-v2", "sentence encoder of item_text "
+                               "(graphseq.text.TEXT_ENCODERS)", fixed=True)  # fmt: skip
 
 
 @dataclass
@@ -80,13 +104,34 @@ class ItemEncoder(nn.Module):
             self.feat = ItemFeatures(feats.size(1), dim)
         self.reset_parameters()
 
+    has_item_vectors = True  # items have embeddings to compare (similar items)
+    config_keys: ClassVar[tuple[str, ...]] = ("dim", "item_text", "item_text_model")
+    graph_keys: ClassVar[tuple[str, ...]] = ("views", "fusion", "gnn_layers", "edge_dropout",
+                                             "minibatch", "fanouts", "eval_chunk",
+                                             "sparse_min_rows")  # fmt: skip
+
+    @classmethod
+    def from_config(cls, c: TrainConfig, shape: GraphShape, views: bool = False) -> ItemEncoder:
+        """The item side of a sequence model: the ID table (+ item text features), and with
+        ``views`` the item views of ``c.views`` on the full-graph or sampled backend."""
+        if not views:
+            return cls(shape.num_items, c.dim, item_features=shape.side.item_features)
+        found, _ = parse_views(c.views, list(shape.behaviors), shape.side)
+        if c.minibatch:
+            if len(c.fanouts) != c.gnn_layers:
+                raise ValueError(
+                    f"fanouts {c.fanouts} need one entry per gnn layer ({c.gnn_layers})"
+                )
+            backend: FullGraph | Sampled = Sampled(c.fanouts, c.edge_dropout, c.eval_chunk)
+        else:
+            backend = FullGraph(c.gnn_layers, c.edge_dropout)
+        extra = extra_sizes(found, shape.num_users, shape.side)
+        return cls(shape.num_items, c.dim, found, extra, backend, c.fusion,
+                   shape.side.item_features)  # fmt: skip
+
     @property
     def sampled(self) -> bool:
         return isinstance(self.backend, Sampled)
-
-    @property
-    def has_item_vectors(self) -> bool:
-        return True
 
     def reset_parameters(self) -> None:
         nn.init.normal_(self.id_emb.weight, std=0.02)

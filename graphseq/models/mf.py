@@ -3,14 +3,36 @@ propagated over the user–item graph, trained with BPR on (user, item, negative
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, Literal
+
 import torch
 from torch import Tensor, nn
 
-from graphseq.graph.context import GraphContext
+from graphseq.graph.context import GraphContext, PerContext
+from graphseq.graph.shape import GraphShape
+from graphseq.keys import key, rng
 from graphseq.models.base import Encoded
 from graphseq.nn.adjacency import bipartite_adjacency, drop_edges
 from graphseq.nn.losses import gathered_bpr, gathered_sq_norm
 from graphseq.nn.views import LightGCNView
+
+if TYPE_CHECKING:
+    from graphseq.config import TrainConfig
+
+
+@dataclass(frozen=True)
+class CollaborativeKeys:
+    """Config keys of the ID-table models (mf, lightgcn; ``reg`` also mbcgcn)."""
+
+    reg: float = key(1e-4, "L2 weight on the batch's embeddings", low=0,
+                     space=rng(1e-6, 1e-2, log=True))  # fmt: skip
+    lightgcn_edge_dropout: float = key(0.0, "lightgcn: share of edges dropped per step", low=0,
+                                       high=1, high_open=True, space=rng(0.0, 0.3))  # fmt: skip
+    lightgcn_behaviors: Literal["all", "target"] = key(
+        "all", "lightgcn: propagate over every behavior's user–item edges, or over the target "
+        "behaviors' only",
+    )  # fmt: skip
 
 
 class NodeTable(nn.Module):
@@ -19,12 +41,17 @@ class NodeTable(nn.Module):
     (with L2 on the batch's ego rows) that MF, LightGCN and MB-CGCN share."""
 
     sampled = False
+    has_item_vectors = True
+    views: ClassVar[list] = []
     num_users: int
     reg: float
     emb: nn.Embedding
 
     def propagate(self, ctx: GraphContext) -> Tensor:
         raise NotImplementedError
+
+    def set_trained_items(self, mask: Tensor) -> None:
+        """No item features: every item has its ID row."""
 
     def input(self, ids: Tensor | None = None) -> Tensor:
         items = self.emb.weight[self.num_users :]
@@ -73,7 +100,20 @@ class CollaborativeTable(NodeTable):
         self.num_layers, self.edge_dropout = num_layers, edge_dropout
         self.emb = nn.Embedding(num_users + num_items, dim)  # users first, then items
         self.view = LightGCNView(num_layers) if num_layers else None
+        self._adj: PerContext[Tensor] = PerContext()  # the scoring adjacency
         self.reset_parameters()
+
+    config_keys: ClassVar[tuple[str, ...]] = ("dim", "reg")
+    lightgcn_keys: ClassVar[tuple[str, ...]] = ("gnn_layers", "lightgcn_edge_dropout",
+                                                "lightgcn_behaviors")  # fmt: skip
+
+    @classmethod
+    def from_config(cls, c: TrainConfig, shape: GraphShape, lightgcn: bool) -> CollaborativeTable:
+        """BPR-MF, or LightGCN (``lightgcn``) on every behavior's edges or the targets'."""
+        if not lightgcn:
+            return cls(shape.num_users, shape.num_items, c.dim, 0, c.reg)
+        return cls(shape.num_users, shape.num_items, c.dim, c.gnn_layers, c.reg,
+                   c.lightgcn_edge_dropout, c.lightgcn_behaviors == "target")  # fmt: skip
 
     def reset_parameters(self) -> None:
         nn.init.normal_(self.emb.weight, std=0.1)
@@ -86,12 +126,10 @@ class CollaborativeTable(NodeTable):
         if self.training and self.edge_dropout > 0:
             src, dst = drop_edges(vis.user, vis.item, self.edge_dropout)
             return bipartite_adjacency(src, dst, self.num_users, self.num_items).to(dev)
-        key = "ui_adj:target" if self.targets_only else "ui_adj"
-        if key not in ctx.cache:
-            ctx.cache[key] = bipartite_adjacency(
-                vis.user, vis.item, self.num_users, self.num_items
-            ).to(dev)
-        return ctx.cache[key]
+        return self._adj.get(
+            ctx,
+            lambda: bipartite_adjacency(vis.user, vis.item, self.num_users, self.num_items).to(dev),
+        )
 
     def propagate(self, ctx: GraphContext) -> Tensor:
         """(U + I, d) final node embeddings (MF: the embeddings themselves)."""

@@ -20,9 +20,10 @@ configured objective.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from graphseq.config import TrainConfig
+if TYPE_CHECKING:
+    from graphseq.config import TrainConfig
 
 AUTO_MINIBATCH_EDGES = 4_000_000  # edges one full-graph step propagates; above: mini-batch
 
@@ -50,7 +51,7 @@ class ModeChoice:
 
 
 def full_graph_edges(
-    views: tuple[str, ...], coarse: bool, behaviors: tuple[str, ...], events: tuple[int, ...]
+    views: tuple[str, ...], snapshots: bool, behaviors: tuple[str, ...], events: tuple[int, ...]
 ) -> int:
     """Edges one full-graph step propagates over the user-derived views (``cooc``/``behavior``
     over all events or one behavior's) plus the snapshot scale's user–item graph; the item
@@ -58,7 +59,7 @@ def full_graph_edges(
     Shapes: ``events`` one training-event count per behavior."""
     total = sum(events)
     per = dict(zip(behaviors, events))
-    edges = total if coarse else 0
+    edges = total if snapshots else 0
     for name in views:
         kind, _, beh = name.partition(":")
         if kind not in ("cooc", "behavior"):
@@ -76,7 +77,7 @@ def choose_mode(
     """The backend ``cfg`` trains with on a graph with ``events`` training events per behavior:
     ``minibatch=true|false`` as set; ``auto``: mini-batch above :data:`AUTO_MINIBATCH_EDGES`
     propagated edges per full-graph step (graphseq only; other models have no views)."""
-    edges = full_graph_edges(cfg.views, cfg.coarse, behaviors, events)
+    edges = full_graph_edges(cfg.views, cfg.snapshot_scale, behaviors, events)
     setting = cfg.minibatch if isinstance(cfg.minibatch, str) else str(cfg.minibatch).lower()
     if cfg.model != "graphseq":
         return ModeChoice(False, setting, edges, f"{cfg.model} has no graph views")
@@ -89,15 +90,6 @@ def choose_mode(
               f"edges ({sum(events):,} training events), {'above' if big else 'within'} "
               f"{AUTO_MINIBATCH_EDGES:,}")  # fmt: skip
     return ModeChoice(big, setting, edges, reason)
-
-
-def resolve_minibatch(
-    cfg: TrainConfig, behaviors: tuple[str, ...], events: tuple[int, ...]
-) -> TrainConfig:
-    """``cfg`` with ``minibatch`` a bool (``auto`` decided by :func:`choose_mode`)."""
-    if cfg.minibatch != "auto":
-        return cfg
-    return cfg.replace(minibatch=choose_mode(cfg, behaviors, events).minibatch)
 
 
 def scalable_objective(

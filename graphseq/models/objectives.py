@@ -8,14 +8,43 @@ items (never its label) leave its softmax, as evaluation leaves them out of the 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, Literal, get_args
+
 import torch
 from torch import Tensor, nn
 
 from graphseq.graph.sequences import EarlierTargets, SeqBatch
+from graphseq.graph.shape import GraphShape
+from graphseq.keys import key
 from graphseq.nn.losses import bpr_loss, sampled_softmax_ce
 from graphseq.nn.softmax import chunked_softmax_ce, softmax_chunk
 
-LOSSES = ("ce", "sampled", "bpr")
+if TYPE_CHECKING:
+    from graphseq.config import TrainConfig
+
+Loss = Literal["ce", "sampled", "bpr"]
+LOSSES: tuple[str, ...] = get_args(Loss)
+
+
+@dataclass(frozen=True)
+class ObjectiveKeys:
+    """Config keys of the sequence objective (and of the batches' negatives)."""
+
+    loss: Loss = key("ce", "ce: full softmax | sampled: sampled softmax (logQ-corrected for "
+                     "popularity negatives) | bpr")  # fmt: skip
+    ce_max_logits: int = key(2**27, "ce: the most logits (positions × items) one step holds at "
+                             "once (512 MiB in float32); above it the softmax runs in item "
+                             "chunks, same loss and gradient; 0 = always one buffer", low=0)  # fmt: skip
+    num_negatives: int = key(256, "negatives per sequence (sampled) or per position (bpr)",
+                             low=1)  # fmt: skip
+    share_negatives: bool = key(False, "sampled: one negative set for the whole batch (fewer "
+                                "items to encode in mini-batch mode); per sequence trains "
+                                "better")  # fmt: skip
+    negatives: Literal["uniform", "popularity"] = key("uniform", "how negatives are drawn "
+                                                      "(popularity: logQ-corrected)")  # fmt: skip
+    train_exclude_seen: bool = key(True, "ce/sampled: drop each position's earlier target "
+                                   "items from its softmax, as evaluation drops them")  # fmt: skip
 
 
 class SequenceObjective(nn.Module):
@@ -40,11 +69,14 @@ class SequenceObjective(nn.Module):
         super().__init__()
         if loss not in LOSSES:
             raise ValueError(f"unknown loss {loss!r}; valid: {', '.join(LOSSES)}")
-        self.loss, self.train_exclude_seen, self.ce_max_logits = (
-            loss,
-            train_exclude_seen,
-            ce_max_logits,
-        )
+        self.loss, self.train_exclude_seen = loss, train_exclude_seen
+        self.ce_max_logits = ce_max_logits
+
+    config_keys: ClassVar[tuple[str, ...]] = (*ObjectiveKeys.__dataclass_fields__, "exclude_seen")
+
+    @classmethod
+    def from_config(cls, c: TrainConfig, shape: GraphShape) -> SequenceObjective:
+        return cls(c.loss, c.train_exclude_seen and c.exclude_seen, c.ce_max_logits)
 
     @property
     def needs_negatives(self) -> bool:

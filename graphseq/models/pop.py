@@ -16,6 +16,9 @@ class PopularityTable(nn.Module):
     Shapes: ``encode`` → items (I, 1)."""
 
     sampled = False
+    has_item_vectors = False  # one column: a count, nothing to compare
+    views: list = []
+    config_keys: tuple[str, ...] = ()
 
     def __init__(self, num_items: int) -> None:
         super().__init__()
@@ -24,6 +27,9 @@ class PopularityTable(nn.Module):
 
     def reset_parameters(self) -> None:
         pass
+
+    def set_trained_items(self, mask: Tensor) -> None:
+        """No item rows to mask."""
 
     def input(self, ids: Tensor | None = None) -> Tensor:
         raise RuntimeError("pop has no item inputs")

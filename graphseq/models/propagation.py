@@ -14,18 +14,43 @@ features (text) and cold-item zeroing reach either backend the same way.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
-from graphseq.graph.context import GraphContext
+from graphseq.graph.context import GraphContext, PerContext
 from graphseq.graph.sampler import TemporalCSR, sample_subgraph
+from graphseq.keys import key, rng
 from graphseq.models.views import View, ViewEdges, view_edges
 from graphseq.nn.adjacency import union_adjacency
 from graphseq.nn.sampled import tree_lightgcn
 from graphseq.nn.views import LightGCNView
 
 NodeX = Callable[[Tensor], Tensor]  # node ids of a view's node space -> (N, d) features
+
+
+@dataclass(frozen=True)
+class PropagationKeys:
+    """Config keys of view propagation (graphseq; ``gnn_layers`` also lightgcn, mbcgcn)."""
+
+    gnn_layers: int = key(2, "propagation depth of every view (and of lightgcn)", low=0,
+                          space=rng(1, 3))  # fmt: skip
+    edge_dropout: float = key(0.1, "share of view edges dropped at each training step", low=0,
+                              high=1, high_open=True, space=rng(0.0, 0.3))  # fmt: skip
+    minibatch: bool | Literal["auto"] = key(
+        "auto", "true: sampled time-respecting neighbourhoods per batch of users and a chunked "
+        "full-catalogue evaluation; false: full-graph propagation; auto: mini-batch when a "
+        "full-graph step would propagate more than AUTO_MINIBATCH_EDGES user-derived edges",
+    )  # fmt: skip
+    fanouts: tuple[int, ...] = key((10, 5), "mini-batch: neighbours sampled per hop (one per "
+                                   "gnn layer)", low=1)  # fmt: skip
+    eval_chunk: int = key(4096, "mini-batch: items encoded per chunk when scoring", low=1,
+                          fixed=True)  # fmt: skip
+    sparse_min_rows: int = key(100_000, "mini-batch: embedding tables with at least this many "
+                               "rows get sparse gradients and a row-wise AdamW (0: every "
+                               "table)", low=0)  # fmt: skip
 
 
 def kept_edges(owner: Tensor | None, n: int, drop: float, batch_users: Tensor | None) -> Tensor:
@@ -48,6 +73,15 @@ class FullGraph(nn.Module):
         super().__init__()
         self.num_layers, self.edge_dropout = num_layers, edge_dropout
         self.prop = LightGCNView(num_layers)
+        self._edges: PerContext[dict[str, ViewEdges]] = PerContext()  # per view name
+        self._adj: PerContext[dict[str, Tensor]] = PerContext()  # scoring adjacencies
+
+    def edges(self, ctx: GraphContext, view: View) -> ViewEdges:
+        """The view's edges in ``ctx`` (derived from events: built once per context)."""
+        per = self._edges.get(ctx, dict)
+        if view.name not in per:
+            per[view.name] = view_edges(view, ctx)
+        return per[view.name]
 
     def forward(
         self,
@@ -56,7 +90,7 @@ class FullGraph(nn.Module):
         x: Tensor,
         batch_users: Tensor | None = None,
     ) -> Tensor:
-        e = view_edges(view, ctx)
+        e = self.edges(ctx, view)
         a, b = e.a, e.b
         if self.training:
             keep = kept_edges(e.owner, a.numel(), self.edge_dropout, batch_users)
@@ -68,10 +102,10 @@ class FullGraph(nn.Module):
     ) -> Tensor:
         if self.training:
             return union_adjacency([(a, b)], e.num_nodes).to(dev)
-        key = f"adj:{view.name}"  # scoring: one adjacency per context
-        if key not in ctx.cache:
-            ctx.cache[key] = union_adjacency([(a, b)], e.num_nodes).to(dev)
-        return ctx.cache[key]
+        per = self._adj.get(ctx, dict)  # scoring: one adjacency per context and view
+        if view.name not in per:
+            per[view.name] = union_adjacency([(a, b)], e.num_nodes).to(dev)
+        return per[view.name]
 
     def __repr__(self) -> str:
         return f"FullGraph(layers={self.num_layers})"
@@ -92,24 +126,22 @@ class Sampled(nn.Module):
     ) -> None:
         super().__init__()
         self.fanouts, self.edge_dropout, self.eval_chunk = tuple(fanouts), edge_dropout, eval_chunk
+        self._csr: PerContext[dict[str, tuple[TemporalCSR, Tensor | None]]] = PerContext()
 
     @property
     def num_layers(self) -> int:
         return len(self.fanouts)
 
     def csr(self, ctx: GraphContext, view: View) -> tuple[TemporalCSR, Tensor | None]:
-        """The view's time-ordered CSR and each input edge's owner (cached per context; the
-        view's edge lists are dropped from the cache once the CSR holds them)."""
-        key = f"csr:{view.name}"
-        if key not in ctx.cache:
-            had = f"view_edges:{view.name}" in ctx.cache
+        """The view's time-ordered CSR and each input edge's owner (built once per context;
+        the view's edge lists are not kept once the CSR holds them)."""
+        per = self._csr.get(ctx, dict)
+        if view.name not in per:
             e = view_edges(view, ctx)
             csr = TemporalCSR.from_edges(e.a, e.b, e.num_nodes, e.time, undirected=True)
             owner = None if e.owner is None else e.owner.to(csr.eid.dtype)  # user ids
-            ctx.cache[key] = (csr, owner)
-            if not had:
-                ctx.cache.pop(f"view_edges:{view.name}", None)
-        return ctx.cache[key]
+            per[view.name] = (csr, owner)
+        return per[view.name]
 
     def tree(
         self,

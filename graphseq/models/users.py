@@ -8,19 +8,49 @@ anonymous history (``recommend --history``), which each encoder handles explicit
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, Literal, get_args
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from graphseq.graph.context import GraphContext
+from graphseq.graph.context import GraphContext, PerContext
+from graphseq.graph.sampler import TemporalCSR
 from graphseq.graph.sequences import SeqBatch
+from graphseq.graph.shape import GraphShape
 from graphseq.graph.snapshots import snapshot_boundaries
+from graphseq.keys import key, pick, rng
 from graphseq.models.base import Encoded
 from graphseq.models.propagation import Sampled
 from graphseq.nn.adjacency import bipartite_blocks
 from graphseq.nn.sequence import CausalTransformer, GRUSequence, ScaleGate, TimeGapEncoding
 from graphseq.nn.views import bipartite_propagate
+
+if TYPE_CHECKING:
+    from graphseq.config import TrainConfig
+
+SequenceKind = Literal["transformer", "gru", "none"]
+
+
+@dataclass(frozen=True)
+class SequenceKeys:
+    """Config keys of the sequence encoder (sasrec, gru4rec, graphseq)."""
+
+    num_layers: int = key(2, "Transformer / GRU layers", low=0, space=rng(1, 3))
+    num_heads: int = key(1, "attention heads (must divide dim)", low=1, space=pick(1, 2))
+    dropout: float = key(0.3, "embedding and Transformer dropout", low=0, high=1,
+                         high_open=True, space=rng(0.0, 0.6))  # fmt: skip
+    sequence: SequenceKind = key("transformer", "the sequence module (none: a bag of events)")
+    time_encoding: bool = key(True, "embed log time gaps between events")
+
+
+@dataclass(frozen=True)
+class SnapshotKeys:
+    """Config keys of the snapshot scale (graphseq)."""
+
+    snapshot_scale: bool = key(True, "a GRU over the user's graph embeddings at snapshots "
+                               "before each event, gated into its states", space=pick(False, True))  # fmt: skip
+    num_snapshots: int = key(8, "graph snapshots of the snapshot scale", low=1)
 
 
 @dataclass
@@ -35,7 +65,7 @@ class SnapshotStates:
 class SnapshotScale(nn.Module):
     """Coarse scale: each user's LightGCN embedding at cumulative equal-count snapshots of the
     graph (built from events strictly before each boundary), summarised by a GRU and gated
-    into the per-event states (``fine + sigmoid(W[fine; coarse]) * coarse``).
+    into the per-event states (``fine + sigmoid(W[fine; snapshot]) * snapshot``).
 
     Args:
         num_users, num_items, dim: sizes.  num_snapshots: snapshots (8).
@@ -59,7 +89,22 @@ class SnapshotScale(nn.Module):
         self.user_emb = nn.Embedding(num_users, dim)
         self.gru = nn.GRU(dim, dim, batch_first=True)
         self.gate = ScaleGate(dim)
+        self._bounds_of: PerContext[Tensor] = PerContext()
+        self._blocks_of: PerContext[list[tuple[Tensor, Tensor]]] = PerContext()
+        self._csr_of: PerContext[TemporalCSR] = PerContext()
         self.reset_parameters()
+
+    config_keys: ClassVar[tuple[str, ...]] = ("dim", "snapshot_scale", "num_snapshots",
+                                              "gnn_layers", "minibatch", "fanouts", "eval_chunk")  # fmt: skip
+
+    @classmethod
+    def from_config(cls, c: TrainConfig, shape: GraphShape) -> SnapshotScale | None:
+        """The scale ``c`` asks for (None with ``snapshot_scale=false``); mini-batch runs
+        embed users from sampled trees."""
+        if not c.snapshot_scale:
+            return None
+        sampled = Sampled(c.fanouts, 0.0, c.eval_chunk) if c.minibatch else None
+        return cls(shape.num_users, shape.num_items, c.dim, c.num_snapshots, c.gnn_layers, sampled)
 
     def reset_parameters(self) -> None:
         nn.init.normal_(self.user_emb.weight, std=0.02)
@@ -67,36 +112,31 @@ class SnapshotScale(nn.Module):
         self.gate.reset_parameters()
 
     def _bounds(self, ctx: GraphContext) -> Tensor:
-        if "snap_bounds" not in ctx.cache:
-            ctx.cache["snap_bounds"] = snapshot_boundaries(ctx.visible.time, self.num_snapshots)
-        return ctx.cache["snap_bounds"]
+        return self._bounds_of.get(
+            ctx, lambda: snapshot_boundaries(ctx.visible.time, self.num_snapshots)
+        )
 
     def _blocks(self, ctx: GraphContext, dev: torch.device) -> list[tuple[Tensor, Tensor]]:
-        if "snap_blocks" not in ctx.cache:  # derived from events only: one set per context
-            vis = ctx.visible
-            ctx.cache["snap_blocks"] = [
-                tuple(
-                    a.to(dev)
-                    for a in bipartite_blocks(
-                        vis.user[vis.time < b],
-                        vis.item[vis.time < b],
-                        self.num_users,
-                        self.num_items,
-                    )  # fmt: skip
-                )
+        """The bipartite blocks of every snapshot (derived from events: one set a context)."""
+
+        def build() -> list[tuple[Tensor, Tensor]]:
+            vis, u, i = ctx.visible, self.num_users, self.num_items
+            return [
+                tuple(a.to(dev) for a in bipartite_blocks(vis.user[vis.time < b],
+                                                          vis.item[vis.time < b], u, i))
                 for b in self._bounds(ctx)
-            ]
-        return ctx.cache["snap_blocks"]
+            ]  # fmt: skip
 
-    def _snap_csr(self, ctx: GraphContext):
-        key = "csr:snapshots"  # users first, then items
-        if key not in ctx.cache:
-            from graphseq.graph.sampler import TemporalCSR
+        return self._blocks_of.get(ctx, build)
 
+    def _snap_csr(self, ctx: GraphContext) -> TemporalCSR:
+        def build() -> TemporalCSR:  # users first, then items
             vis, u = ctx.visible, self.num_users
-            csr = TemporalCSR.from_edges(vis.user, u + vis.item, u + self.num_items, vis.time, True)
-            ctx.cache[key] = csr
-        return ctx.cache[key]
+            return TemporalCSR.from_edges(
+                vis.user, u + vis.item, u + self.num_items, vis.time, True
+            )
+
+        return self._csr_of.get(ctx, build)
 
     def embed(self, ctx: GraphContext, items: Tensor, users: Tensor | None, item_x=None) -> Tensor:
         """(B, S, d) graph embeddings of ``users`` (all when None) at every snapshot."""
@@ -136,7 +176,7 @@ class SnapshotScale(nn.Module):
         self, ctx: GraphContext, enc: Encoded, fine: Tensor, seq: SeqBatch, users: Tensor | None,
         item_x=None,
     ) -> Tensor:  # fmt: skip
-        """Gate the coarse states into ``fine`` (B, L, d): position t reads the state of the
+        """Gate the snapshot states into ``fine`` (B, L, d): position t reads the state of the
         snapshots whose boundary is <= its event time. Anonymous users have no snapshots."""
         if users is None:
             return self.gate(fine, torch.zeros_like(fine))
@@ -193,9 +233,24 @@ class SequenceEncoder(nn.Module):
         elif sequence == "none":
             self.seq = None
         else:
-            raise ValueError(f"unknown sequence {sequence!r}; valid: transformer, gru, none")
+            raise ValueError(
+                f"unknown sequence {sequence!r}; valid: {', '.join(get_args(SequenceKind))}"
+            )
         self.snapshots = snapshots
         self.reset_parameters()
+
+    config_keys: ClassVar[tuple[str, ...]] = (
+        "dim",
+        "max_seq_len",
+        *SequenceKeys.__dataclass_fields__,
+    )
+
+    @classmethod
+    def from_config(
+        cls, c: TrainConfig, shape: GraphShape, snapshots: SnapshotScale | None = None
+    ) -> SequenceEncoder:
+        return cls(len(shape.behaviors), c.dim, c.max_seq_len, c.num_layers, c.num_heads,
+                   c.dropout, c.sequence, c.time_encoding, snapshots)  # fmt: skip
 
     def reset_parameters(self) -> None:
         nn.init.normal_(self.pos_emb.weight, std=0.02)
@@ -240,6 +295,9 @@ class UserTable(nn.Module):
     user vector of an item-only model is not defined without retraining; the mean is the
     common fold-in and keeps one matmul ranking). Shapes: → (B, d)."""
 
+    snapshots = None  # no snapshot scale
+    config_keys: ClassVar[tuple[str, ...]] = ()
+
     def reset_parameters(self) -> None:
         pass
 
@@ -258,6 +316,9 @@ class UserTable(nn.Module):
 
 class ConstantUser(nn.Module):
     """Every user is the same all-ones vector (pop: the score is the item's own value)."""
+
+    snapshots = None  # no snapshot scale
+    config_keys: ClassVar[tuple[str, ...]] = ()
 
     def reset_parameters(self) -> None:
         pass

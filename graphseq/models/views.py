@@ -12,7 +12,7 @@ A view is named ``KIND`` or ``KIND:<behavior>``:
 Items always come first in a view's node space (item ``i`` is node ``i``). While training,
 every edge whose owner is a batch user is left out of the view (the target-in-graph
 shortcut), so user-derived views never show a user their own targets. Edges are derived from
-events only, so they are cached on the :class:`~graphseq.graph.context.GraphContext`.
+events only: the propagation backends keep them per scoring context.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from graphseq.config import VIEW_KINDS
 from graphseq.graph.context import GraphContext, ItemSide
 from graphseq.graph.events import EventTable
 
 EXTRA = {"cooc": None, "behavior": "user", "tag": "tag", "kg": "entity"}  # extra node table
+VIEW_KINDS = tuple(EXTRA)  # a view is KIND or KIND:<behavior>
 
 
 @dataclass(frozen=True)
@@ -97,15 +97,18 @@ def cooc_pairs(ev: EventTable) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     return i[:-1][same], i[1:][same], u[1:][same], t[1:][same]
 
 
+def view_problem(names: tuple[str, ...]) -> str | None:
+    """What is wrong with the view names of the ``views`` key, or None (config check)."""
+    for v in names:
+        kind, _, behavior = v.partition(":")
+        if kind not in VIEW_KINDS or (":" in v and (not behavior or kind in ("tag", "kg"))):
+            return (f"unknown view {v!r}: views are cooc, tag, kg, behavior, or "
+                    "cooc:<behavior> / behavior:<behavior>")  # fmt: skip
+    return None
+
+
 def view_edges(view: View, ctx: GraphContext) -> ViewEdges:
-    """The edges of ``view`` in the scoring graph ``ctx`` (cached on the context)."""
-    key = f"view_edges:{view.name}"
-    if key not in ctx.cache:
-        ctx.cache[key] = _edges(view, ctx)
-    return ctx.cache[key]
-
-
-def _edges(view: View, ctx: GraphContext) -> ViewEdges:
+    """The edges of ``view`` in the scoring graph ``ctx``."""
     n, side, ev = ctx.events.num_items, ctx.side, ctx.visible
     if view.behavior is not None:
         ev = ev.select(ev.behavior == ev.behaviors.index(view.behavior))

@@ -16,6 +16,7 @@ where every behavior is a target (e.g. MovieLens ratings) this term has nothing 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
@@ -23,9 +24,8 @@ from torch import Tensor, nn
 from graphseq.graph.sequences import SeqBatch
 
 STEP = 200.0  # weight = STEP · parameter: Adam moves a parameter by ~lr a step, and a logit
-# weight has to travel to ~10 (full-softmax logits are of that size) within a few dozen steps.
-# Chosen on validation, 1,500-user Tmall slice, 4 epochs (48 steps), graphseq: STEP 10 → valid
-# NDCG@10 0.057 (weights 0.22), 50 → 0.143, 200 → 0.164 (weights ~9), 1000 → 0.163
+# weight has to travel to ~10 (full-softmax logits are of that size) within a few dozen steps
+# (chosen on a Tmall validation slice; docs: Results, the own-history pointer)
 UNTRAINED_WEIGHT = 10.0  # an untrained pointer's base weight: what graphseq learns on Tmall
 # (~9), so the calibration grid (own_history_scales × own_history_sharpen) spans the same
 # strengths for a model that trains the pointer and for one that does not
@@ -33,8 +33,12 @@ UNTRAINED_WEIGHT = 10.0  # an untrained pointer's base weight: what graphseq lea
 
 class OwnHistory(nn.Module):
     """Args: num_behaviors (padding gets weight 0); decay: initial τ in events (10);
-    trained: False for a model that trains no softmax (weights fixed at ``UNTRAINED_WEIGHT``).
+    trained: False for a model that trains no softmax (weights fixed at ``UNTRAINED_WEIGHT``);
+    scales, sharpen: the calibration grid tried on validation after training
+    (:meth:`posthoc_grid`).
     Shapes: ``train_terms`` → three (M,) tensors; ``forward`` hist (B, L) → (B, I)."""
+
+    posthoc_key = "own_history_choice"  # where metrics.json reports what validation chose
 
     def __init__(
         self,
@@ -42,10 +46,13 @@ class OwnHistory(nn.Module):
         decay: float = 10.0,
         skip_targets: bool = True,
         trained: bool = True,
+        scales: Sequence[float] = (1.0, 10.0, 100.0, 1000.0),
+        sharpen: Sequence[float] = (1.0, 4.0, 16.0),
     ) -> None:
         super().__init__()
         self.num_behaviors, self.init_decay, self.skip_targets = num_behaviors, decay, skip_targets
         self.trained = trained
+        self.grid_scales, self.grid_sharpen = tuple(scales), tuple(sharpen)
         self.weight = nn.Parameter(torch.zeros(num_behaviors + 1))
         self.log_decay = nn.Parameter(torch.full((num_behaviors + 1,), math.log(decay)))
         # chosen on validation after training (train/posthoc.py), 1 while training: the
@@ -60,6 +67,15 @@ class OwnHistory(nn.Module):
         self.scale.fill_(1.0 if self.trained else 0.0)  # untrained: off until calibrated
         for p in (self.weight, self.log_decay):
             p.requires_grad_(self.trained)
+
+    def posthoc_grid(self) -> list[dict[str, float]]:
+        """The ``scale`` × ``sharpen`` settings tried on validation: after the learned weights
+        (none when training left them at 0), or off first for an untrained pointer."""
+        grid = [{"scale": float(a), "sharpen": float(b)}
+                for a in self.grid_scales for b in self.grid_sharpen]  # fmt: skip
+        if not self.trained:
+            return [{"scale": 0.0, "sharpen": 1.0}, *grid]
+        return grid if float(self.weights().detach().abs().sum()) > 0 else []
 
     def weights(self) -> Tensor:
         """(num_behaviors + 1,) the weight of each behavior (padding: 0), ``scale`` included."""

@@ -18,6 +18,7 @@ model's own; ``EASE`` / ``ItemKNN`` models use it alone.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,12 +26,15 @@ import scipy.sparse as sp
 import torch
 from torch import Tensor, nn
 
+from graphseq.graph.context import GraphContext, PerContext
 from graphseq.graph.sequences import SeqBatch
 
 __all__ = [
+    "GraphCache",
     "ItemGraph",
     "ItemGraphScorer",
     "decayed_history",
+    "fusion_settings",
     "ease_graph",
     "ease_item_graph",
     "knn_graph",
@@ -180,6 +184,38 @@ def standardize(scores: Tensor) -> Tensor:
     return (scores - mean) / scores.std(1, keepdim=True).clamp(min=1e-8)
 
 
+MakeGraph = Callable[[Tensor, Tensor, int], "ItemGraph"]  # (users, items, num_users) -> graph
+
+
+class GraphCache:
+    """A part's item–item graph of each scoring context's target events, rebuilt when its
+    parameters (``key``) change, so a validation grid over λ or k holds one graph at a time."""
+
+    def __init__(self) -> None:
+        self._of: PerContext[tuple[tuple, ItemGraph]] = PerContext()
+
+    def get(
+        self, ctx: GraphContext, key: tuple, make: MakeGraph, device: torch.device
+    ) -> ItemGraph:
+        held = self._of.peek(ctx)
+        if held is None or held[0] != key:
+            self._of.forget(ctx)  # free the old graph before building the next
+            vis = ctx.visible
+            t = vis.is_target
+            self._of.set(ctx, (key, make(vis.user[t], vis.item[t].to(device), vis.num_users)))
+        return self._of.peek(ctx)[1]
+
+
+def fusion_settings(weights: Sequence[float], decays: Sequence[float]) -> list[dict[str, float]]:
+    """Weight 0 (no fusion) first, where the decay is moot; then every weight × decay."""
+    out = [{"weight": 0.0, "decay": float(decays[0])}]
+    return out + [
+        {"weight": float(w), "decay": float(d)}
+        for w in sorted(set(weights) - {0.0})
+        for d in decays
+    ]
+
+
 class ItemGraphScorer(nn.Module):
     """Late fusion of a model's scores with an item–item graph's:
     ``standardize(model) + weight · standardize(h_u B)``.
@@ -194,7 +230,10 @@ class ItemGraphScorer(nn.Module):
         max_items: EASE is computed over at most this many (most popular) items (10,000).
         kind: ``ease`` (dense, Steck 2019) or ``itemknn`` (sparse shrunk cosine over every
             item, the ``k`` most similar of each, shrinkage ``shrink``).
+        weights, decays: the grid tried on validation after training (:meth:`posthoc_grid`).
     """
+
+    posthoc_key = "item_graph"  # where metrics.json reports what validation chose
 
     def __init__(
         self,
@@ -204,15 +243,23 @@ class ItemGraphScorer(nn.Module):
         kind: str = "ease",
         k: int = 100,
         shrink: float = 10.0,
+        weights: Sequence[float] = (0.0, 0.25, 0.5, 1.0, 2.0),
+        decays: Sequence[float] = (5.0, 20.0),
     ) -> None:
         super().__init__()
         if kind not in ("ease", "itemknn"):
             raise ValueError(f"unknown item graph {kind!r}; valid: ease, itemknn")
         self.num_items, self.max_items, self.kind = num_items, max_items, kind
         self.k, self.shrink = int(k), float(shrink)
+        self.grid_weights, self.grid_decays = tuple(weights), tuple(decays)
         self.register_buffer("weight", torch.zeros(()))
         self.register_buffer("decay", torch.tensor(20.0))
         self.register_buffer("reg", torch.tensor(float(reg)))
+        self._graphs = GraphCache()
+
+    def posthoc_grid(self) -> list[dict[str, float]]:
+        """The settings of ``weight`` and ``decay`` tried on validation (no fusion first)."""
+        return fusion_settings(self.grid_weights, self.grid_decays)
 
     def graph_key(self) -> tuple:
         if self.kind == "itemknn":
@@ -232,6 +279,10 @@ class ItemGraphScorer(nn.Module):
         if self.kind == "itemknn":
             return knn_graph(users, items, num_users, self.num_items, self.k, self.shrink)
         return ease_graph(users, items, num_users, self.num_items, float(self.reg), self.max_items)
+
+    def graph_of(self, ctx: GraphContext, device: torch.device) -> ItemGraph:
+        """The graph of ``ctx``'s target events (built once per context and setting)."""
+        return self._graphs.get(ctx, self.graph_key(), self.graph, device)
 
     def forward(self, scores: Tensor, hist: SeqBatch, graph: ItemGraph | Tensor) -> Tensor:
         """Shapes: ``scores`` (B, I), ``hist`` fields (B, L) → (B, I)."""

@@ -109,8 +109,8 @@ class GRUSequence(nn.Module):
 
 
 class ScaleGate(nn.Module):
-    """Learned gate mixing the fine (event) scale with the coarse (snapshot) scale:
-    ``fine + sigmoid(W [fine; coarse]) * coarse``. Shapes: (..., d), (..., d) → (..., d)."""
+    """Learned gate mixing the event scale with the snapshot scale:
+    ``fine + sigmoid(W [fine; snapshot]) * snapshot``. Shapes: (..., d), (..., d) → (..., d)."""
 
     def __init__(self, dim: int) -> None:
         super().__init__()
@@ -121,9 +121,9 @@ class ScaleGate(nn.Module):
         nn.init.xavier_uniform_(self.lin.weight)
         nn.init.constant_(self.lin.bias, -2.0)  # start mostly closed: the fine scale leads
 
-    def forward(self, fine: Tensor, coarse: Tensor) -> Tensor:
-        gate = torch.sigmoid(self.lin(torch.cat([fine, coarse], -1)))
-        return fine + gate * coarse
+    def forward(self, fine: Tensor, snapshot: Tensor) -> Tensor:
+        gate = torch.sigmoid(self.lin(torch.cat([fine, snapshot], -1)))
+        return fine + gate * snapshot
 
     def __repr__(self) -> str:
         return f"ScaleGate({self.lin.out_features})"

@@ -50,13 +50,6 @@ class PairBatch:
         return len(self.users)
 
 
-def popularity(ctx: GraphContext) -> Tensor:
-    """(I,) target-event count + 1 of each item in the scoring graph (cached per context)."""
-    if "item_pop" not in ctx.cache:
-        ctx.cache["item_pop"] = target_counts(ctx.visible).double() + 1.0
-    return ctx.cache["item_pop"]
-
-
 class BatchBuilder:
     """Batches of one training graph.
 
@@ -90,6 +83,14 @@ class BatchBuilder:
         self.seed, self.loss, self.num_negatives, self.rank = seed, loss, num_negatives, rank
         self.popular, self.share = negatives == "popularity", share_negatives
         self.num_items = ctx.events.num_items
+        self._popularity: Tensor | None = None
+
+    @property
+    def popularity(self) -> Tensor:
+        """(I,) target-event count + 1 of each item in the training graph."""
+        if self._popularity is None:
+            self._popularity = target_counts(self.ctx.visible).double() + 1.0
+        return self._popularity
 
     def epoch(self, epoch: int) -> list[Tensor]:
         """All ranks' index batches of ``epoch`` (users, or training target events)."""
@@ -109,7 +110,7 @@ class BatchBuilder:
         n = 1
         for s in shape:
             n *= s
-        return torch.multinomial(popularity(self.ctx), n, replacement=True, generator=g).view(shape)
+        return torch.multinomial(self.popularity, n, replacement=True, generator=g).view(shape)
 
     def make(self, idx: Tensor, epoch: int, step: int) -> SequenceBatch | PairBatch:
         """The batch of the indices ``idx`` (from :meth:`epoch`), CPU tensors."""
@@ -123,7 +124,7 @@ class BatchBuilder:
             shape = (self.num_negatives,) if self.share else (len(idx), self.num_negatives)
             neg = self._draw(shape, g)
             if self.popular:
-                pop = popularity(self.ctx)
+                pop = self.popularity
                 log_q = (pop / pop.sum()).log().float()
         elif self.loss == "bpr":
             _, _, use = seq.shift()

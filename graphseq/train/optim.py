@@ -1,8 +1,8 @@
 """AdamW that updates only the rows a step touched in embedding tables with sparse gradients.
 
 A mini-batch step looks up a few thousand of a log's users, but dense AdamW reads and writes
-every row of the user table and its two moment buffers each step: at 100M events (1.7M users)
-that was 63% of a step (1.42 s against 0.53 s). In mini-batch mode the trainer gives tables of
+every row of the user table and its two moment buffers each step, most of a step at 100M
+events (the scale guide has the figures). In mini-batch mode the trainer gives tables of
 at least ``sparse_min_rows`` rows sparse gradients; :class:`RowAdamW` updates their touched
 rows the way TensorFlow's LazyAdam and ``torch.optim.SparseAdam`` do (moments and the
 decoupled weight decay of a row move only when the row has a gradient), and everything else

@@ -1,5 +1,8 @@
-"""Choices made on validation after training: buffers of a model's scorer (the item–item
-graph's fusion weight and decay; EASE's λ, ItemKNN's k and shrinkage, the history decay)."""
+"""Choices made on validation after training: the settings of a model's tunable scorer parts
+(the item–item graph's fusion weight and decay; EASE's λ, ItemKNN's k and shrinkage and their
+history decay; the own-history pointer's calibration). Each part declares its grid
+(``posthoc_grid()``) and the ``metrics.json`` key it is reported under (``posthoc_key``);
+:meth:`Recommender.posthoc_parts` gives them in the order they are chosen."""
 
 from __future__ import annotations
 
@@ -7,6 +10,14 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from torch import nn
+
+Plan = list[tuple[nn.Module, list[dict[str, float]], str]]  # (part, settings, metrics key)
+
+
+def plan_of(model: nn.Module) -> Plan:
+    """What validation chooses after training, in order: ``(part whose buffers are set, the
+    settings to try (the first wins ties), metrics.json key)`` for each tunable part."""
+    return [(p, p.posthoc_grid(), p.posthoc_key) for p in model.posthoc_parts()]
 
 
 def choose_on_validation(
@@ -32,39 +43,14 @@ def choose_on_validation(
 
 
 def choose_plan(
-    plan: Sequence[tuple[nn.Module, Sequence[dict[str, float]], str]],
-    valid_score: Callable[[], float],
-    reset: bool = False,
+    plan: Plan, valid_score: Callable[[], float], reset: bool = False
 ) -> dict[str, dict[str, Any]]:
-    """Every step of a post-training plan (``graphseq.models.registry.posthoc_plan``), in
-    order, each chosen on validation: ``{metrics.json key: choice}``. ``reset`` first puts
-    every step back on its first (neutral) setting, as a freshly trained model has them, so
-    a finished run's choices can be made again after a scoring change."""
+    """Every step of a post-training plan (:func:`plan_of`), in order, each chosen on
+    validation: ``{metrics.json key: choice}``. ``reset`` first puts every step back on its
+    first (neutral) setting, as a freshly trained model has them, so a finished run's
+    choices can be made again after a scoring change."""
     if reset:
         for target, settings, _ in plan:
             for name, value in settings[0].items():
                 getattr(target, name).fill_(value)
     return {key: choose_on_validation(t, valid_score, settings) for t, settings, key in plan}
-
-
-def fusion_settings(weights: Sequence[float], decays: Sequence[float]) -> list[dict[str, float]]:
-    """Weight 0 (no fusion) first, where the decay is moot; then every weight × decay."""
-    out = [{"weight": 0.0, "decay": float(decays[0])}]
-    return out + [
-        {"weight": float(w), "decay": float(d)}
-        for w in sorted(set(weights) - {0.0})
-        for d in decays
-    ]
-
-
-def tune_item_graph(
-    model: nn.Module,
-    valid_score: Callable[[], float],
-    weights: Sequence[float],
-    decays: Sequence[float],
-) -> dict[str, Any]:
-    """The item–item graph fusion's weight and decay on validation (``{}`` without one)."""
-    ig = getattr(model, "item_graph", None)
-    if ig is None:
-        return {}
-    return choose_on_validation(ig, valid_score, fusion_settings(weights, decays))

@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,12 @@ import torch
 import graphseq
 from data_builders.atomic import atomic_path, torch_save, write_json, write_text
 from data_builders.errors import DataError
+from graphseq.config import TrainConfig, load_config
+from graphseq.device import resolve_device
+from graphseq.evaluate import EvalResult, evaluate_with
+from graphseq.graph.data import GraphData, open_graph
+from graphseq.models.base import Recommender
+from graphseq.models.resolve import build_model, resolve
 
 CHECKPOINT_VERSION = 2  # 2: composed models (graphseq 0.2); 1 is refused
 
@@ -138,3 +145,81 @@ def write_per_user(
 
 def write_config(run: Path, text: str) -> None:
     write_text(run / "config.yaml", text)
+
+
+# parameters added after checkpoint version 2 whose fresh values are what older runs did:
+# the own-history weights start at 0 (no term), the item graph's λ is the config's
+LATER_NO_OP = ("scorer.history.weight", "scorer.history.log_decay", "scorer.history.scale",
+               "scorer.history.sharpen", "scorer.item_graph.reg")  # fmt: skip
+RENAMED = {"items.view_scale": "items.view_gain"}  # parameters renamed since: old -> new
+
+
+def load_weights(model: torch.nn.Module, state: dict, file: Path) -> None:
+    """``load_state_dict``, accepting a checkpoint that predates a no-op part (LATER_NO_OP)
+    or a renamed parameter (RENAMED)."""
+    state = {RENAMED.get(k, k): v for k, v in state.items()}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    bad = [k for k in missing if k not in LATER_NO_OP]
+    if bad or unexpected:
+        raise DataError(
+            "checkpoint does not match the model its config builds "
+            f"(missing {bad[:5]}, unexpected {list(unexpected)[:5]})",
+            file=file,
+            hint="it was written by another graphseq version: retrain the run",
+        )
+
+
+@dataclass
+class LoadedModel:
+    """A run's best model on its graph: the (resolved) config, the model in eval mode, and
+    the graph opened with the run's split."""
+
+    path: Path
+    cfg: TrainConfig
+    model: Recommender
+    data: GraphData
+
+    def evaluate(self, split: str = "test") -> EvalResult:
+        """Re-run the protocol's evaluation of ``split`` (``valid`` or ``test``)."""
+        if split not in ("valid", "test"):
+            raise DataError(f"unknown split {split!r}", hint="valid or test")
+        d = self.data
+        return evaluate_with(self.cfg, self.model, d.events, d.split, split, d.side)
+
+
+def load_model(
+    path: str | Path,
+    device: str | None = None,
+    allow_incomplete: bool = False,
+    graph: str | Path | None = None,
+) -> LoadedModel:
+    """Load the run directory ``path``: its config, its graph (``graph`` overrides the
+    config's; a run moved together with its graph finds it, :func:`resolve_graph`) and its
+    best ``checkpoint.pt`` (``weights_only=True``; the graph's fingerprint must match).
+
+    A run without ``metrics.json`` (still training, or interrupted) is refused unless
+    ``allow_incomplete``, which loads its best checkpoint so far."""
+    path = Path(path)
+    if not (path / "config.yaml").exists():
+        raise DataError("not a run directory (no config.yaml)", file=path)
+    if not allow_incomplete and not (path / "metrics.json").exists():
+        raise DataError(
+            "run is not finished (no metrics.json): it is still training or was interrupted",
+            file=path,
+            hint="wait for it, finish it with `graphseq train --resume RUN`, or pass "
+            "--allow-incomplete (allow_incomplete=True in Python) to use its best checkpoint so far",
+        )
+    cfg = load_config(path / "config.yaml")
+    cfg = cfg.replace(graph=str(resolve_graph(path, cfg.graph, graph)))
+    data = open_graph(cfg.graph, cfg.split, tuple(cfg.global_time_quantiles), False)
+    ckpt = load_checkpoint(path / "checkpoint.pt", data.fingerprint)
+    # item text features travel in the checkpoint: no encoder or cache needed to load a run
+    data.side.item_features = ckpt["state_dict"].get("items.item_features")
+    resolved = resolve(cfg, data.shape)  # a run's config is saved resolved: no change
+    model = build_model(resolved, data.shape)
+    load_weights(model, ckpt["state_dict"], path / "checkpoint.pt")
+    dev = torch.device(device) if device else resolve_device(
+        "cpu" if cfg.device == "cpu" else "auto"
+    )  # fmt: skip
+    model.to(dev).eval()
+    return LoadedModel(path, resolved.cfg, model, data)

@@ -208,12 +208,12 @@ def tune(
     """Search ``space`` around ``base`` until the study holds ``trials`` finished or pruned
     trials (or ``timeout`` seconds pass); write the best config, score it on test once,
     and with ``seeds`` re-run it per seed. Returns ``best.json``'s content."""
-    from graphseq.train.data import load_train_data
+    from graphseq.train.data import open_run_graph
 
     optuna = _optuna()
     out = Path(out)
     base = base.replace(graph=str(Path(base.graph).resolve()))
-    data = load_train_data(base)  # loaded and checked once, shared by every trial
+    data = open_run_graph(base)  # opened and checked once, shared by every trial
     with study_lock(out):
         study = open_study(out, base.model, space, base.seed)
         done = sum(t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
@@ -230,7 +230,7 @@ def tune(
 
 def finish(study, base, out, space, overrides, seeds, progress) -> dict[str, Any]:
     """best_config.yaml, the best trial's test score (once) and the seed re-runs."""
-    from graphseq.recommend import load_run
+    from graphseq.train.run import load_model
 
     try:
         best = study.best_trial
@@ -255,7 +255,7 @@ def finish(study, base, out, space, overrides, seeds, progress) -> dict[str, Any
     if prev.get("best_trial") == best.number and "test" in prev:
         result["test"] = prev["test"]  # already scored: never twice
     else:
-        res = load_run(out / best.user_attrs["run"]).evaluate("test")
+        res = load_model(out / best.user_attrs["run"]).evaluate("test")
         result["test"] = {"metrics": res.metrics, "note": TEST_NOTE}
     if seeds:
         from graphseq.train.seeds import train_seeds

@@ -1,7 +1,8 @@
 """Search spaces for ``graphseq tune``: a default per model, overridable in YAML.
 
-A space maps config keys to a :class:`Param`. Only keys the model reads are searched
-(``KEYS_READ`` in ``graphseq/models/registry.py``); the default spaces are filtered by it.
+A space maps config keys to a :class:`~graphseq.keys.Param`. Each key's default range is
+declared with the key (:func:`graphseq.keys.key`, ``space=``); a model's default space is
+every such key it reads (:func:`graphseq.models.resolve.keys_read`).
 
 YAML format (``--space FILE``), one entry per config key::
 
@@ -21,91 +22,25 @@ from __future__ import annotations
 
 import json
 import typing
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from data_builders.errors import DataError
-from graphseq.config import KEYS, TrainConfig, config_from_dict, read_config_file
+from graphseq.config import INFO, KEYS, TrainConfig, config_from_dict, read_config_file
+from graphseq.keys import Param
 
 # keys a search may not vary: they choose the data, the protocol or the trial's identity
-FIXED_KEYS = {"model", "graph", "split", "global_time_quantiles", "seed", "device",
-              "distributed", "item_text", "item_text_model", "ks", "exclude_seen", "logger",
-              "mlflow_uri", "eval_batch_size", "eval_chunk"}  # fmt: skip
+FIXED_KEYS = frozenset(k for k, info in INFO.items() if info.fixed)
 USE_DEFAULT = "use_default_space"
 
 
-@dataclass(frozen=True)
-class Param:
-    """One searched key: a range (``low``..``high``, ``log`` scale) or ``choices``; or a
-    ``fixed`` value (``choices`` of one). ``integer`` ranges draw ints."""
-
-    low: float | None = None
-    high: float | None = None
-    log: bool = False
-    integer: bool = False
-    choices: tuple[Any, ...] | None = None
-
-    def suggest(self, trial: Any, name: str) -> Any:
-        """The trial's value (``trial`` is an ``optuna.Trial``)."""
-        if self.choices is not None:
-            if len(self.choices) == 1:
-                return self.choices[0]
-            return trial.suggest_categorical(name, list(self.choices))
-        if self.integer:
-            return trial.suggest_int(name, int(self.low), int(self.high), log=self.log)
-        return trial.suggest_float(name, float(self.low), float(self.high), log=self.log)
-
-    def to_dict(self) -> dict[str, Any]:
-        if self.choices is not None:
-            return {"choices": list(self.choices)}
-        return {"low": self.low, "high": self.high, "log": self.log, "integer": self.integer}
-
-
-def rng(low: float, high: float, log: bool = False) -> Param:
-    return Param(low, high, log, isinstance(low, int) and isinstance(high, int))
-
-
-def pick(*choices: Any) -> Param:
-    return Param(choices=tuple(choices))
-
-
-# keys sequence models share (sasrec, graphseq, gru4rec): the same ranges for each
-SEQUENCE_SPACE: dict[str, Param] = {
-    "lr": rng(3e-4, 1e-2, log=True),
-    "dim": pick(32, 64, 128),
-    "num_layers": rng(1, 3),
-    "num_heads": pick(1, 2),
-    "dropout": rng(0.0, 0.6),
-    "weight_decay": pick(0.0, 1e-4, 1e-3, 1e-2),
-    "max_seq_len": pick(50, 100, 200),
-    "item_graph": pick(False, True),
-    "item_graph_reg": rng(50.0, 1000.0, log=True),
-}
-GRAPH_SPACE: dict[str, Param] = {
-    "gnn_layers": rng(1, 3),
-    "views": pick("cooc,tag,kg", "cooc,tag", "tag", "cooc"),
-    "edge_dropout": rng(0.0, 0.3),
-    "coarse": pick(False, True),
-    "fusion": pick("attention", "mean"),
-}
-PAIR_SPACE: dict[str, Param] = {
-    "lr": rng(3e-4, 1e-2, log=True),
-    "dim": pick(32, 64, 128),
-    "reg": rng(1e-6, 1e-2, log=True),
-    "gnn_layers": rng(1, 4),
-    "lightgcn_edge_dropout": rng(0.0, 0.3),
-    "item_graph": pick(False, True),
-    "item_graph_reg": rng(50.0, 1000.0, log=True),
-}
-
-
 def default_space(model: str) -> dict[str, Param]:
-    """The model's default space: every key above that ``model`` reads."""
-    from graphseq.models.registry import ignored_keys
+    """The model's default space: every key it reads that declares a search range."""
+    from graphseq.models.resolve import keys_read
 
-    pool = {**PAIR_SPACE, **SEQUENCE_SPACE, **GRAPH_SPACE}
-    return {k: p for k, p in pool.items() if not ignored_keys(model, {k})}
+    read = keys_read(model)
+    return {k: info.space for k, info in INFO.items()
+            if info.space is not None and not info.fixed and (read is None or k in read)}  # fmt: skip
 
 
 def _field_type(key: str) -> Any:
@@ -148,7 +83,7 @@ def _parse_entry(key: str, spec: Any, source: str) -> Param | None:
 def check_space(model: str, space: dict[str, Param], source: str = "search space") -> None:
     """Every key is a config key the model reads and may vary; every end and choice is a
     valid value (checked as ``--set`` would)."""
-    from graphseq.models.registry import ignored_keys
+    from graphseq.models.resolve import ignored_keys
 
     for key, p in space.items():
         if key not in KEYS:

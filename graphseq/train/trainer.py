@@ -7,7 +7,6 @@ Run directory: ``config.yaml``, ``provenance.json``, ``train_log.jsonl``,
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import random
 import time
@@ -23,19 +22,19 @@ from data_builders.atomic import write_json
 from data_builders.errors import DataError
 from graphseq.config import TrainConfig, load_config, save_config
 from graphseq.device import resolve_device
-from graphseq.evaluate import EvalResult, evaluate_with
+from graphseq.evaluate import EvalCache, EvalResult, evaluate_with
 from graphseq.graph.context import GraphContext
-from graphseq.models.mode import choose_mode, scalable_objective
-from graphseq.models.registry import build_model, check_model_name, posthoc_plan
+from graphseq.graph.data import GraphData
+from graphseq.models.resolve import build_model, check_model_name, resolve
 from graphseq.progress import progress
 from graphseq.train import run as rundir
 from graphseq.train.batches import BatchBuilder
-from graphseq.train.data import TrainData, load_train_data
+from graphseq.train.data import open_run_graph
 from graphseq.train.distributed import setup as dist_setup
 from graphseq.train.distributed import shard, teardown
 from graphseq.train.loggers import open_logger
 from graphseq.train.optim import clip_grad_norm, make_optimizer, use_sparse_tables
-from graphseq.train.posthoc import choose_plan
+from graphseq.train.posthoc import choose_plan, plan_of
 from graphseq.train.schedule import eval_interval
 
 log = logging.getLogger("graphseq")
@@ -60,8 +59,9 @@ class Trainer:
         cfg = TrainConfig(model="graphseq", graph="g", epochs=50)
         metrics = Trainer(cfg, "runs/gs").fit()
 
-    ``data`` (a :class:`~graphseq.train.data.TrainData`) is loaded from ``cfg.graph`` when
-    not given; everything is checked before the run directory is created.
+    ``data`` (a :class:`~graphseq.graph.data.GraphData` opened with the config's split) is
+    opened from ``cfg.graph`` when not given; everything is checked, and the config resolved
+    (:func:`graphseq.models.resolve.resolve`), before the run directory is created.
 
     Hooks: ``on_validate(epoch, valid_ndcg10)`` is called after each validation (after the
     epoch's log line; it may raise, e.g. ``optuna.TrialPruned``, to stop the run), and
@@ -74,37 +74,32 @@ class Trainer:
         cfg: TrainConfig,
         out: str | Path,
         progress: bool = True,
-        data: TrainData | None = None,
+        data: GraphData | None = None,
         on_validate: Callable[[int, float], None] | None = None,
         score_test: bool = True,
     ) -> None:
         check_model_name(cfg.model)
-        self.cfg = cfg.replace(graph=str(Path(cfg.graph).resolve()))
         self.out = Path(out)
-        self.data = data if data is not None else load_train_data(self.cfg)
-        self.ev, self.split, self.side = self.data.ev, self.data.split, self.data.side
+        self.data = data if data is not None else open_run_graph(cfg)
+        self.ev, self.split, self.side = self.data.events, self.data.split, self.data.side
         self.rank, self.world = 0, 1
-        if self.cfg.distributed:
-            self.rank, self.world, self.device = dist_setup(self.cfg.device)
+        if cfg.distributed:
+            self.rank, self.world, self.device = dist_setup(cfg.device)
         else:
-            self.device = resolve_device(self.cfg.device)
+            self.device = resolve_device(cfg.device)
         self.is_main = self.rank == 0
         self.progress = progress and self.is_main
         self.on_validate, self.score_test = on_validate, score_test
-        seed_everything(self.cfg.seed)
+        seed_everything(cfg.seed)
         train_mask = self.split.graph_mask("train")
-        shape = self._training_shape(train_mask)
-        self.mode = choose_mode(self.cfg, shape.behaviors, shape.behavior_events)
-        if self.cfg.minibatch == "auto":  # saved resolved: load_run rebuilds the same model
-            self.cfg = self.cfg.replace(minibatch=self.mode.minibatch)
-            if self.mode.minibatch:  # and an objective whose step cost does not grow
-                self.cfg, note = scalable_objective(self.cfg, shape.behaviors, shape.targets)
-                self.mode = dataclasses.replace(self.mode, objective=note)
+        shape = self.data.train_shape
+        self.resolved = resolve(cfg.replace(graph=str(self.data.path)), shape)
+        self.cfg, self.mode = self.resolved.cfg, self.resolved.mode  # saved resolved
         if self.cfg.model == "graphseq" and self.is_main:
             log.info("training mode: %s (%s)", self.mode.mode, self.mode.reason)
             if self.mode.objective:
                 log.info("mini-batch objective: %s", self.mode.objective)
-        self.model = build_model(self.cfg, shape)
+        self.model = build_model(self.resolved, shape)
         self.train_ctx = GraphContext(self.ev, train_mask, self.side)
         seen = torch.bincount(self.ev.item[self.train_ctx.mask], minlength=self.ev.num_items)
         self.model.set_trained_items(seen > 0)  # items whose ID embedding is trained
@@ -148,17 +143,12 @@ class Trainer:
             "bad": 0,
             "train_seconds": 0.0,
             "training_mode": self.mode.as_dict(),  # kept across --resume (the first choice)
+            "resolved": self.resolved.as_list(),  # what resolve() changed (kept the same way)
         }
-
-    def _training_shape(self, train_mask: torch.Tensor):
-        """The graph's shape with the training graph's events per behavior (what
-        ``minibatch=auto`` decides on)."""
-        counts = torch.bincount(self.ev.behavior[train_mask], minlength=len(self.ev.behaviors))
-        return dataclasses.replace(self.data.shape, behavior_events=tuple(counts.tolist()))
 
     @property
     def id_maps(self) -> dict:
-        return self.data.id_maps
+        return self.data.ids
 
     # ---- batches -----------------------------------------------------------------------------
     def _batches(self, epoch: int) -> list[torch.Tensor]:
@@ -172,17 +162,16 @@ class Trainer:
         """Epochs between validation runs (:func:`graphseq.train.schedule.eval_interval`)."""
         return eval_interval(self.cfg.eval_every, len(self._global_batches(1)))
 
-    def _evaluate(self, name: str, cache: dict | None = None) -> EvalResult:
+    def _evaluate(self, name: str, cache: EvalCache | None = None) -> EvalResult:
         self.release_training_graph()
         return evaluate_with(self.cfg, self.model, self.ev, self.split, name, self.side, cache)
 
     def release_training_graph(self) -> None:
         """Mini-batch mode: drop the training context's CSRs before a scoring context builds
         its own, so memory holds one graph's at a time (the next step rebuilds them, once per
-        validation). Measured on a 10M-event log: see the user guide, "Mini-batch at 10M and
-        30M events"."""
+        validation; the user guide, "Mini-batch at 10M and 30M events", has the figures)."""
         if self.mode.minibatch:
-            self.train_ctx.cache.clear()
+            self.train_ctx.release()
 
     # ---- state -------------------------------------------------------------------------------
     def _payload(self) -> dict[str, Any]:
@@ -328,10 +317,9 @@ class Trainer:
             ckpt = rundir.load_checkpoint(ckpt_path, self.data.fingerprint)
             self.model.load_state_dict(ckpt["state_dict"])
             best_epoch = ckpt.get("epoch", best_epoch)
-        c = self.cfg
-        valid_cache: dict = {}  # weights are fixed from here on: one scoring context for valid
+        valid_cache = EvalCache()  # weights are fixed from here on: one scoring context
         tuned = choose_plan(  # metrics.json key -> what validation chose
-            posthoc_plan(c, self.model),
+            plan_of(self.model),
             lambda: self._evaluate("valid", valid_cache).metrics[MAIN_METRIC],
         )
         if tuned or not ckpt_path.exists():  # the best model, with what validation chose
@@ -366,8 +354,9 @@ class Trainer:
         }
         if self.cfg.model == "graphseq":  # full-graph or mini-batch, and why
             metrics["training_mode"] = self.state["training_mode"]
+        metrics["resolved"] = self.state["resolved"]  # what resolve() decided, and why
         metrics.update(tuned)
-        hist = getattr(self.model.scorer, "history", None)
+        hist = self.model.scorer.history
         if hist is not None:  # the learned weight and decay of each behavior's own edges
             metrics["own_history"] = hist.by_behavior(self.ev.behaviors)
         write_json(self.out / "metrics.json", metrics)
