@@ -43,9 +43,7 @@ class _Source:
 def _source(source: Any) -> _Source:
     if hasattr(source, "ev") and hasattr(source, "id_maps"):  # a loaded Run
         return _Source(source.ev, source.id_maps, source.side, _titles(source.cfg.graph))
-    from data_builders.store import load_graph, load_id_maps
-    from graphseq.graph.context import ItemSide
-    from graphseq.graph.events import EventTable
+    from graphseq.graph.data import open_graph
 
     path = Path(source)
     if (path / "config.yaml").exists():  # a run directory: its graph
@@ -53,9 +51,8 @@ def _source(source: Any) -> _Source:
         from graphseq.train.run import resolve_graph
 
         path = resolve_graph(path, load_config(path / "config.yaml").graph)
-    graph = load_graph(path)
-    return _Source(EventTable.from_graph(graph), load_id_maps(path), ItemSide.from_graph(graph),
-                   _titles(path))  # fmt: skip
+    data = open_graph(path, require_targets=False)  # no PyG import needed
+    return _Source(data.events, data.ids, data.side, _titles(path))
 
 
 def _titles(graph_dir: str | Path) -> pd.Series | None:

@@ -27,28 +27,26 @@ METRIC = "NDCG@10"
 
 
 def _test_input(graph: str | Path, split: str, quantiles: tuple[float, float]):
-    """The event table and the test split's scoring input of ``graph``."""
-    from data_builders.store import read_graph
-    from graphseq.graph.events import EventTable
-    from graphseq.graph.splits import make_split, scoring_input
+    """The opened graph and the test split's scoring input of ``graph``."""
+    from graphseq.graph.data import open_graph
+    from graphseq.graph.splits import scoring_input
 
-    ev = EventTable.from_graph(read_graph(graph))
-    return ev, scoring_input(ev, make_split(ev, split, quantiles), "test")
+    data = open_graph(graph, split, quantiles, require_targets=False)
+    return data, scoring_input(data.events, data.split, "test")
 
 
 def own_edge_users(graph: str | Path, split: str, quantiles: tuple[float, float]) -> pd.Series:
     """Raw test user id → whether the test target's item is in the user's own history."""
     import torch
 
-    from data_builders.store import load_id_maps
-
-    ev, inp = _test_input(graph, split, quantiles)
+    data, inp = _test_input(graph, split, quantiles)
+    ev = data.events
     counts = inp.hist_ptr[1:] - inp.hist_ptr[:-1]
     row = torch.repeat_interleave(torch.arange(len(counts)), counts)
     target_item = ev.item[inp.target_idx]
     hit = torch.zeros(len(counts), dtype=torch.bool)
     hit[row[ev.item[inp.hist_idx] == target_item[row]]] = True
-    users = load_id_maps(graph)["user"][ev.user[inp.target_idx].numpy()]
+    users = data.ids["user"][ev.user[inp.target_idx].numpy()]
     return pd.Series(hit.numpy(), index=pd.Index(users, name="user"))
 
 
@@ -72,7 +70,8 @@ def own_item_stats(graph: str | Path, split: str, quantiles: tuple[float, float]
     bought before: those are excluded from the ranking), how often the target is the most
     recent of them, and the NDCG@10 of ranking them by recency alone (most recent first),
     the simplest pointer."""
-    ev, inp = _test_input(graph, split, quantiles)
+    data, inp = _test_input(graph, split, quantiles)
+    ev = data.events
     h = own_events(ev, inp).groupby(["row", "item"], as_index=False)["pos"].max()
     h["rank"] = h.sort_values("pos", ascending=False).groupby("row").cumcount()
     tgt = pd.DataFrame({"row": np.arange(len(inp.target_idx)),
@@ -186,7 +185,6 @@ def rescore(path: str | Path, valid_users: int = 0) -> dict:
 
     from data_builders.atomic import write_json
     from graphseq.evaluate import EvalCache, evaluate_with
-    from graphseq.graph.splits import make_split
     from graphseq.recommend import load_run
     from graphseq.train import run as rundir
     from graphseq.train.posthoc import choose_plan, plan_of
@@ -198,7 +196,7 @@ def rescore(path: str | Path, valid_users: int = 0) -> dict:
     if not plan:  # nothing is chosen after training for this model
         return metrics
     c = run.cfg.replace(valid_users=valid_users) if valid_users else run.cfg
-    sp = make_split(run.ev, c.split, quantiles=tuple(c.global_time_quantiles))
+    sp = run.data.split  # the run's own split, opened with it
     cache = EvalCache()  # the weights are fixed: one scoring context for every validation
 
     def valid():
@@ -215,7 +213,7 @@ def rescore(path: str | Path, valid_users: int = 0) -> dict:
     before = {k: metrics[k] for k in ("valid", "test", *tuned) if k in metrics}
     metrics.update(valid=valid_result.metrics, test=test.metrics, before_rescore=before, **tuned)
     metrics["protocol"]["valid_users"] = valid_result.num_users
-    hist = getattr(run.model.scorer, "history", None)
+    hist = run.model.scorer.history
     if hist is not None:
         metrics["own_history"] = hist.by_behavior(run.ev.behaviors)
     write_json(path / "metrics.json", metrics)

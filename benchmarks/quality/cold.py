@@ -35,15 +35,13 @@ COLD_KEYS = ("targets", "NDCG@10", "Hit@10", "AUC", "cold_only/candidates",
 
 def cold_counts(graph: Path) -> dict:
     """Targets per split and how many of them are cold, for both split methods."""
-    from data_builders.store import read_graph
     from graphseq.evaluate import cold_items
-    from graphseq.graph.events import EventTable
-    from graphseq.graph.splits import make_split
+    from graphseq.graph.data import open_graph
 
-    ev = EventTable.from_graph(read_graph(graph))
     out = {}
     for method in ("leave_last_out", "global_time"):
-        split = make_split(ev, method)
+        data = open_graph(graph, method, require_targets=False)
+        ev, split = data.events, data.split
         for name in ("valid", "test"):
             tgt = split.targets[name]
             cold = cold_items(ev, split.graph_mask(name))[ev.item[tgt]]
@@ -56,13 +54,11 @@ def simulated_cold_graph(data: Path, graph: Path, out: Path, seed: int = 0) -> d
     test targets (set T) and validation targets (set V); returns what was removed."""
     from data_builders.build import build_graph
     from data_builders.readers import read_log
-    from data_builders.store import load_id_maps, read_graph, save_graph
-    from graphseq.graph.events import EventTable
-    from graphseq.graph.splits import make_split
+    from data_builders.store import save_graph
+    from graphseq.graph.data import open_graph
 
-    ev = EventTable.from_graph(read_graph(graph))
-    split = make_split(ev, "leave_last_out")
-    ids = load_id_maps(graph)
+    opened = open_graph(graph, "leave_last_out", require_targets=False)
+    ev, split, ids = opened.events, opened.split, opened.ids
     perm = np.random.default_rng(seed).permutation(ev.num_items)
     n = int(COLD_SHARE * ev.num_items)
     sets = {"T": set(ids["item"][perm[:n]]), "V": set(ids["item"][perm[n : 2 * n]])}
@@ -93,9 +89,10 @@ def evaluate_run(run_dir: Path, zero_ids: bool = True) -> dict:
 
     run = load_run(run_dir, device="cpu")
     if not zero_ids:
-        if not hasattr(run.model, "trained_items"):
+        items = run.model.items  # only an item encoder with text features zeroes cold IDs
+        if getattr(items, "feat", None) is None:
             return {}
-        run.model.trained_items.fill_(True)
+        items.trained_items.fill_(True)
     out = {}
     for name in ("valid", "test"):
         res = run.evaluate(name)
