@@ -15,13 +15,11 @@ from torch import Tensor
 
 from data_builders.atomic import atomic_path
 from data_builders.errors import DataError
-from graphseq.config import TrainConfig
-from graphseq.evaluate import EvalResult, seen_pairs
+from graphseq.evaluate import seen_pairs
 from graphseq.graph.context import GraphContext, ItemSide
-from graphseq.graph.data import GraphData
 from graphseq.graph.events import EventTable, csr_rows, target_counts, user_csr
 from graphseq.graph.sequences import pad_from_csr
-from graphseq.models.base import Encoded, Recommender
+from graphseq.models.base import Encoded
 from graphseq.rules import k_problem, show_ids, table_suffix
 from graphseq.train.run import LoadedModel, load_model
 
@@ -32,41 +30,25 @@ def _check_k(k: int) -> None:
 
 
 @dataclass
-class Run:
-    """A finished run, loaded once: model, graph, id maps and the full-graph encoding."""
+class Run(LoadedModel):
+    """A finished run, loaded once: model, graph, id maps and the full-graph encoding
+    (``ctx``: every event of the graph; ``enc``: the model's encoding of it)."""
 
-    loaded: LoadedModel
-    ctx: GraphContext
-    enc: Encoded
+    ctx: GraphContext | None = None
+    enc: Encoded | None = None
     _csr: tuple[Tensor, Tensor] | None = None
 
     @property
-    def path(self) -> Path:
-        return self.loaded.path
-
-    @property
-    def cfg(self) -> TrainConfig:
-        return self.loaded.cfg
-
-    @property
-    def model(self) -> Recommender:
-        return self.loaded.model
-
-    @property
-    def data(self) -> GraphData:
-        return self.loaded.data
-
-    @property
     def ev(self) -> EventTable:
-        return self.loaded.data.events
+        return self.data.events
 
     @property
     def side(self) -> ItemSide:
-        return self.loaded.data.side
+        return self.data.side
 
     @property
     def id_maps(self) -> dict[str, pd.Index]:
-        return self.loaded.data.ids
+        return self.data.ids
 
     # ---- helpers ---------------------------------------------------------------------------
     @property
@@ -222,10 +204,6 @@ class Run:
                 recs.to_parquet(tmp, index=False)
         return len(users)
 
-    def evaluate(self, split: str = "test") -> EvalResult:
-        """Re-run the protocol's evaluation of ``split`` with the saved best model."""
-        return self.loaded.evaluate(split)
-
     def histories(self, batch_size: int = 1024) -> tuple[Tensor, list]:
         """``(users (n,), [SeqBatch ...])``: every user with events and their last
         ``max_seq_len`` events, in batches of ``batch_size`` users (in ``users`` order)."""
@@ -286,4 +264,4 @@ def load_run(
                        loaded.data.side)  # fmt: skip
     with torch.no_grad():
         enc = loaded.model.encode(ctx).detach()
-    return Run(loaded, ctx, enc)
+    return Run(loaded.path, loaded.cfg, loaded.model, loaded.data, ctx, enc)
