@@ -121,7 +121,7 @@ def test_tree_lightgcn_equals_full_propagation_when_fanout_covers_degree():
 
 
 def test_one_call_samples_every_seed():
-    """One vectorised call serves every seed (timing vs a per-seed loop: benchmarks/sampler_speed.py)."""
+    """One vectorised call serves every seed (timing vs a per-seed loop: python -m benchmarks speed --variants sampler)."""
     src, dst, t = _random_graph(5_000, 30_000, 4)
     csr = TemporalCSR.from_edges(src, dst, 5_000, t, undirected=True)
     seeds, ts = torch.randint(5_000, (1_000,)), torch.full((1_000,), 25)
