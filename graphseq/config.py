@@ -129,6 +129,39 @@ DOCS: dict[str, str] = {k: v.doc for k, v in INFO.items()}
 RANGES: dict[str, Range] = {k: v.range for k, v in INFO.items() if v.range is not None}
 _TYPES = typing.get_type_hints(TrainConfig, include_extras=True)
 
+
+def keys_table() -> str:
+    """Every config key as a Markdown table (``docs/config.md`` is this text; a test keeps it
+    in step): key, default, allowed values, the part that declares it, the models that read
+    it, and what it does."""
+    from graphseq.models.registry import SPECS
+    from graphseq.models.resolve import keys_read
+
+    read = {m: keys_read(m) for m in SPECS}
+    owner = {f: cls.__name__ for cls in TrainConfig.__mro__[1:-1]
+             for f in cls.__dataclass_fields__}  # fmt: skip
+    rows = [
+        "| key | default | allowed | declared by | read by | what |",
+        "|---|---|---|---|---|---|",
+    ]
+    defaults = TrainConfig()
+    for name, info in INFO.items():
+        tp = _TYPES[name]
+        allowed = _type_name(tp)
+        if typing.get_origin(tp) is tuple:
+            allowed = f"list of {_type_name(typing.get_args(tp)[0])}"
+        if info.range is not None:
+            r = info.range
+            lo = ("(" if r.low_open else "[") + f"{r.low:g}"
+            allowed += f" in {lo}, {r.high:g}{')' if r.high_open else ']'}"
+        default = _plain(getattr(defaults, name))
+        doc, allowed = (t.replace("|", r"\|") for t in (info.doc, allowed))
+        models = [m for m, keys in read.items() if keys is None or name in keys]
+        by = "every model" if len(models) == len(read) else ", ".join(models)
+        rows.append(f"| `{name}` | `{default!r}` | {allowed} | `{owner[name]}` | {by} | {doc} |")
+    return "\n".join(rows) + "\n"
+
+
 # keys renamed since the last release: old name -> new name (the old one still read, warned)
 RENAMED = {"coarse": "snapshot_scale"}
 # keys removed since the last release (measured no gain: docs/results.md, "What did not help"):

@@ -64,3 +64,13 @@ def test_mkdocs_build_strict(tmp_path):
     api = (site / "api" / "train" / "index.html").read_text()
     assert "graphseq.train.search" in api and "graphseq.train.trainer" in api
     assert (site / "api" / "readers" / "index.html").exists()
+
+
+def test_config_keys_page_is_the_code_s_own_table():
+    """docs/config.md is generated from the key declarations: regenerate it with
+    ``python -c "from graphseq.config import keys_table; print(keys_table())"``."""
+    from graphseq.config import KEYS, keys_table
+
+    page = (ROOT / "docs" / "config.md").read_text()
+    assert page.endswith(keys_table()), "docs/config.md is stale: paste keys_table() into it"
+    assert all(f"| `{k}` |" in page for k in KEYS)
