@@ -210,6 +210,7 @@ def load_model(
             "--allow-incomplete (allow_incomplete=True in Python) to use its best checkpoint so far",
         )
     cfg = load_config(path / "config.yaml")
+    dev = resolve_device(device or ("cpu" if cfg.device == "cpu" else "auto"))  # checked first
     cfg = cfg.replace(graph=str(resolve_graph(path, cfg.graph, graph)))
     data = open_graph(cfg.graph, cfg.split, tuple(cfg.global_time_quantiles), False)
     ckpt = load_checkpoint(path / "checkpoint.pt", data.fingerprint)
@@ -218,8 +219,5 @@ def load_model(
     resolved = resolve(cfg, data.shape)  # a run's config is saved resolved: no change
     model = build_model(resolved, data.shape)
     load_weights(model, ckpt["state_dict"], path / "checkpoint.pt")
-    dev = torch.device(device) if device else resolve_device(
-        "cpu" if cfg.device == "cpu" else "auto"
-    )  # fmt: skip
     model.to(dev).eval()
     return LoadedModel(path, resolved.cfg, model, data)
