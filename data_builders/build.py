@@ -150,7 +150,8 @@ def _is_any(codes: np.ndarray, values: list[int]) -> np.ndarray:
 
 def _notes(log: CanonicalLog, ev: FilteredEvents, dropped: dict[str, int]) -> dict:
     """Report keys about time and ids: ``time`` (``timestamp`` | ``input_order``), and when they
-    apply ``time_resolution``, ``same_timestamp_events``, ``float_ids``, ``stages``."""
+    apply ``time_resolution``, ``same_timestamp_events``, ``float_ids``, ``id_dtypes``,
+    ``stages``."""
     info = log.info
     notes: dict = {"time": info.get("time", "timestamp")}
     if info.get("time_resolution") == "day":
@@ -169,6 +170,8 @@ def _notes(log: CanonicalLog, ev: FilteredEvents, dropped: dict[str, int]) -> di
         )
     if info.get("float_ids"):
         notes["float_ids"] = dict(info["float_ids"])
+    if info.get("id_dtypes"):  # integer raw ids (a DataFrame log): outputs give them back so
+        notes["id_dtypes"] = dict(info["id_dtypes"])
     if ev.stage is not None:
         counts = np.bincount(ev.kept(ev.stage), minlength=3)
         notes["stages"] = {s: int(c) for s, c in zip(("train", "valid", "test"), counts)}

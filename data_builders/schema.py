@@ -74,7 +74,7 @@ class BehaviorRule:
 class ItemsSpec:
     """Item side table: one row per item, with tags and a title."""
 
-    file: str  # path relative to the input directory
+    file: str | None = None  # path relative to the input directory; None: a table in memory
     item: str = "item"  # item id column
     tags: str | None = None  # column of tags / genres joined by tag_sep
     tag_sep: str = "|"  # separator inside the tags column
@@ -86,7 +86,7 @@ class ItemsSpec:
 class KGSpec:
     """Knowledge-graph triples file."""
 
-    file: str  # path relative to the input directory
+    file: str | None = None  # path relative to the input directory; None: a table in memory
     head: str = "head"  # head entity column
     relation: str = "relation"  # relation column
     tail: str = "tail"  # tail entity column
@@ -97,7 +97,7 @@ class KGSpec:
 class LinksSpec:
     """Item → KG entity links file."""
 
-    file: str  # path relative to the input directory
+    file: str | None = None  # path relative to the input directory; None: a table in memory
     item: str = "item"  # item id column
     entity: str = "entity"  # KG entity column
     delimiter: str | None = None  # default: sniffed
@@ -107,7 +107,7 @@ class LinksSpec:
 class TagEventsSpec:
     """User tag events file (a user applies a tag at a time)."""
 
-    file: str  # path relative to the input directory
+    file: str | None = None  # path relative to the input directory; None: a table in memory
     user: str = "user"  # user id column
     tag: str = "tag"  # tag column
     timestamp: str = "timestamp"  # time column, parsed like the events' time column
@@ -150,6 +150,22 @@ class Schema:
     kg: KGSpec | None = None  # knowledge-graph triples
     links: LinksSpec | None = None  # item → entity links
     tag_events: TagEventsSpec | None = None  # user tag events
+
+    def __post_init__(self) -> None:
+        """``Schema(...)`` in Python takes what YAML does: a string for a list (``targets="buy"``
+        is ``("buy",)``), lists for tuples and dicts for the nested sections; anything else
+        is a :class:`DataError` naming the key."""
+        hints = typing.get_type_hints(Schema)
+        for f in dataclasses.fields(self):
+            val = getattr(self, f.name)
+            if val is None or dataclasses.is_dataclass(val):
+                continue
+            if isinstance(val, tuple) and all(dataclasses.is_dataclass(v) for v in val) and val:
+                continue
+            plain = list(val) if isinstance(val, tuple) else val
+            fixed = _value(hints[f.name], plain, (f.name,), "Schema", {}, None)
+            if fixed != val or type(fixed) is not type(val):
+                object.__setattr__(self, f.name, fixed)
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> Schema:

@@ -81,7 +81,7 @@ def save_graph(
         raise DataError(
             "output directory already exists",
             file=out,
-            hint="pass --overwrite or choose another --out",
+            hint="choose another directory, or overwrite it (--overwrite; overwrite=True in Python)",
         )
     with atomic_dir(out, overwrite=overwrite) as tmp:
         torch.save(payload, tmp / "graph.pt")

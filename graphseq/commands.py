@@ -224,7 +224,7 @@ def cmd_recommend(a: argparse.Namespace) -> int:
         _say(f"wrote top-{a.k} for {n} users to {a.out}")
         return 0
     if a.items:
-        out = run.similar_items(a.items, k=a.k)
+        out = run.similar_items_dict(a.items, k=a.k)
     elif a.history:
         known, unknown = run.split_known("item", a.history)
         if not known:
@@ -233,9 +233,9 @@ def cmd_recommend(a: argparse.Namespace) -> int:
             )
         if unknown:
             _say(f"graphseq: warning: skipped unknown item ids: {show_ids(unknown, limit=20)}")
-        out = {"history": run.recommend_history(known, k=a.k)}
+        out = {"history": run.recommend_history_list(known, k=a.k)}
     else:
-        out = run.recommend(a.users, k=a.k, fallback_popular=a.fallback_popular)
+        out = run.recommend_dict(a.users, k=a.k, fallback_popular=a.fallback_popular)
     if a.json:
         print(json.dumps(out))
     else:

@@ -114,7 +114,23 @@ class TrainConfig(
 ):
     """Everything a training run needs; the defaults are those of ``graphseq``. Each key is
     declared (default, doc, range) by the part that owns it; :data:`DOCS` has every key's
-    one-line description."""
+    one-line description.
+
+    Every value is checked when the config is made, as ``--set`` checks it (types, choices,
+    ranges): ``TrainConfig(epochs=0)`` or ``TrainConfig(lr="fast")`` is a
+    :class:`~data_builders.errors.DataError` before anything reads data or writes a file.
+    Numbers and lists are taken as typed (``lr=1`` is 1.0, a list is a tuple, a string is a
+    one-element tuple).
+    """
+
+    def __post_init__(self) -> None:
+        for name, tp in _TYPES.items():
+            value = getattr(self, name)
+            fixed = _coerce(name, tp, value, "TrainConfig")
+            _check_value(name, fixed, "TrainConfig")
+            if fixed is not value:
+                object.__setattr__(self, name, fixed)
+        _check_together(self, "TrainConfig")
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)

@@ -260,7 +260,7 @@ def export_run(run, out: Path, item_graph_k: int = 100) -> list[Path]:
     """Everything :meth:`graphseq.recommend.Run.export` writes (see there)."""
     if out.exists() and not out.is_dir():
         raise DataError(
-            "export writes a directory, and this is a file", file=out, hint="choose another --out"
+            "export writes a directory, and this is a file", file=out, hint="give a directory"
         )
     out.mkdir(parents=True, exist_ok=True)
     items = pd.DataFrame({"item": run.id_maps["item"].astype(str)})

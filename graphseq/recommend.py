@@ -6,9 +6,12 @@ the user's whole known history is the sequence, and its target items are exclude
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor
@@ -16,6 +19,7 @@ from torch import Tensor
 from data_builders.atomic import atomic_path
 from data_builders.errors import DataError
 from graphseq.evaluate import seen_pairs
+from graphseq.frames import RunFrames
 from graphseq.graph.context import GraphContext, ItemSide
 from graphseq.graph.events import EventTable, csr_rows, target_counts, user_csr
 from graphseq.graph.sequences import pad_from_csr
@@ -29,10 +33,27 @@ def _check_k(k: int) -> None:
         raise DataError(problem)
 
 
+def _text(raw: Any) -> str:
+    """A raw id as the id maps hold it (text); one that cannot be text (a lone surrogate)
+    becomes a string no map holds, so it is simply unknown."""
+    s = str(raw)
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return s.encode("utf-8", "backslashreplace").decode("ascii") + "\x00"
+    return s
+
+
 @dataclass
-class Run(LoadedModel):
+class Run(RunFrames, LoadedModel):
     """A finished run, loaded once: model, graph, id maps and the full-graph encoding
-    (``ctx``: every event of the graph; ``enc``: the model's encoding of it)."""
+    (``ctx``: every event of the graph; ``enc``: the model's encoding of it).
+
+    For scripts and notebooks: :meth:`recommend`, :meth:`recommend_history`,
+    :meth:`similar_items`, :meth:`item_embeddings`, :meth:`user_embeddings` (DataFrames,
+    :mod:`graphseq.frames`), :attr:`metrics`, :meth:`evaluate` and :meth:`export`. The
+    ``*_dict`` / ``*_list`` forms give the same recommendations as JSON-shaped data (the
+    CLI's ``--json`` and the HTTP server)."""
 
     ctx: GraphContext | None = None
     enc: Encoded | None = None
@@ -56,17 +77,37 @@ class Run(LoadedModel):
         """Whether items have embeddings to compare (``pop``'s one column is a count)."""
         return self.model.items.has_item_vectors
 
-    def split_known(self, kind: str, ids: list[str]) -> tuple[list[str], list[str]]:
-        """``(known, unknown)`` raw ``kind`` ids (``user`` or ``item``); unknown deduplicated."""
-        found = self.id_maps[kind].get_indexer([str(i) for i in ids]) >= 0
-        known = [str(i) for i, f in zip(ids, found) if f]
-        return known, list(dict.fromkeys(str(i) for i, f in zip(ids, found) if not f))
+    def positions(self, kind: str, ids: Iterable[Any]) -> np.ndarray:
+        """Each raw ``kind`` id's row (``user`` or ``item``), -1 for an unknown one. Ids are
+        matched as text (``5`` and ``"5"`` are one id); one that is not valid text (a lone
+        surrogate) is unknown."""
+        return self.id_maps[kind].get_indexer([_text(i) for i in ids])
+
+    def split_known(self, kind: str, ids: list[Any]) -> tuple[list[str], list[str]]:
+        """``(known, unknown)`` raw ``kind`` ids as text; unknown deduplicated."""
+        found = self.positions(kind, ids) >= 0
+        known = [_text(i) for i, f in zip(ids, found) if f]
+        return known, list(dict.fromkeys(_text(i) for i, f in zip(ids, found) if not f))
+
+    def raw_ids(self, kind: str, rows: np.ndarray | Tensor) -> np.ndarray:
+        """The raw ``kind`` ids of node ``rows``, in the dtype they had in the log (integers
+        when the log was a DataFrame with integer ids, else strings)."""
+        rows = rows.cpu().numpy() if isinstance(rows, Tensor) else np.asarray(rows)
+        ids = np.asarray(self.id_maps[kind][rows], dtype=object)
+        if self.data.id_dtypes.get(kind) == "int64":
+            return ids.astype(np.int64)
+        return ids.astype(str)
 
     def _item_ids(self, idx: Tensor) -> list[str]:
         return [str(x) for x in self.id_maps["item"][idx.cpu().numpy()]]
 
+    @staticmethod
+    def top(scores: Tensor, k: int) -> tuple[Tensor, Tensor]:
+        """``(values, items)`` (B, k) of each row's ``k`` best scores (-inf: excluded)."""
+        return torch.topk(scores, min(k, scores.size(1)), dim=1)
+
     def _topk(self, scores: Tensor, k: int) -> list[list[dict]]:
-        vals, idx = torch.topk(scores, min(k, scores.size(1)), dim=1)
+        vals, idx = self.top(scores, k)
         return [
             [
                 {"item": i, "score": float(v)}
@@ -75,6 +116,12 @@ class Run(LoadedModel):
             ]
             for ri, rv in zip(idx, vals)
         ]
+
+    @torch.no_grad()
+    def user_scores(self, rows: Tensor) -> Tensor:
+        """(B, I) scores of users ``rows`` (node indices) over every item, seen items -inf."""
+        ptr, idx = self._user_csr()
+        return self._score_rows(ptr, idx, rows)
 
     @torch.no_grad()
     def _score_rows(self, ptr: Tensor, idx: Tensor, users: Tensor) -> Tensor:
@@ -87,84 +134,83 @@ class Run(LoadedModel):
             scores[r.to(dev), it.to(dev)] = float("-inf")
         return scores
 
-    def _user_index(self, raw: list[str], fallback_popular: bool) -> tuple[list[int], list[str]]:
-        known = self.id_maps["user"].get_indexer([str(u) for u in raw])
-        unknown = [u for u, k in zip(raw, known) if k < 0]
-        if unknown and not fallback_popular:
-            raise DataError(
-                f"unknown user ids: {show_ids(unknown)}",
-                hint="pass --fallback-popular to get popular items for them",
-            )
-        return list(known), unknown
-
-    # ---- public ----------------------------------------------------------------------------
-    def recommend(
-        self, users: list[str], k: int = 10, fallback_popular: bool = False
-    ) -> dict[str, list[dict]]:
-        """Top-``k`` raw item ids with scores for raw user ids, history excluded."""
-        _check_k(k)
-        known, _ = self._user_index(users, fallback_popular)
-        out: dict[str, list[dict]] = {}
-        ptr, idx = self._user_csr()
-        rows = torch.tensor([u for u in known if u >= 0], dtype=torch.long)
-        recs = self._topk(self._score_rows(ptr, idx, rows), k) if len(rows) else []
-        it = iter(recs)
-        pop = None
-        for raw, u in zip(users, known):
-            if u >= 0:
-                out[str(raw)] = next(it)
-            else:
-                pop = pop if pop is not None else self._popular(k)
-                out[str(raw)] = pop
-        return out
-
-    def recommend_history(self, items: list[str], k: int = 10) -> list[dict]:
-        """Top-``k`` for an anonymous user whose history is ``items`` (oldest first).
-
-        Every item must be known: drop unknown ones first with :meth:`split_known`.
-        """
-        _check_k(k)
-        idx = self.id_maps["item"].get_indexer([str(i) for i in items])
-        if (idx < 0).any() or not len(idx):
-            unknown = self.split_known("item", items)[1]
-            raise DataError(f"unknown item ids: {show_ids(unknown)}" if unknown else "no items")
+    @torch.no_grad()
+    def history_scores(self, rows: np.ndarray) -> Tensor:
+        """(1, I) scores of an anonymous user whose history is items ``rows`` (oldest
+        first); the history's own items -inf."""
+        n = len(rows)
         ev = self.ev
-        n = len(idx)
         tmp = EventTable(
-            torch.zeros(n, dtype=torch.long),
-            torch.as_tensor(idx, dtype=torch.long),
-            torch.arange(n),
-            torch.zeros(n, dtype=torch.long),
-            torch.ones(n, dtype=torch.bool),
-            ev.behaviors,
-            1,
-            ev.num_items,
-        )
+            torch.zeros(n, dtype=torch.long), torch.as_tensor(rows, dtype=torch.long),
+            torch.arange(n), torch.zeros(n, dtype=torch.long), torch.ones(n, dtype=torch.bool),
+            ev.behaviors, 1, ev.num_items,
+        )  # fmt: skip
         hist = pad_from_csr(
             tmp, torch.tensor([0, n]), torch.arange(n), torch.tensor([0]), self.cfg.max_seq_len
         )
         dev = self.enc.items.device
-        with torch.no_grad():  # users=None: the model folds the history in (or reads it)
-            scores = self.model.rank_scores(self.ctx, self.enc, None, hist.to(dev)).float()
-        scores[0, torch.as_tensor(idx, dtype=torch.long, device=dev)] = float("-inf")
-        return self._topk(scores, k)[0]
+        # users=None: the model folds the history in (or reads it)
+        scores = self.model.rank_scores(self.ctx, self.enc, None, hist.to(dev)).float()
+        scores[0, torch.as_tensor(rows, dtype=torch.long, device=dev)] = float("-inf")
+        return scores
 
-    def similar_items(self, items: list[str], k: int = 10) -> dict[str, list[dict]]:
-        """Nearest items by cosine similarity of item representations."""
-        _check_k(k)
+    @torch.no_grad()
+    def similar_scores(self, rows: np.ndarray) -> Tensor:
+        """(Q, I) cosine similarity of items ``rows`` to every item (itself -inf)."""
         if not self.has_item_vectors:
             raise DataError(
                 f"{self.model!r} has no item vectors to compare, so no similar items",
                 hint="use a run of an embedding model (mf, lightgcn, sasrec, graphseq)",
             )
-        idx = self.id_maps["item"].get_indexer([str(i) for i in items])
-        if (idx < 0).any():
-            raise DataError(f"unknown item ids: {show_ids(self.split_known('item', items)[1])}")
         emb = torch.nn.functional.normalize(self.enc.items.float(), dim=1)
-        q = torch.as_tensor(idx, dtype=torch.long, device=emb.device)
+        q = torch.as_tensor(rows, dtype=torch.long, device=emb.device)
         scores = emb[q] @ emb.T
         scores[torch.arange(len(q)), q] = float("-inf")
-        return dict(zip(map(str, items), self._topk(scores, k)))
+        return scores
+
+    def popularity(self) -> Tensor:
+        """(I,) each item's share of the graph's target events (the fallback's score)."""
+        counts = target_counts(self.ev).float()
+        return counts / counts.sum().clamp(min=1.0)
+
+    # ---- JSON-shaped forms (the CLI's --json and the HTTP server) --------------------------
+    def recommend_dict(
+        self, users: list[str], k: int = 10, fallback_popular: bool = False
+    ) -> dict[str, list[dict]]:
+        """``{user: [{"item", "score"}, ...]}``: top-``k`` raw item ids for raw user ids,
+        history excluded; an unknown user is an error, or with ``fallback_popular`` gets
+        the popular items (score: their share of target events)."""
+        _check_k(k)
+        known = self.positions("user", users)
+        unknown = [u for u, p in zip(users, known) if p < 0]
+        if unknown and not fallback_popular:
+            raise DataError(
+                f"unknown user ids: {show_ids(unknown)}",
+                hint="give known users, or ask for the popular fallback",
+            )
+        rows = torch.tensor([u for u in known if u >= 0], dtype=torch.long)
+        recs = iter(self._topk(self.user_scores(rows), k) if len(rows) else [])
+        pop = self._topk(self.popularity()[None], k)[0] if unknown else []
+        return {_text(raw): next(recs) if p >= 0 else pop for raw, p in zip(users, known)}
+
+    def recommend_history_list(self, items: list[str], k: int = 10) -> list[dict]:
+        """``[{"item", "score"}, ...]``: top-``k`` for an anonymous user whose history is
+        ``items`` (oldest first). Every item must be known (:meth:`split_known` drops the
+        unknown ones)."""
+        _check_k(k)
+        rows = self.positions("item", items)
+        if (rows < 0).any() or not len(rows):
+            unknown = self.split_known("item", items)[1]
+            raise DataError(f"unknown item ids: {show_ids(unknown)}" if unknown else "no items")
+        return self._topk(self.history_scores(rows), k)[0]
+
+    def similar_items_dict(self, items: list[str], k: int = 10) -> dict[str, list[dict]]:
+        """``{item: [{"item", "score"}, ...]}``: nearest items by cosine similarity."""
+        _check_k(k)
+        rows = self.positions("item", items)
+        if (rows < 0).any():
+            raise DataError(f"unknown item ids: {show_ids(self.split_known('item', items)[1])}")
+        return dict(zip(map(_text, items), self._topk(self.similar_scores(rows), k)))
 
     def recommend_all(self, out: str | Path, k: int = 10, batch_size: int = 1024) -> int:
         """Top-``k`` for every user with events, in batches, to ``out`` (atomic): Parquet for
@@ -174,7 +220,9 @@ class Run(LoadedModel):
         suffix = table_suffix(out)
         if suffix is None:
             raise DataError(
-                "recommendations file must end in .parquet or .csv", file=out, hint="rename --out"
+                "recommendations file must end in .parquet or .csv",
+                file=out,
+                hint="name a .parquet or .csv file",
             )
         k = min(k, self.ev.num_items)
         ptr, idx = self._user_csr()
@@ -240,9 +288,6 @@ class Run(LoadedModel):
         if self._csr is None:
             self._csr = user_csr(self.ev.user, self.ev.num_users)
         return self._csr
-
-    def _popular(self, k: int) -> list[dict]:
-        return self._topk(target_counts(self.ev).float()[None], k)[0]
 
 
 def load_run(

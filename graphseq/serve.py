@@ -153,7 +153,7 @@ def create_app(
         if not known and not fallback:
             raise _unknown("user", [user], " (pass fallback=true for popular items)")
         with lock:
-            recs = run.recommend([user], k=k, fallback_popular=True)[user]
+            recs = run.recommend_dict([user], k=k, fallback_popular=True)[user]
         return UserRecs(user=user, fallback=not known, items=recs)
 
     @app.get("/similar", response_model=SimilarItems)
@@ -163,7 +163,7 @@ def create_app(
         if item not in items:
             raise _unknown("item", [item])
         with lock:
-            recs = run.similar_items([item], k=k)[item]
+            recs = run.similar_items_dict([item], k=k)[item]
         return SimilarItems(item=item, items=recs)
 
     @app.post("/recommend/batch", response_model=BatchRecs)
@@ -174,7 +174,7 @@ def create_app(
             raise _unknown("user", unknown, " (pass fallback=true for popular items)")
         asked = wanted if req.fallback else known
         with lock:
-            recs = run.recommend(asked, k=req.k, fallback_popular=True)
+            recs = run.recommend_dict(asked, k=req.k, fallback_popular=True)
         missing = set(unknown)
         results = [UserRecs(user=u, fallback=u in missing, items=recs[u]) for u in asked]
         return BatchRecs(results=results, unknown_users=unknown)
@@ -185,7 +185,7 @@ def create_app(
         if not known:
             raise _unknown("item", unknown, " (no item of the history is known)")
         with lock:
-            recs = run.recommend_history(known, k=req.k)
+            recs = run.recommend_history_list(known, k=req.k)
         return HistoryRecs(items=recs, unknown_items=unknown)
 
     return app

@@ -113,9 +113,9 @@ def test_recommend_unknown_user_and_fallback(run_dir):
 
 def test_similar_items_history_and_all(run_dir, tmp_path):
     run = load_run(run_dir)
-    sim = run.similar_items(["i3"], k=4)["i3"]
+    sim = run.similar_items_dict(["i3"], k=4)["i3"]
     assert len(sim) == 4 and "i3" not in {r["item"] for r in sim}
-    recs = run.recommend_history(["i1", "i2", "i3"], k=5)
+    recs = run.recommend_history_list(["i1", "i2", "i3"], k=5)
     assert len(recs) == 5 and not {"i1", "i2", "i3"} & {r["item"] for r in recs}
     res = _cli(
         "recommend", "--run", run_dir, "--all", "--out", tmp_path / "recs.parquet", "-k", "3"

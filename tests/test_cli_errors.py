@@ -79,12 +79,12 @@ def test_k_rule_is_the_same_in_the_library(run_dir):
     run = load_run(run_dir)
     for bad in (0, -1, MAX_K + 1):
         with pytest.raises(DataError, match="k must be an integer from 1 to 1000"):
-            run.recommend(["u1"], k=bad)
+            run.recommend_dict(["u1"], k=bad)
         with pytest.raises(DataError, match="from 1 to 1000"):
-            run.similar_items(["i1"], k=bad)
+            run.similar_items_dict(["i1"], k=bad)
         with pytest.raises(DataError, match="from 1 to 1000"):
-            run.recommend_history(["i1"], k=bad)
-    assert len(run.recommend(["u1"], k=1)["u1"]) == 1
+            run.recommend_history_list(["i1"], k=bad)
+    assert len(run.recommend_dict(["u1"], k=1)["u1"]) == 1
 
 
 def test_one_query_kind_at_a_time(capsys, run_dir):
@@ -139,7 +139,7 @@ def test_history_skips_unknown_items(capsys, run_dir):
     )
     assert code == 0
     assert err.strip() == "graphseq: warning: skipped unknown item ids: 'zz', 'yy'"
-    assert json.loads(out) == {"history": load_run(run_dir).recommend_history(["i1", "i2"])}
+    assert json.loads(out) == {"history": load_run(run_dir).recommend_history_list(["i1", "i2"])}
     res = _cli(capsys, "recommend", "--run", run_dir, "--history", "zz", "yy", "--json")
     _one_error(*res, "unknown item ids: 'zz', 'yy'")
 

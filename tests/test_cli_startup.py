@@ -146,5 +146,5 @@ def test_closed_stdout_exits_quietly(run_dir, args, codes, buffered):
 def test_recommend_one_user_does_not_import_pyg(run_dir):
     """PyG's import (~1.5 s) is most of a one-user ``recommend``: the run loads without it."""
     code = (f"import graphseq.recommend as r\nrun = r.load_run({str(run_dir)!r})\n"
-            "assert run.recommend([run.id_maps['user'][0]], k=3)")  # fmt: skip
+            "assert run.recommend_dict([run.id_maps['user'][0]], k=3)")  # fmt: skip
     assert _imported(code, ("torch_geometric",)) == []

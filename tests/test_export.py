@@ -52,7 +52,7 @@ def test_exported_vectors_reproduce_recommend(runs, name, tmp_path):
     iv = torch.from_numpy(np.stack(items["embedding"].to_numpy()))
     some = users["user"].tolist()[:8]
     uv = torch.from_numpy(np.stack(users.set_index("user").loc[some, "embedding"].to_numpy()))
-    want = run.recommend(some, k=5)
+    want = run.recommend_dict(some, k=5)
     seen = {u: set() for u in some}
     ptr, idx = run._user_csr()
     for u in some:
@@ -89,8 +89,8 @@ def test_two_histories_give_two_lists(runs, name):
     run = runs[name]
     pop = torch.bincount(run.ev.item[run.ev.is_target], minlength=run.ev.num_items)
     top = [str(run.id_maps["item"][i]) for i in torch.argsort(pop, descending=True)[:8].tolist()]
-    a = [r["item"] for r in run.recommend_history(top[:3], k=10)]
-    b = [r["item"] for r in run.recommend_history(top[3:8], k=10)]
+    a = [r["item"] for r in run.recommend_history_list(top[:3], k=10)]
+    b = [r["item"] for r in run.recommend_history_list(top[3:8], k=10)]
     assert a != b and not set(a) & set(top[:3]) and not set(b) & set(top[3:8])
 
 
@@ -107,7 +107,7 @@ def test_own_history_export_with_the_vectors_reproduces_recommend(runs, tmp_path
     users = pd.read_parquet(tmp_path / "emb" / "users.parquet").set_index("user")
     iv = torch.from_numpy(np.stack(items["embedding"].to_numpy())).double()
     some = users.index.tolist()[:8]
-    want = run.recommend(some, k=5)
+    want = run.recommend_dict(some, k=5)
     ptr, idx = run._user_csr()
     for u in some:
         row = run.id_maps["user"].get_loc(u)

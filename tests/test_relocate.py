@@ -24,7 +24,7 @@ def moved(small_graph_dir, tmp_path_factory):
     shutil.copytree(small_graph_dir, root / "a" / "graphs" / "g")
     cfg = TrainConfig(graph=str(root / "a" / "graphs" / "g"), model="mf", epochs=1)
     Trainer(cfg, root / "a" / "runs" / "r", progress=False).fit()
-    before = load_run(root / "a" / "runs" / "r").recommend(["u1", "u2"], k=5)
+    before = load_run(root / "a" / "runs" / "r").recommend_dict(["u1", "u2"], k=5)
     shutil.move(root / "a", root / "b")
     return root, before
 
@@ -36,7 +36,7 @@ def test_a_run_moved_with_its_graph_loads_and_recommends(moved, capsys):
     assert prov["graph_relative"] == "../../graphs/g"
     run = load_run(run_dir)
     assert run.cfg.graph == str((root / "b" / "graphs" / "g").resolve())
-    assert run.recommend(["u1", "u2"], k=5) == before
+    assert run.recommend_dict(["u1", "u2"], k=5) == before
     assert (
         main(["recommend", "--run", str(run_dir), "--users", "u1", "u2", "-k", "5", "--json"]) == 0
     )

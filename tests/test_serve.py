@@ -82,7 +82,7 @@ def test_recommend_equals_run(client, run, user):
     assert r.status_code == 200
     body = r.json()
     assert body["user"] == user and body["fallback"] is False
-    assert body["items"] == run.recommend([user], k=10)[user]
+    assert body["items"] == run.recommend_dict([user], k=10)[user]
     scores = [x["score"] for x in body["items"]]
     assert len(scores) == 10 and scores == sorted(scores, reverse=True)
 
@@ -107,10 +107,12 @@ def test_unknown_user(client, run):
     assert r.status_code == 200
     body = r.json()
     assert body["fallback"] is True
-    assert body["items"] == run.recommend(["nobody"], k=5, fallback_popular=True)["nobody"]
+    assert body["items"] == run.recommend_dict(["nobody"], k=5, fallback_popular=True)["nobody"]
     counts = torch.bincount(run.ev.item[run.ev.is_target], minlength=run.ev.num_items)
     top = run.id_maps["item"][int(torch.argmax(counts))]
-    assert body["items"][0] == {"item": top, "score": float(counts.max())}
+    share = float(counts.max()) / float(counts.sum())  # the fallback scores a share, not a count
+    assert body["items"][0]["item"] == top
+    assert body["items"][0]["score"] == pytest.approx(share)
 
 
 @pytest.mark.parametrize(
@@ -132,7 +134,7 @@ def test_similar(client, run):
     assert r.status_code == 200
     body = r.json()
     assert body["item"] == "i5"
-    assert body["items"] == run.similar_items(["i5"], k=8)["i5"]
+    assert body["items"] == run.similar_items_dict(["i5"], k=8)["i5"]
     assert "i5" not in {x["item"] for x in body["items"]}
     scores = [x["score"] for x in body["items"]]
     assert scores == sorted(scores, reverse=True)
@@ -148,7 +150,7 @@ def test_recommend_history(client, run):
     r = client.post("/recommend/history", json={"items": hist, "k": 7})
     assert r.status_code == 200
     got = r.json()["items"]
-    assert got == run.recommend_history(hist, k=7)
+    assert got == run.recommend_history_list(hist, k=7)
     assert len(got) == 7 and not {x["item"] for x in got} & set(hist)
 
     r = client.post("/recommend/history", json={"items": hist, "k": 1000})
@@ -163,7 +165,7 @@ def test_recommend_history_skips_unknown_items(client, run):
     assert r.status_code == 200
     body = r.json()
     assert body["unknown_items"] == ["zz", "yy"]
-    assert body["items"] == run.recommend_history(["i1", "i2"], k=5)
+    assert body["items"] == run.recommend_history_list(["i1", "i2"], k=5)
     known = client.post("/recommend/history", json={"items": ["i1", "i2"]}).json()
     assert known["unknown_items"] == []
 

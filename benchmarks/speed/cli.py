@@ -26,9 +26,9 @@ import graphseq.recommend as r
 t1 = time.perf_counter()
 run = r.load_run(sys.argv[1])
 t2 = time.perf_counter()
-run.recommend([sys.argv[2]], k=10)
+run.recommend_dict([sys.argv[2]], k=10)
 t3 = time.perf_counter()
-run.recommend([sys.argv[2]], k=10)
+run.recommend_dict([sys.argv[2]], k=10)
 t4 = time.perf_counter()
 print(json.dumps({"import_s": t1 - t0, "load_run_s": t2 - t1, "first_call_s": t3 - t2,
                   "second_call_s": t4 - t3, "model": repr(run.model)}))

@@ -66,13 +66,13 @@ def read_log(
             raise DataError(
                 f"format {format!r} needs a schema naming the columns",
                 file=path,
-                hint="pass --schema FILE.yaml (see data_builders/schema.py)",
+                hint="give a schema (--schema FILE.yaml, or schema=Schema(...) in Python)",
             )
         if format == "sql" and not (query or schema.sql):
             raise DataError(
                 "format 'sql' needs a query",
                 file=path,
-                hint='pass --query "SELECT ..." or set events: {sql: ...} in the schema',
+                hint='give a query (--query "SELECT ..." or query=...) or set events: {sql: ...} in the schema',
             )
         if format == "csv" and query:
             raise DataError("--query goes with --format sql", file=path)

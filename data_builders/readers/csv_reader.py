@@ -11,6 +11,7 @@ order (timestamp, then line) follows the order the files are listed in.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -73,28 +74,72 @@ def read_csv_log(path: str | Path, schema: Schema, *, query: str | None = None) 
     )
 
 
-def read_frame(frame: Any, schema: Schema, base: str | Path | None = None) -> CanonicalLog:
+def read_frame(
+    frame: Any,
+    schema: Schema,
+    base: str | Path | None = None,
+    *,
+    items: Any = None,
+    kg: Any = None,
+    links: Any = None,
+    tag_events: Any = None,
+) -> CanonicalLog:
     """The canonical log of a pandas or polars DataFrame, or an Arrow table, in memory.
 
-    Columns are named by ``schema`` as for files; "line" is the 1-based row. Side tables the
-    schema names are read from ``base`` (a directory). Errors name ``DataFrame`` and the row.
+    Columns are named by ``schema`` as for files; "line" is the 1-based row. Side tables are
+    tables in memory (``items``, ``kg``, ``links``, ``tag_events``: DataFrames whose columns
+    the schema's sections name; a section is optional when its table is given: its columns
+    then have the default names ``item``/``tags``/``title``, ``head``/``relation``/``tail``,
+    ...), or files under ``base`` (a directory) that the schema names. Errors name
+    ``DataFrame`` (or ``DataFrame items``, ...) and the row. Integer user and item id columns
+    are remembered (``info["id_dtypes"]``), so what is recommended comes back as integers.
     """
+    from data_builders.readers.arrow_sources import as_table
+    from data_builders.schema import ItemsSpec, KGSpec, LinksSpec, TagEventsSpec
+
+    given = {"items": (items, ItemsSpec), "kg": (kg, KGSpec), "links": (links, LinksSpec),
+             "tag_events": (tag_events, TagEventsSpec)}  # fmt: skip
+    specs = {k: getattr(schema, k) or (spec() if table is not None else None)
+             for k, (table, spec) in given.items()}  # fmt: skip
+    if items is not None and schema.items is None:  # the default columns it has
+        present = set(getattr(items, "column_names", None) or list(items.columns))
+        specs["items"] = ItemsSpec(tags="tags" if "tags" in present else None,
+                                   title="title" if "title" in present else None)  # fmt: skip
+    schema = dataclasses.replace(schema, **specs)
+    table = as_table(frame)
     cols = _event_columns(schema)
-    _add_source(cols, iter_frame(frame, _wanted(schema)), schema, None, 0)
+    _add_source(cols, iter_frame(table, _wanted(schema)), schema, None, 0)
     events, info = cols.finish(normalize=schema.normalize_behaviors)
+    info["id_dtypes"] = integer_id_columns(table, {"user": schema.user, "item": schema.item})
     root = Path(base) if base is not None else None
-    if root is None and (schema.items or schema.kg or schema.links or schema.tag_events):
-        raise DataError("the schema names side tables: pass base=DIR to read_frame")
+    files = [k for k, spec in specs.items() if spec is not None and given[k][0] is None]
+    if root is None and files:
+        raise DataError(
+            f"the schema names side tables ({', '.join(files)}) and no table was given",
+            hint="pass them as DataFrames (read_frame(df, schema, items=...)) or base=DIR",
+        )
     return CanonicalLog(
         events=events,
-        items=read_items(root, schema) if schema.items else None,
-        tag_events=read_tag_events(root, schema) if schema.tag_events else None,
-        kg=read_pairs(root, schema.kg, ["head", "relation", "tail"], schema) if schema.kg else None,
-        links=read_pairs(root, schema.links, ["item", "entity"], schema) if schema.links else None,
+        items=read_items(root, schema, items) if schema.items else None,
+        tag_events=read_tag_events(root, schema, tag_events) if schema.tag_events else None,
+        kg=read_pairs(root, schema.kg, ["head", "relation", "tail"], schema, kg)
+        if schema.kg
+        else None,
+        links=read_pairs(root, schema.links, ["item", "entity"], schema, links)
+        if schema.links
+        else None,
         targets=_targets(schema),
         source="frame",
         info=info,
     )
+
+
+def integer_id_columns(table: Any, columns: dict[str, str]) -> dict[str, str]:
+    """``{node type: "int64"}`` for the id columns of an Arrow ``table`` that hold integers."""
+    import pyarrow as pa
+
+    return {kind: "int64" for kind, col in columns.items()
+            if pa.types.is_integer(table.schema.field(col).type)}  # fmt: skip
 
 
 def _event_columns(schema: Schema) -> EventColumns:

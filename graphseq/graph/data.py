@@ -3,7 +3,8 @@ shape, split, id maps), for training, tuning, recommending, serving and benchmar
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -29,6 +30,8 @@ class GraphData:
     side: ItemSide
     split: Split
     split_method: str
+    id_dtypes: dict[str, str] = field(default_factory=dict)  # node type -> "int64" for integer
+    # raw ids (a log read from a DataFrame with integer ids); other ids are strings
 
     @property
     def shape(self) -> GraphShape:
@@ -89,4 +92,9 @@ def open_graph(
     sp = make_split(ev, split, quantiles=tuple(quantiles))
     if require_targets:
         check_split(sp, ev, split)
-    return GraphData(path.resolve(), graph.fingerprint, ids, ev, side, sp, split)
+    report = path / "report.json"
+    try:
+        dtypes = json.loads(report.read_text()).get("id_dtypes", {}) if report.exists() else {}
+    except (OSError, ValueError):  # a damaged report changes no score: the ids stay strings
+        dtypes = {}
+    return GraphData(path.resolve(), graph.fingerprint, ids, ev, side, sp, split, dtypes)

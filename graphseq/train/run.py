@@ -66,7 +66,9 @@ def resolve_graph(run: str | Path, graph: str, override: str | Path | None = Non
     run = Path(run)
     if override is not None:
         if not Path(override).is_dir():
-            raise DataError("graph directory not found", file=override, hint="check --graph")
+            raise DataError(
+                "graph directory not found", file=override, hint="check the graph path given"
+            )
         return Path(override).resolve()
     tried = [Path(graph) if Path(graph).is_absolute() else run / graph]
     prov = run / "provenance.json"
@@ -79,7 +81,7 @@ def resolve_graph(run: str | Path, graph: str, override: str | Path | None = Non
     raise DataError(
         f"graph directory of this run not found (tried {', '.join(map(str, tried))})",
         file=run / "config.yaml",
-        hint="pass --graph DIR (its fingerprint is checked against the checkpoint)",
+        hint="give its graph directory (--graph DIR; graph=DIR in Python; its fingerprint is checked against the checkpoint)",
     )
 
 

@@ -258,7 +258,7 @@ class Trainer:
             raise DataError(
                 "run directory already holds a run",
                 file=self.out,
-                hint="use --resume RUN or another --out",
+                hint="continue it (graphseq train --resume RUN) or write to another directory",
             )
         self.out.mkdir(parents=True, exist_ok=True)
         if self.is_main and not (self.out / "config.yaml").exists():
