@@ -83,7 +83,7 @@ def training(dev: torch.device, tiny: bool, work: Path) -> dict:
     from data_builders.readers.synthetic import SyntheticSpec, generate
     from data_builders.store import save_graph
     from graphseq.config import TrainConfig
-    from graphseq.train.trainer import Trainer
+    from graphseq.training.trainer import Trainer
 
     spec = SyntheticSpec(num_users=200, num_items=150, seed=1) if tiny else SyntheticSpec(
         num_users=6040, num_items=3706, events_per_user=165.0, seed=1)  # fmt: skip

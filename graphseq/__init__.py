@@ -43,7 +43,7 @@ _LAZY = {  # public name -> module that defines it
     "read_frame": "graphseq.api",
     "train": "graphseq.api",
     "TrainConfig": "graphseq.config",
-    "Trainer": "graphseq.train.trainer",
+    "Trainer": "graphseq.training.trainer",
     "MODELS": "graphseq.models.registry",
     "Run": "graphseq.recommend",
     "load_run": "graphseq.recommend",

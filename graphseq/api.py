@@ -134,7 +134,7 @@ def train(
     from graphseq.config import config_from_dict
     from graphseq.models.resolve import check_model_name, ignored_keys
     from graphseq.recommend import load_run
-    from graphseq.train.trainer import Trainer
+    from graphseq.training.trainer import Trainer
 
     if out is None:
         raise DataError("train needs out=DIR, the run directory to write")

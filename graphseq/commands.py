@@ -118,8 +118,8 @@ def cmd_build(a: argparse.Namespace) -> int:
 def cmd_train(a: argparse.Namespace) -> int:
     from graphseq.config import TrainConfig, explicit_keys, load_config
     from graphseq.models.resolve import check_model_name, ignored_keys
-    from graphseq.train.seeds import train_seeds
-    from graphseq.train.trainer import Trainer
+    from graphseq.training.seeds import train_seeds
+    from graphseq.training.trainer import Trainer
 
     if a.resume:
         given = [f for f, v in (("--graph", a.graph), ("--model", a.model), ("--out", a.out),
@@ -168,8 +168,8 @@ def cmd_train(a: argparse.Namespace) -> int:
 def cmd_tune(a: argparse.Namespace) -> int:
     from graphseq.config import TrainConfig, explicit_keys, load_config
     from graphseq.models.resolve import check_model_name
-    from graphseq.train.search import tune
-    from graphseq.train.space import load_space
+    from graphseq.training.search import tune
+    from graphseq.training.space import load_space
 
     check_model_name(a.model)
     sets = [p for group in a.set for p in group]

@@ -48,7 +48,7 @@ def _source(source: Any) -> _Source:
     path = Path(source)
     if (path / "config.yaml").exists():  # a run directory: its graph
         from graphseq.config import load_config
-        from graphseq.train.run import resolve_graph
+        from graphseq.training.run import resolve_graph
 
         path = resolve_graph(path, load_config(path / "config.yaml").graph)
     data = open_graph(path, require_targets=False)  # no PyG import needed

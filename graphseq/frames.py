@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,9 +20,6 @@ import torch
 
 from data_builders.errors import DataError
 from graphseq.rules import k_problem, show_ids
-
-if TYPE_CHECKING:
-    from graphseq.recommend import Run
 
 log = logging.getLogger("graphseq")
 UNKNOWN = ("skip", "raise")
@@ -49,7 +46,7 @@ def _check(k: int, unknown: str) -> None:
 class RunFrames:
     """Recommendations, neighbours and embeddings as DataFrames (see the module docstring)."""
 
-    def _known(self: Run, kind: str, ids: list[Any], unknown: str) -> tuple[np.ndarray, list]:
+    def _known(self, kind: str, ids: list[Any], unknown: str) -> tuple[np.ndarray, list]:
         """Rows of the known ids (in input order, first occurrence of each) and the unknown
         ids, which ``unknown="raise"`` refuses and ``"skip"`` names in a warning."""
         rows = self.positions(kind, ids)
@@ -64,7 +61,7 @@ class RunFrames:
         return pd.unique(rows[rows >= 0]), missing
 
     def _frame(
-        self: Run, key: str, keys: np.ndarray, vals: torch.Tensor, top: torch.Tensor, **extra
+        self, key: str, keys: np.ndarray, vals: torch.Tensor, top: torch.Tensor, **extra
     ) -> pd.DataFrame:
         """One row per (query, kept top item): ``key`` (the query's raw ids, one per row of
         ``vals``), ``item``, ``score``, ``rank``; -inf scores (excluded items) left out."""
@@ -81,7 +78,7 @@ class RunFrames:
         })  # fmt: skip
 
     def recommend(
-        self: Run, users: Any, k: int = 10, *, unknown: str = "skip", fallback: str | None = None
+        self, users: Any, k: int = 10, *, unknown: str = "skip", fallback: str | None = None
     ) -> pd.DataFrame:
         """Top-``k`` items for each known user (their history excluded): columns ``user``,
         ``item``, ``score``, ``rank`` (1-based) and ``source`` (``model``). With
@@ -104,9 +101,7 @@ class RunFrames:
         out.attrs["unknown"] = [] if fallback else missing
         return out
 
-    def recommend_history(
-        self: Run, items: Any, k: int = 10, *, unknown: str = "skip"
-    ) -> pd.DataFrame:
+    def recommend_history(self, items: Any, k: int = 10, *, unknown: str = "skip") -> pd.DataFrame:
         """Top-``k`` for an anonymous user whose history is ``items`` (oldest first; the
         history's items excluded): columns ``user`` (None: nobody), ``item``, ``score``,
         ``rank``. No known item: an empty frame."""
@@ -124,7 +119,7 @@ class RunFrames:
         out.attrs["unknown"] = missing
         return out
 
-    def similar_items(self: Run, items: Any, k: int = 10, *, unknown: str = "skip") -> pd.DataFrame:
+    def similar_items(self, items: Any, k: int = 10, *, unknown: str = "skip") -> pd.DataFrame:
         """The ``k`` nearest items of each known item by cosine similarity of the item
         representations: columns ``query``, ``item``, ``score``, ``rank``."""
         _check(k, unknown)
@@ -137,12 +132,12 @@ class RunFrames:
         out.attrs["unknown"] = missing
         return out
 
-    def _empty(self: Run, key: str) -> pd.DataFrame:
+    def _empty(self, key: str) -> pd.DataFrame:
         return pd.DataFrame({key: [], "item": [], "score": [], "rank": []}).astype(
             {"score": np.float64, "rank": np.int64}
         )
 
-    def item_embeddings(self: Run, columns: bool = False) -> pd.DataFrame:
+    def item_embeddings(self, columns: bool = False) -> pd.DataFrame:
         """Every item's representation, the one the model scores with: ``item`` and one
         ``vector`` column (numpy arrays), or with ``columns`` the ``dim`` columns ``e0`` ...;
         the item table's ``title`` and ``tags`` when the graph has them."""
@@ -153,7 +148,7 @@ class RunFrames:
             out = out.merge(items, on="item", how="left")
         return out
 
-    def user_embeddings(self: Run, columns: bool = False) -> pd.DataFrame:
+    def user_embeddings(self, columns: bool = False) -> pd.DataFrame:
         """Every user with events: ``user`` and the state ``recommend`` scores them with
         (sequence models: after the user's whole history), as ``vector`` or ``e0`` ...."""
         rows, vecs = self.user_vectors()
@@ -169,7 +164,7 @@ class RunFrames:
             )  # fmt: skip
         return pd.DataFrame({key: ids, "vector": list(emb)})
 
-    def _item_table(self: Run) -> pd.DataFrame | None:
+    def _item_table(self) -> pd.DataFrame | None:
         from data_builders.store import load_items
 
         items = load_items(self.cfg.graph)
@@ -181,7 +176,7 @@ class RunFrames:
         return items
 
     @property
-    def metrics(self: Run) -> dict:
+    def metrics(self) -> dict:
         """The run's ``metrics.json`` (what training measured; ``{}`` for an unfinished run)."""
         f = self.path / "metrics.json"
         return json.loads(f.read_text()) if f.exists() else {}

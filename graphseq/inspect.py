@@ -127,7 +127,7 @@ def segments(runs: list[str], graph: str | Path | None = None, metric: str = MET
     seed runs; the first is the reference), on ``graph`` (default: the first run's)."""
     from graphseq.config import load_config
     from graphseq.stats import load_group
-    from graphseq.train.run import resolve_graph
+    from graphseq.training.run import resolve_graph
 
     named = [_named(r) for r in runs]
     if len({n for n, _ in named}) < len(named):
@@ -186,8 +186,8 @@ def rescore(path: str | Path, valid_users: int = 0) -> dict:
     from data_builders.atomic import write_json
     from graphseq.evaluate import EvalCache, evaluate_with
     from graphseq.recommend import load_run
-    from graphseq.train import run as rundir
-    from graphseq.train.posthoc import choose_plan, plan_of
+    from graphseq.training import run as rundir
+    from graphseq.training.posthoc import choose_plan, plan_of
 
     path = Path(path)
     run = load_run(path)

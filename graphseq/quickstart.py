@@ -20,7 +20,7 @@ from data_builders.build import build_graph
 from data_builders.readers.synthetic import SyntheticSpec, read_synthetic, write_synthetic
 from data_builders.store import save_graph
 from graphseq.config import TrainConfig
-from graphseq.train.trainer import Trainer
+from graphseq.training.trainer import Trainer
 
 log = logging.getLogger("graphseq")
 

@@ -25,7 +25,7 @@ from graphseq.graph.events import EventTable, csr_rows, target_counts, user_csr
 from graphseq.graph.sequences import pad_from_csr
 from graphseq.models.base import Encoded
 from graphseq.rules import k_problem, show_ids, table_suffix
-from graphseq.train.run import LoadedModel, load_model
+from graphseq.training.run import LoadedModel, load_model
 
 
 def _check_k(k: int) -> None:
@@ -301,7 +301,7 @@ def load_run(
     A run without ``metrics.json`` (still training, or interrupted) is refused unless
     ``allow_incomplete``, which loads its best checkpoint so far. ``graph`` overrides the
     graph directory of the run's config; without it, a run moved together with its graph
-    finds it (:func:`graphseq.train.run.resolve_graph`). The checkpoint's graph fingerprint
+    finds it (:func:`graphseq.training.run.resolve_graph`). The checkpoint's graph fingerprint
     must match either way.
     """
     loaded = load_model(path, device, allow_incomplete, graph)

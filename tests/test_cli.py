@@ -11,7 +11,7 @@ import pytest
 
 from graphseq.config import TrainConfig
 from graphseq.recommend import load_run
-from graphseq.train.trainer import Trainer
+from graphseq.training.trainer import Trainer
 
 
 def _cli(*args):

@@ -15,7 +15,7 @@ from graphseq.commands import training_summary
 from graphseq.config import TrainConfig
 from graphseq.recommend import load_run
 from graphseq.rules import MAX_K
-from graphseq.train.trainer import Trainer
+from graphseq.training.trainer import Trainer
 
 
 @pytest.fixture(scope="module")

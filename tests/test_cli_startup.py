@@ -12,7 +12,7 @@ import pytest
 
 import graphseq
 from graphseq.config import TrainConfig
-from graphseq.train.trainer import Trainer
+from graphseq.training.trainer import Trainer
 
 HEAVY = ("torch", "torch_geometric", "pandas", "numpy", "fastapi", "uvicorn", "scipy", "networkx",
          "optuna", "mlflow", "tensorboard", "ogb")  # fmt: skip
@@ -72,8 +72,8 @@ def test_optional_libraries_load_only_when_used():
     """networkx (explore), optuna (tune), mlflow / tensorboard (loggers) and ogb (a test
     oracle) stay out of the modules that use them until their functions run."""
     code = ("import graphseq.recommend, graphseq.serve, graphseq.deploy, graphseq.explore, "
-            "graphseq.train.search, graphseq.train.space, graphseq.train.loggers, "
-            "graphseq.train.trainer")  # fmt: skip
+            "graphseq.training.search, graphseq.training.space, graphseq.training.loggers, "
+            "graphseq.training.trainer")  # fmt: skip
     assert _imported(code, OPTIONAL) == []
 
 

@@ -15,7 +15,7 @@ from graphseq.cli import main
 from graphseq.config import TrainConfig
 from graphseq.graph.sequences import SeqBatch, pad_from_csr
 from graphseq.recommend import load_run
-from graphseq.train.trainer import Trainer
+from graphseq.training.trainer import Trainer
 
 SEQ = dict(max_seq_len=20, batch_size=32, eval_every=1, dropout=0.1, epochs=2, dim=16)
 RUNS = {

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from graphseq.config import TrainConfig
-from graphseq.train.trainer import Trainer
+from graphseq.training.trainer import Trainer
 
 SETS = [
     "model=sasrec",

@@ -61,8 +61,8 @@ def test_mkdocs_build_strict(tmp_path):
     assert 'href="results/"' in home and 'href="guide/train/"' in home  # README's links
     tune = (site / "guide" / "tune" / "index.html").read_text()
     assert "use_default_space" in tune and "best_config.yaml" in tune
-    api = (site / "api" / "train" / "index.html").read_text()
-    assert "graphseq.train.search" in api and "graphseq.train.trainer" in api
+    api = (site / "api" / "training" / "index.html").read_text()
+    assert "graphseq.training.search" in api and "graphseq.training.trainer" in api
     assert (site / "api" / "readers" / "index.html").exists()
 
 

@@ -8,7 +8,7 @@ import torch
 
 from graphseq.config import TrainConfig
 from graphseq.evaluate import EvalCache, evaluate_with
-from graphseq.train.trainer import Trainer
+from graphseq.training.trainer import Trainer
 
 
 @pytest.mark.parametrize("minibatch", [False, True], ids=["full-graph", "minibatch"])

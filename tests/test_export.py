@@ -13,7 +13,7 @@ import torch
 
 from graphseq.config import TrainConfig
 from graphseq.recommend import load_run
-from graphseq.train.trainer import Trainer
+from graphseq.training.trainer import Trainer
 
 SEQ = dict(max_seq_len=30, batch_size=32, eval_every=1, dropout=0.1, epochs=2)
 RUNS = {

@@ -26,7 +26,7 @@ from graphseq.inspect import (
     view_usage,
 )
 from graphseq.recommend import load_run
-from graphseq.train.trainer import Trainer
+from graphseq.training.trainer import Trainer
 
 
 def _shop_rows() -> list[tuple]:

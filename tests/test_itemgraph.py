@@ -23,8 +23,8 @@ from graphseq.nn.itemgraph import (
     standardize,
 )
 from graphseq.recommend import load_run
-from graphseq.train.posthoc import choose_on_validation, choose_plan
-from graphseq.train.trainer import Trainer
+from graphseq.training.posthoc import choose_on_validation, choose_plan
+from graphseq.training.trainer import Trainer
 
 
 def _seq(items: list[list[int]], targets: list[list[bool]], pad: int) -> SeqBatch:

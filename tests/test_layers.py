@@ -28,14 +28,14 @@ PACKAGES = ("graphseq", "data_builders")
 
 Where = Literal["module", "function", "type_checking"]
 
-_RUN_LAYER = ("graphseq.train", "graphseq.recommend", "graphseq.serve")
+_RUN_LAYER = ("graphseq.training", "graphseq.recommend", "graphseq.serve")
 _APP_LAYER = ("graphseq.commands", "graphseq.cli")
 # importer package -> the packages/modules it must never import (each matches its submodules)
 FORBIDDEN: dict[str, tuple[str, ...]] = {
     "graphseq.models": (*_RUN_LAYER, *_APP_LAYER),
     "graphseq.nn": (*_RUN_LAYER, *_APP_LAYER, "graphseq.models"),
     "graphseq.graph": (*_RUN_LAYER, *_APP_LAYER, "graphseq.nn", "graphseq.models"),
-    "graphseq.train": ("graphseq.recommend", "graphseq.serve", *_APP_LAYER),
+    "graphseq.training": ("graphseq.recommend", "graphseq.serve", *_APP_LAYER),
 }
 
 # Violations of FORBIDDEN tolerated for now, as (importer, imported) pairs: none since the
@@ -287,17 +287,17 @@ PLANTED = {
         "import torch\n"
         "from ..models import base\n"  # nn -> models: a layer violation
         "if TYPE_CHECKING:\n"
-        "    from graphseq.train.run import Run\n"  # train imports heads on import
+        "    from graphseq.training.run import Run\n"  # train imports heads on import
     ),
     "graphseq.models": Source("", is_package=True),
     "graphseq.models.base": Source(
         "import graphseq.nn.heads\n"  # with heads -> base: a cycle
         "def fit():\n"
-        "    from graphseq.train import trainer\n"  # deferred, but still models -> train
+        "    from graphseq.training import trainer\n"  # deferred, but still models -> train
     ),
-    "graphseq.train": Source("", is_package=True),
-    "graphseq.train.run": Source("from graphseq.models.base import fit\n"),
-    "graphseq.train.trainer": Source("import graphseq.recommend.load_run\n"),
+    "graphseq.training": Source("", is_package=True),
+    "graphseq.training.run": Source("from graphseq.models.base import fit\n"),
+    "graphseq.training.trainer": Source("import graphseq.recommend.load_run\n"),
     "graphseq.recommend": Source(""),
     "data_builders": Source("", is_package=True),
     "data_builders.build": Source(
@@ -311,11 +311,11 @@ def test_detector_sees_every_kind_of_import() -> None:
     assert got == {
         ("graphseq.nn", "graphseq.nn.heads", "module", 1),
         ("graphseq.nn.heads", "graphseq.models.base", "module", 3),
-        ("graphseq.nn.heads", "graphseq.train.run", "type_checking", 5),
+        ("graphseq.nn.heads", "graphseq.training.run", "type_checking", 5),
         ("graphseq.models.base", "graphseq.nn.heads", "module", 1),
-        ("graphseq.models.base", "graphseq.train.trainer", "function", 3),
-        ("graphseq.train.run", "graphseq.models.base", "module", 1),
-        ("graphseq.train.trainer", "graphseq.recommend", "module", 1),
+        ("graphseq.models.base", "graphseq.training.trainer", "function", 3),
+        ("graphseq.training.run", "graphseq.models.base", "module", 1),
+        ("graphseq.training.trainer", "graphseq.recommend", "module", 1),
         ("data_builders.build", "graphseq.nn.heads", "module", 2),
     }  # `torch` is not ours
 
@@ -331,15 +331,15 @@ def test_detector_finds_planted_violations() -> None:
     back = type_checking_back_edges(edges)
     assert [(str(e), path) for e, path in back] == [
         (
-            "graphseq.nn.heads:5 -> graphseq.train.run (type_checking)",
-            ["graphseq.train.run", "graphseq.models.base", "graphseq.nn.heads"],
+            "graphseq.nn.heads:5 -> graphseq.training.run (type_checking)",
+            ["graphseq.training.run", "graphseq.models.base", "graphseq.nn.heads"],
         )
     ]
     assert _pairs(layer_violations(edges)) == {
         ("graphseq.nn.heads", "graphseq.models.base"),
-        ("graphseq.nn.heads", "graphseq.train.run"),  # under TYPE_CHECKING, still a dependency
-        ("graphseq.models.base", "graphseq.train.trainer"),
-        ("graphseq.train.trainer", "graphseq.recommend"),
+        ("graphseq.nn.heads", "graphseq.training.run"),  # under TYPE_CHECKING, still a dependency
+        ("graphseq.models.base", "graphseq.training.trainer"),
+        ("graphseq.training.trainer", "graphseq.recommend"),
     }
 
 
@@ -349,13 +349,13 @@ def test_detector_passes_a_clean_module_set() -> None:
         "graphseq.nn": Source("from . import heads\n", is_package=True),
         "graphseq.nn.heads": Source("import torch\n"),
         "graphseq.models": Source("from graphseq.nn.heads import Head\n", is_package=True),
-        "graphseq.train": Source("from graphseq import models\n", is_package=True),
+        "graphseq.training": Source("from graphseq import models\n", is_package=True),
     }
     edges = import_edges(clean)
     assert _pairs(edges) == {
         ("graphseq.nn", "graphseq.nn.heads"),
         ("graphseq.models", "graphseq.nn.heads"),
-        ("graphseq.train", "graphseq.models"),
+        ("graphseq.training", "graphseq.models"),
     }
     assert not import_cycles(edges)
     assert not type_checking_back_edges(edges)

@@ -9,7 +9,7 @@ import pytest
 
 from graphseq.cli import main
 from graphseq.config import TrainConfig
-from graphseq.train.trainer import Trainer
+from graphseq.training.trainer import Trainer
 
 TINY = dict(model="sasrec", epochs=3, max_seq_len=20, batch_size=32, eval_every=2, dim=16)
 

@@ -16,8 +16,8 @@ from graphseq.graph.sequences import pad_from_csr
 from graphseq.graph.shape import GraphShape
 from graphseq.graph.splits import make_split, scoring_input
 from graphseq.models.resolve import build_model
-from graphseq.train.batches import BatchBuilder
-from graphseq.train.trainer import Trainer
+from graphseq.training.batches import BatchBuilder
+from graphseq.training.trainer import Trainer
 
 SEQ = dict(max_seq_len=30, batch_size=32, eval_every=1, lr=3e-3, dropout=0.1)
 

@@ -12,7 +12,7 @@ import yaml
 import graphseq.models.mode as mode
 from graphseq.config import TrainConfig, config_from_dict
 from graphseq.models.mode import AUTO_MINIBATCH_EDGES, choose_mode, full_graph_edges
-from graphseq.train.trainer import Trainer
+from graphseq.training.trainer import Trainer
 
 ML = ("rate_high", "rate_low")
 TMALL = ("buy", "cart", "fav")

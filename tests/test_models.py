@@ -16,7 +16,7 @@ from graphseq.graph.events import EventTable
 from graphseq.graph.sequences import SeqBatch, pad_from_csr
 from graphseq.graph.splits import leave_last_out, scoring_input
 from graphseq.models import MODELS, GraphShape, build_model
-from graphseq.train.batches import BatchBuilder
+from graphseq.training.batches import BatchBuilder
 
 CONFIGS = {
     "pop": {},

@@ -13,7 +13,7 @@ from graphseq.graph.events import EventTable
 from graphseq.graph.shape import GraphShape
 from graphseq.graph.splits import make_split
 from graphseq.models.resolve import build_model
-from graphseq.train.batches import BatchBuilder, PairBatch
+from graphseq.training.batches import BatchBuilder, PairBatch
 
 
 @pytest.fixture(scope="module")

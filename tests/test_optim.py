@@ -8,8 +8,8 @@ import torch
 from torch import nn
 
 from graphseq.config import TrainConfig
-from graphseq.train.optim import LazyAdamW, RowAdamW, clip_grad_norm, make_optimizer
-from graphseq.train.trainer import Trainer
+from graphseq.training.optim import LazyAdamW, RowAdamW, clip_grad_norm, make_optimizer
+from graphseq.training.trainer import Trainer
 
 
 def _pair(wd: float) -> tuple[nn.Embedding, nn.Embedding]:

@@ -16,8 +16,8 @@ import torch
 from graphseq.config import TrainConfig
 from graphseq.models.registry import SPECS
 from graphseq.nn.history import UNTRAINED_WEIGHT, OwnHistory
-from graphseq.train.posthoc import plan_of
-from graphseq.train.trainer import Trainer
+from graphseq.training.posthoc import plan_of
+from graphseq.training.trainer import Trainer
 
 UNTRAINED_POINTER = [m for m, spec in SPECS.items() if spec.trains != "sequences"]
 

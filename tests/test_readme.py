@@ -34,13 +34,26 @@ def test_readme_is_short_and_keeps_the_two_commands():
 
 def test_readme_example_uses_the_public_api():
     tree = ast.parse(_python_block())
-    names = {
-        a.name
+    used = {
+        node.attr
         for node in ast.walk(tree)
-        if isinstance(node, ast.ImportFrom) and node.module == "graphseq"
-        for a in node.names
+        if isinstance(node, ast.Attribute) and getattr(node.value, "id", None) == "graphseq"
     }
-    assert names and names <= set(graphseq.__all__), names - set(graphseq.__all__)
+    assert {"Schema", "read_frame", "build_graph", "train"} <= used
+    assert used <= set(graphseq.__all__), used - set(graphseq.__all__)
+
+
+CHECKS = """
+rec = run.recommend(["u0", "u1"], k=5)
+assert list(rec.columns) == ["user", "item", "score", "rank", "source"], rec.columns
+assert rec["user"].tolist() == ["u0"] * 5 + ["u1"] * 5 and rec["rank"].tolist() == [1, 2, 3, 4, 5] * 2
+assert rec["item"].isin(items["item_id"]).all() and (rec["source"] == "model").all()
+emb = run.item_embeddings()
+assert len(emb) == len(graph.ids["item"]) and emb["item"].isin(items["item_id"]).all()
+assert {"vector", "title", "tags"} <= set(emb.columns)
+assert 0.0 < run.metrics["test"]["NDCG@10"] <= 1.0
+print("checked")
+"""
 
 
 def test_readme_example_runs(tmp_path):
@@ -49,13 +62,10 @@ def test_readme_example_runs(tmp_path):
     block = block.replace("epochs=4", "epochs=1")  # the same steps, ~3 s less training
     env = {**os.environ, "PYTHONPATH": str(ROOT), "GRAPHSEQ_PROGRESS": "off"}
     res = subprocess.run(
-        [sys.executable, "-c", block],
+        [sys.executable, "-c", block + CHECKS],
         cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env,
     )  # fmt: skip
     assert res.returncode == 0, res.stderr[-3000:]
-    ndcg, recs = res.stdout.strip().splitlines()[-2:]
-    assert 0.0 < float(ndcg) <= 1.0
-    recs = ast.literal_eval(recs)
-    assert list(recs) == ["u0"] and len(recs["u0"]) == 5
-    assert {"item", "score"} <= set(recs["u0"][0])
+    assert res.stdout.strip().splitlines()[-1] == "checked"
     assert (tmp_path / "runs" / "gs" / "metrics.json").exists()
+    assert (tmp_path / "runs" / "gs" / "graph" / "graph.pt").exists()  # the run holds its graph

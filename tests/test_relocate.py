@@ -14,7 +14,7 @@ from data_builders.store import save_graph
 from graphseq.cli import main
 from graphseq.config import TrainConfig
 from graphseq.recommend import load_run
-from graphseq.train.trainer import Trainer
+from graphseq.training.trainer import Trainer
 
 
 @pytest.fixture(scope="module")

@@ -33,7 +33,7 @@ from graphseq.serve import (  # noqa: E402
     HistoryRequest,
     create_app,
 )
-from graphseq.train.trainer import Trainer  # noqa: E402
+from graphseq.training.trainer import Trainer  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -42,7 +42,7 @@ from graphseq.text import (
     minilm_encoder,
     register_text_encoder,
 )
-from graphseq.train.trainer import Trainer
+from graphseq.training.trainer import Trainer
 
 FAKE = "fake-bow"
 SEQ = dict(max_seq_len=30, batch_size=32, eval_every=1, lr=3e-3, dropout=0.1)

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from graphseq.config import TrainConfig
-from graphseq.train.trainer import Trainer
+from graphseq.training.trainer import Trainer
 
 TMALL_SCRIPT = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "get_tmall.sh"
 USERS = 1500

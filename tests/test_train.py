@@ -15,8 +15,8 @@ import torch
 
 from data_builders.errors import DataError
 from graphseq.config import TrainConfig
-from graphseq.train.run import load_checkpoint
-from graphseq.train.trainer import Trainer, TrainingError
+from graphseq.training.run import load_checkpoint
+from graphseq.training.trainer import Trainer, TrainingError
 
 SEQ = dict(max_seq_len=30, batch_size=32, eval_every=1, lr=3e-3, dropout=0.1)
 
@@ -188,7 +188,7 @@ def test_sigkill_then_resume_matches_uninterrupted(small_graph_dir, tmp_path):
 
 
 def test_train_seeds_summarises_each_seed(small_graph_dir, tmp_path):
-    from graphseq.train.seeds import train_seeds
+    from graphseq.training.seeds import train_seeds
 
     cfg = TrainConfig(graph=str(small_graph_dir), model="mf", epochs=2, batch_size=256)
     summary = train_seeds(cfg, tmp_path / "runs", [0, 1], progress=False)
@@ -203,7 +203,7 @@ def test_train_seeds_summarises_each_seed(small_graph_dir, tmp_path):
 
 
 def test_auto_eval_interval_follows_optimizer_steps(small_graph_dir, tmp_path):
-    from graphseq.train.schedule import EVAL_STEPS
+    from graphseq.training.schedule import EVAL_STEPS
 
     def trainer(**kw):
         cfg = TrainConfig(graph=str(small_graph_dir), model="sasrec", max_seq_len=30, **kw)

@@ -12,9 +12,9 @@ import yaml
 from data_builders.errors import DataError
 from graphseq.cli import main
 from graphseq.config import TrainConfig, load_config
-from graphseq.train import search
-from graphseq.train.space import Param, default_space, load_space
-from graphseq.train.trainer import Trainer
+from graphseq.training import search
+from graphseq.training.space import Param, default_space, load_space
+from graphseq.training.trainer import Trainer
 
 optuna = pytest.importorskip("optuna")
 

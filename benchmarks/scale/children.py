@@ -56,8 +56,8 @@ def train(graph: str, mode: str, steps: int, eval_users: int) -> dict:
     import torch
 
     from graphseq.config import TrainConfig
-    from graphseq.train.optim import dense_tables, make_optimizer
-    from graphseq.train.trainer import Trainer
+    from graphseq.training.optim import dense_tables, make_optimizer
+    from graphseq.training.trainer import Trainer
 
     torch.set_num_threads(1)
     over = {"full": dict(loss="sampled", minibatch=False),

@@ -9,7 +9,7 @@ a fresh subprocess (``children.py``; the runner's peak RSS is that stage's own):
   batch, ``share_negatives=true``) and ``auto`` (the default ``minibatch=auto``, which records
   the mode it chose); all ``loss=sampled``, package defaults otherwise; ``default`` (no
   overrides at all) and ``default-dense`` (the defaults with dense AdamW over the user table,
-  the reference for the row-wise optimizer of ``graphseq/train/optim.py``):
+  the reference for the row-wise optimizer of ``graphseq/training/optim.py``):
   ``--steps`` timed training steps after one warm-up step; an epoch is **extrapolated** as
   steps per epoch × median seconds per step;
 - evaluation: item encoding of the whole catalogue (once per evaluation) and full-catalogue

@@ -57,7 +57,7 @@ def synthetic_run(work: Path, epochs: int = 2) -> Path:
     from data_builders.store import save_graph
     from data_builders.synthetic_io import read_synthetic, write_synthetic
     from graphseq.quickstart import quickstart_configs, quickstart_spec
-    from graphseq.train.trainer import Trainer
+    from graphseq.training.trainer import Trainer
 
     data = write_synthetic(work / "synthetic-data", quickstart_spec(), progress=False)
     log = read_synthetic(data)

@@ -39,7 +39,7 @@ def measure(
     import torch
 
     from graphseq.config import TrainConfig
-    from graphseq.train.trainer import Trainer
+    from graphseq.training.trainer import Trainer
 
     torch.set_num_threads(threads)
     graph = build(work / "graph-ml100k", "recbole", ml100k)

@@ -52,7 +52,7 @@ class UserEncoder(Protocol):
 
 class Tunable(Protocol):
     """A scorer part with settings chosen on validation after training
-    (:mod:`graphseq.train.posthoc` sets its buffers)."""
+    (:mod:`graphseq.training.posthoc` sets its buffers)."""
 
     posthoc_key: str  # the metrics.json key of what validation chose
 
@@ -159,7 +159,7 @@ class Recommender(nn.Module):
 
     # ---- training --------------------------------------------------------------------------
     def loss(self, ctx: GraphContext, batch: Any) -> Tensor:
-        """Scalar training loss of a batch from :mod:`graphseq.train.batches`."""
+        """Scalar training loss of a batch from :mod:`graphseq.training.batches`."""
         if self.train_mode == "pairs":
             return self.items.pair_loss(ctx, batch)
         if self.train_mode != "sequences":

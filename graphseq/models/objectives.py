@@ -1,7 +1,7 @@
 """Training objectives of sequence models: full softmax, sampled softmax (logQ) and BPR.
 
 Every objective takes the scored user states of the used positions and the table of the
-items the step encoded; negatives come with the batch (:mod:`graphseq.train.batches`), so
+items the step encoded; negatives come with the batch (:mod:`graphseq.training.batches`), so
 the loss draws nothing itself. With ``train_exclude_seen`` each position's earlier target
 items (never its label) leave its softmax, as evaluation leaves them out of the ranking.
 """

@@ -3,7 +3,7 @@ the own-history pointer.
 
 The fusion (:class:`~graphseq.nn.itemgraph.ItemGraphScorer`, EASE or ItemKNN over the user's
 recency-decayed history) works for every model with per-user scores; its weight and decay are
-chosen on validation after training (:mod:`graphseq.train.posthoc`), weight 0 while training.
+chosen on validation after training (:mod:`graphseq.training.posthoc`), weight 0 while training.
 """
 
 from __future__ import annotations

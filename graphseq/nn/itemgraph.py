@@ -221,7 +221,7 @@ class ItemGraphScorer(nn.Module):
     ``standardize(model) + weight · standardize(h_u B)``.
 
     ``weight`` and ``decay`` are buffers (saved with the model): they are chosen on
-    validation after training (``graphseq.train.posthoc``), and ``weight = 0`` (the default)
+    validation after training (``graphseq.training.posthoc``), and ``weight = 0`` (the default)
     leaves the model's scores untouched.
 
     Args:

@@ -31,7 +31,7 @@ import yaml
 from data_builders.atomic import write_json, write_text
 from data_builders.errors import DataError
 from graphseq.config import TrainConfig, config_from_dict
-from graphseq.train.space import Param, sample, space_json
+from graphseq.training.space import Param, sample, space_json
 
 log = logging.getLogger("graphseq")
 
@@ -135,7 +135,7 @@ def trial_dir(out: Path, number: int) -> Path:
 
 def _objective(base: TrainConfig, space: dict[str, Param], out: Path, data: Any):
     optuna = _optuna()
-    from graphseq.train.trainer import Trainer, TrainingError
+    from graphseq.training.trainer import Trainer, TrainingError
 
     def objective(trial) -> float:
         values = sample(trial, space)
@@ -208,7 +208,7 @@ def tune(
     """Search ``space`` around ``base`` until the study holds ``trials`` finished or pruned
     trials (or ``timeout`` seconds pass); write the best config, score it on test once,
     and with ``seeds`` re-run it per seed. Returns ``best.json``'s content."""
-    from graphseq.train.data import open_run_graph
+    from graphseq.training.data import open_run_graph
 
     optuna = _optuna()
     out = Path(out)
@@ -230,7 +230,7 @@ def tune(
 
 def finish(study, base, out, space, overrides, seeds, progress) -> dict[str, Any]:
     """best_config.yaml, the best trial's test score (once) and the seed re-runs."""
-    from graphseq.train.run import load_model
+    from graphseq.training.run import load_model
 
     try:
         best = study.best_trial
@@ -258,7 +258,7 @@ def finish(study, base, out, space, overrides, seeds, progress) -> dict[str, Any
         res = load_model(out / best.user_attrs["run"]).evaluate("test")
         result["test"] = {"metrics": res.metrics, "note": TEST_NOTE}
     if seeds:
-        from graphseq.train.seeds import train_seeds
+        from graphseq.training.seeds import train_seeds
 
         same = prev.get("seeds", {})
         if same.get("best_trial") == best.number and same.get("seeds") == list(seeds):

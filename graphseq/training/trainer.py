@@ -27,15 +27,15 @@ from graphseq.graph.context import GraphContext
 from graphseq.graph.data import GraphData
 from graphseq.models.resolve import build_model, check_model_name, resolve
 from graphseq.progress import progress
-from graphseq.train import run as rundir
-from graphseq.train.batches import BatchBuilder
-from graphseq.train.data import open_run_graph
-from graphseq.train.distributed import setup as dist_setup
-from graphseq.train.distributed import shard, teardown
-from graphseq.train.loggers import open_logger
-from graphseq.train.optim import clip_grad_norm, make_optimizer, use_sparse_tables
-from graphseq.train.posthoc import choose_plan, plan_of
-from graphseq.train.schedule import eval_interval
+from graphseq.training import run as rundir
+from graphseq.training.batches import BatchBuilder
+from graphseq.training.data import open_run_graph
+from graphseq.training.distributed import setup as dist_setup
+from graphseq.training.distributed import shard, teardown
+from graphseq.training.loggers import open_logger
+from graphseq.training.optim import clip_grad_norm, make_optimizer, use_sparse_tables
+from graphseq.training.posthoc import choose_plan, plan_of
+from graphseq.training.schedule import eval_interval
 
 log = logging.getLogger("graphseq")
 MAIN_METRIC = "NDCG@10"
@@ -159,7 +159,7 @@ class Trainer:
         return self.builder.epoch(epoch) if self.builder is not None else []
 
     def eval_interval(self) -> int:
-        """Epochs between validation runs (:func:`graphseq.train.schedule.eval_interval`)."""
+        """Epochs between validation runs (:func:`graphseq.training.schedule.eval_interval`)."""
         return eval_interval(self.cfg.eval_every, len(self._global_batches(1)))
 
     def _evaluate(self, name: str, cache: EvalCache | None = None) -> EvalResult:

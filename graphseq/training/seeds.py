@@ -9,7 +9,7 @@ import numpy as np
 
 from data_builders.atomic import write_json
 from graphseq.config import TrainConfig
-from graphseq.train.trainer import Trainer
+from graphseq.training.trainer import Trainer
 
 
 def train_seeds(

@@ -15,7 +15,7 @@ from torch import Tensor
 from graphseq.graph.context import GraphContext
 from graphseq.graph.events import target_counts
 from graphseq.graph.sequences import SeqBatch
-from graphseq.train.schedule import epoch_batches
+from graphseq.training.schedule import epoch_batches
 
 
 @dataclass
