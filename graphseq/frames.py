@@ -91,13 +91,13 @@ class RunFrames:
         ids = as_ids(users)
         rows, missing = self._known("user", ids, "skip" if fallback else unknown)
         parts = []
-        for b in torch.as_tensor(rows, dtype=torch.long).split(BATCH):
+        for b in torch.as_tensor(rows, dtype=torch.long).split(BATCH) if len(rows) else ():
             vals, top = self.top(self.user_scores(b), k)
             parts.append(self._frame("user", self.raw_ids("user", b), vals, top, source="model"))
         if missing and fallback == "popular":
             vals, top = self.top(self.popularity()[None].expand(len(missing), -1), k)
             parts.append(self._frame("user", np.asarray(missing), vals, top, source="popular"))
-        out = pd.concat(parts, ignore_index=True) if parts else self._empty("user")
+        out = pd.concat(parts, ignore_index=True) if parts else self._empty("user", source=[])
         out.attrs["unknown"] = [] if fallback else missing
         return out
 
@@ -132,8 +132,9 @@ class RunFrames:
         out.attrs["unknown"] = missing
         return out
 
-    def _empty(self, key: str) -> pd.DataFrame:
-        return pd.DataFrame({key: [], "item": [], "score": [], "rank": []}).astype(
+    def _empty(self, key: str, **extra: list) -> pd.DataFrame:
+        """No rows, the columns (and score/rank dtypes) of a frame with rows."""
+        return pd.DataFrame({key: [], "item": [], "score": [], "rank": [], **extra}).astype(
             {"score": np.float64, "rank": np.int64}
         )
 
@@ -153,6 +154,17 @@ class RunFrames:
         (sequence models: after the user's whole history), as ``vector`` or ``e0`` ...."""
         rows, vecs = self.user_vectors()
         return self._vectors("user", self.raw_ids("user", rows), vecs.numpy(), columns)
+
+    def view_weights(self) -> pd.DataFrame:
+        """Per item, the attention weight of each graph view in the fused item representation
+        (columns ``item`` and one per view, each row summing to 1); no rows for a model
+        without views."""
+        weights = self.enc.view_weights
+        if weights is None:
+            return pd.DataFrame({"item": []})
+        out = pd.DataFrame(weights.float().cpu().numpy(), columns=list(self.model.views))
+        out.insert(0, "item", self.raw_ids("item", np.arange(len(out))))
+        return out
 
     @staticmethod
     def _vectors(key: str, ids: np.ndarray, emb: np.ndarray, columns: bool) -> pd.DataFrame:

@@ -64,6 +64,14 @@ def test_mkdocs_build_strict(tmp_path):
     api = (site / "api" / "training" / "index.html").read_text()
     assert "graphseq.training.search" in api and "graphseq.training.trainer" in api
     assert (site / "api" / "readers" / "index.html").exists()
+    python = (site / "guide" / "python" / "index.html").read_text()
+    assert "read_frame" in python and "attrs[" in python and "DataFrame log" in python
+    top = (site / "api" / "graphseq" / "index.html").read_text()
+    assert "build_graph" in top and "item_embeddings" in top
+    for page in ("config", "builders", "explore"):
+        assert (site / "api" / page / "index.html").exists(), page
+    pages = [p.read_text() for p in site.rglob("*.html")]
+    assert not [p for p in pages if "Example::" in p or ":class:<code>" in p]  # rendered
 
 
 def test_config_keys_page_is_the_code_s_own_table():

@@ -47,9 +47,9 @@ CHECKS = """
 rec = run.recommend(["u0", "u1"], k=5)
 assert list(rec.columns) == ["user", "item", "score", "rank", "source"], rec.columns
 assert rec["user"].tolist() == ["u0"] * 5 + ["u1"] * 5 and rec["rank"].tolist() == [1, 2, 3, 4, 5] * 2
-assert rec["item"].isin(items["item_id"]).all() and (rec["source"] == "model").all()
+assert rec["item"].isin(items["item"]).all() and (rec["source"] == "model").all()
 emb = run.item_embeddings()
-assert len(emb) == len(graph.ids["item"]) and emb["item"].isin(items["item_id"]).all()
+assert len(emb) == len(graph.ids["item"]) and emb["item"].isin(items["item"]).all()
 assert {"vector", "title", "tags"} <= set(emb.columns)
 assert 0.0 < run.metrics["test"]["NDCG@10"] <= 1.0
 print("checked")

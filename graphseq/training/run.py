@@ -182,9 +182,11 @@ class LoadedModel:
     data: GraphData
 
     def evaluate(self, split: str = "test") -> EvalResult:
-        """Re-run the protocol's evaluation of ``split`` (``valid`` or ``test``)."""
+        """Re-run the protocol's evaluation of ``split`` (``"valid"``, also spelt
+        ``"validation"``, or ``"test"``)."""
+        split = {"validation": "valid"}.get(split, split)
         if split not in ("valid", "test"):
-            raise DataError(f"unknown split {split!r}", hint="valid or test")
+            raise DataError(f"unknown split {split!r}", hint="use split='valid' or split='test'")
         d = self.data
         return evaluate_with(self.cfg, self.model, d.events, d.split, split, d.side)
 
