@@ -310,7 +310,7 @@ def cmd_quickstart(a: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["METRIC_HEADER", "metrics_row", "print_table", "training_summary"]
+__all__ = ["METRIC_HEADER", "metrics_row", "print_compare", "print_table", "training_summary"]
 
 
 def cmd_inspect(a: argparse.Namespace) -> int:
@@ -325,12 +325,29 @@ def cmd_compare(a: argparse.Namespace) -> int:
     rows = compare([load_group(r, a.metric) for r in a.runs], n=a.resamples)
     if a.json:
         print(json.dumps(rows))
-        return 0
-    table = []
-    for r in rows:
-        d = r.get("vs_first")
-        diff = f"{d['diff']:+.4f} [{d['ci95'][0]:+.4f}, {d['ci95'][1]:+.4f}]" if d else "—"
-        table.append([r["run"], r["seeds"], f"{r['mean']:.4f} ± {r['seed_sd']:.4f}", diff])
-    header = ["run", "seeds", f"test {a.metric} (mean ± seed sd)", "minus first, 95% CI"]
-    print_table(table, header)
+    else:
+        print_compare(rows, a.metric)
     return 0
+
+
+def print_compare(rows: list[dict], metric: str) -> None:
+    """:func:`graphseq.stats.compare`'s rows as tables on stderr: all test users, then each
+    segment's users."""
+    header = ["run", "seeds", f"test {metric} (mean ± seed sd)", "minus first, 95% CI"]
+    print_table([_compare_row(r) for r in rows], header)
+    if "segments" not in rows[0]:
+        _say("\nsegments: not in these runs' per_user.parquet (written before segments); "
+             "`graphseq inspect segments` computes them from the graph")  # fmt: skip
+        return
+    for name, seg in rows[0]["segments"].items():
+        if not seg["users"]:
+            _say(f"\n{name}: no test user ({seg['note']})")
+            continue
+        _say(f"\n{name}: {seg['users']:,} test users ({seg['share']:.1%})")
+        print_table([_compare_row({**r["segments"][name], "run": r["run"]}) for r in rows], header)
+
+
+def _compare_row(r: dict) -> list[str]:
+    d = r.get("vs_first")
+    diff = f"{d['diff']:+.4f} [{d['ci95'][0]:+.4f}, {d['ci95'][1]:+.4f}]" if d else "—"
+    return [r["run"], r["seeds"], f"{r['mean']:.4f} ± {r['seed_sd']:.4f}", diff]

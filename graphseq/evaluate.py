@@ -15,6 +15,7 @@ from graphseq.graph.sequences import pad_from_csr
 from graphseq.graph.splits import Split, check_leakage, scoring_input
 from graphseq.metrics import KS, Evaluator
 from graphseq.models.base import Recommender
+from graphseq.segments import segment_codes, segment_k, segment_summary
 
 
 @dataclass
@@ -32,15 +33,16 @@ class EvalCache:
 @dataclass
 class EvalResult:
     metrics: dict[str, float]
-    per_user: dict[str, Tensor]  # user, target (indices), rank, per-user metrics
+    per_user: dict[str, Tensor]  # user, target (indices), rank, segment, per-user metrics
     num_users: int  # evaluated targets
     repeat_targets_dropped: int  # targets already in the user's seen items (exclude_seen)
     cold: dict[str, float] = field(default_factory=dict)  # see cold_item_metrics
     view_weights: dict[str, float] = field(default_factory=dict)  # mean fusion weight per view
     later_share: float = 0.0  # mean share of the scoring graph's events later than the target
+    segments: dict[str, dict] = field(default_factory=dict)  # see graphseq.segments
 
 
-PER_USER_KEYS = ("user", "target", "rank", "num_candidates")
+PER_USER_KEYS = ("user", "target", "rank", "num_candidates", "segment")
 
 
 def cold_items(ev: EventTable, graph_mask: Tensor) -> Tensor:
@@ -107,6 +109,8 @@ def evaluate(
     the same metrics restricted to targets whose item has no event in the scoring graph
     (:func:`cold_item_metrics`), and ``cold_only/*``: those targets ranked among the cold
     items alone (a "new arrivals" shelf; ``cold_only/candidates`` = how many cold items).
+    ``segments``: the metrics of the repeat and explore users (:mod:`graphseq.segments`,
+    read from the scoring input alone), whose codes are ``per_user["segment"]``.
     """
     inp = scoring_input(ev, split, name)
     check_leakage(ev, split, inp)
@@ -154,6 +158,9 @@ def evaluate(
             _add_cold_only(cold_eval, scores, c.to(device), cold_dev, target_item[b], exclude)
     model.train(was_training)
     per_user = evaluator.per_user()
+    per_user["segment"] = segment_codes(ev, inp, exclude_seen)[kept]
+    own_edges = bool((~ev.is_target[inp.graph_mask]).any())
+    segments = segment_summary(per_user, segment_k(evaluator.ks), own_edges)
     cold_m = cold_item_metrics(per_user, cold)
     if cold_m["targets"]:
         only = cold_eval.result()
@@ -165,6 +172,7 @@ def evaluate(
     return EvalResult(
         evaluator.result(), per_user, len(kept), int((~keep).sum()), cold_m,
         mean_view_weights(model, enc, ~cold), later_share(ev, inp.graph_mask, inp.target_idx),
+        segments,
     )  # fmt: skip
 
 

@@ -1,9 +1,8 @@
 """Look into finished runs without training them again (``graphseq inspect``).
 
-- :func:`segments`: test scores of runs split by whether the user's own earlier edges reach
-  the target (``own-edge``: the target item is among the user's earlier non-target events
-  in the scoring graph) or not (``other``), with the two-level bootstrap of the first run
-  minus each other within each segment, and what the own-edge users' own items look like;
+- :func:`segments`: ``graphseq compare`` with the repeat and explore segments
+  (:mod:`graphseq.segments`) also for runs written before ``per_user.parquet`` held them,
+  and what the repeat users' own items look like;
 - :func:`view_usage`: how much a trained run uses its item views;
 - :func:`rescore`: a run's post-training choices made again with today's scoring code.
 
@@ -22,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from data_builders.errors import DataError
+from graphseq.commands import print_compare
 
 METRIC = "NDCG@10"
 
@@ -35,44 +35,41 @@ def _test_input(graph: str | Path, split: str, quantiles: tuple[float, float]):
     return data, scoring_input(data.events, data.split, "test")
 
 
-def own_edge_users(graph: str | Path, split: str, quantiles: tuple[float, float]) -> pd.Series:
-    """Raw test user id → whether the test target's item is in the user's own history."""
-    import torch
+def user_segments(
+    graph: str | Path, split: str, quantiles: tuple[float, float], exclude_seen: bool = True
+) -> pd.Series:
+    """Raw test user id → segment (:func:`graphseq.segments.segment_codes`), for runs whose
+    ``per_user.parquet`` predates the ``segment`` column."""
+    from graphseq.segments import SEGMENT_NAMES, segment_codes
 
     data, inp = _test_input(graph, split, quantiles)
-    ev = data.events
-    counts = inp.hist_ptr[1:] - inp.hist_ptr[:-1]
-    row = torch.repeat_interleave(torch.arange(len(counts)), counts)
-    target_item = ev.item[inp.target_idx]
-    hit = torch.zeros(len(counts), dtype=torch.bool)
-    hit[row[ev.item[inp.hist_idx] == target_item[row]]] = True
-    users = data.ids["user"][ev.user[inp.target_idx].numpy()]
-    return pd.Series(hit.numpy(), index=pd.Index(users, name="user"))
+    codes = segment_codes(data.events, inp, exclude_seen).numpy()
+    users = data.ids["user"][data.events.user[inp.target_idx].numpy()].astype(str)
+    return pd.Series(np.asarray(SEGMENT_NAMES)[codes], index=pd.Index(users, name="user"))
 
 
-def own_events(ev, inp) -> pd.DataFrame:
-    """Each scored row's own non-target events on items it has not bought before (bought
-    items are excluded from the ranking): ``row``, ``item``, ``pos`` (index into
+def own_events(ev, inp, exclude_seen: bool = True) -> pd.DataFrame:
+    """Each scored row's own non-target events on candidate items
+    (:func:`graphseq.segments.own_events`): ``row``, ``item``, ``pos`` (index into
     ``inp.hist_idx``, so larger is later) and ``age`` (events before the row's last, 0 for it)."""
-    counts = (inp.hist_ptr[1:] - inp.hist_ptr[:-1]).numpy()
-    row = np.repeat(np.arange(len(counts)), counts)
-    pos = np.arange(len(row))
-    h = pd.DataFrame({"row": row, "item": ev.item[inp.hist_idx].numpy(), "pos": pos,
-                      "age": np.repeat(inp.hist_ptr[1:].numpy(), counts) - 1 - pos,
-                      "target": ev.is_target[inp.hist_idx].numpy()})  # fmt: skip
-    seen = h[h["target"]].set_index(["row", "item"]).index
-    keep = ~h["target"] & ~h.set_index(["row", "item"]).index.isin(seen)
-    return h[keep].drop(columns="target")
+    from graphseq.segments import own_events as own
+
+    row, pos = own(ev, inp, exclude_seen)
+    age = inp.hist_ptr[1:][row] - 1 - pos
+    return pd.DataFrame({"row": row.numpy(), "item": ev.item[inp.hist_idx[pos]].numpy(),
+                         "pos": pos.numpy(), "age": age.numpy()})  # fmt: skip
 
 
-def own_item_stats(graph: str | Path, split: str, quantiles: tuple[float, float]) -> dict:
-    """Of the own-edge test users: how many distinct own non-target items they have (not
-    bought before: those are excluded from the ranking), how often the target is the most
-    recent of them, and the NDCG@10 of ranking them by recency alone (most recent first),
-    the simplest pointer."""
+def own_item_stats(
+    graph: str | Path, split: str, quantiles: tuple[float, float], exclude_seen: bool = True
+) -> dict:
+    """Of the repeat test users: how many distinct own non-target items they have (not
+    bought before, with ``exclude_seen``: those are excluded from the ranking), how often
+    the target is the most recent of them, and the NDCG@10 of ranking them by recency alone
+    (most recent first), the simplest pointer."""
     data, inp = _test_input(graph, split, quantiles)
     ev = data.events
-    h = own_events(ev, inp).groupby(["row", "item"], as_index=False)["pos"].max()
+    h = own_events(ev, inp, exclude_seen).groupby(["row", "item"], as_index=False)["pos"].max()
     h["rank"] = h.sort_values("pos", ascending=False).groupby("row").cumcount()
     tgt = pd.DataFrame({"row": np.arange(len(inp.target_idx)),
                         "item": ev.item[inp.target_idx].numpy()})  # fmt: skip
@@ -85,35 +82,6 @@ def own_item_stats(graph: str | Path, split: str, quantiles: tuple[float, float]
             "recency_rank_NDCG@10": float(ndcg.mean())}  # fmt: skip
 
 
-def segment_table(
-    groups: dict[str, pd.DataFrame], own: pd.Series, reference: str
-) -> dict[str, dict]:
-    """``{segment: {"users", "share", "models": {name: mean/sd}, "vs": {name: bootstrap}}}``.
-    ``groups``: per-user scores (rows: raw test users, columns: seeds) of each run."""
-    from graphseq.stats import two_level_bootstrap
-
-    out = {}
-    users = groups[reference].index
-    for seg, mask in (("own-edge", True), ("other", False), ("all", None)):
-        sel = users if mask is None else users[own.reindex(users).fillna(False).to_numpy() == mask]
-        if not len(sel):  # e.g. no own edge reaches any target: said, not averaged
-            out[seg] = {"users": 0, "share": 0.0, "models": {}, "vs": {}}
-            continue
-        per_seed = {n: g.loc[sel].to_numpy().T for n, g in groups.items()}  # (S, U)
-        models = {}
-        for n, a in per_seed.items():
-            means = a.mean(1)
-            sd = float(means.std(ddof=1)) if len(means) > 1 else 0.0
-            models[n] = {"mean": float(means.mean()), "seed_sd": sd, "seeds": len(means)}
-        vs = {
-            n: two_level_bootstrap(per_seed[reference], a)
-            for n, a in per_seed.items()
-            if n != reference
-        }
-        out[seg] = {"users": len(sel), "share": len(sel) / len(users), "models": models, "vs": vs}
-    return out
-
-
 def _named(run: str) -> tuple[str, str]:
     """``NAME=DIR`` or ``DIR`` (named for its directory, as ``graphseq compare`` does)."""
     if "=" in run and not Path(run).exists():
@@ -122,30 +90,37 @@ def _named(run: str) -> tuple[str, str]:
     return Path(run).resolve().name, run
 
 
-def segments(runs: list[str], graph: str | Path | None = None, metric: str = METRIC) -> dict:
-    """The per-segment table of ``runs`` (``NAME=DIR`` or ``DIR``: a run or a directory of
-    seed runs; the first is the reference), on ``graph`` (default: the first run's)."""
+def segments(
+    runs: list[str], graph: str | Path | None = None, metric: str = METRIC, n: int = 10_000
+) -> dict:
+    """``graphseq compare`` of ``runs`` (``NAME=DIR`` or ``DIR``: a run or a directory of
+    seed runs; the first is the reference) with every segment, for runs written before
+    ``per_user.parquet`` had its ``segment`` column too: theirs is computed from ``graph``
+    (default: the first run's) as the evaluation does. Plus ``own_items``
+    (:func:`own_item_stats`)."""
     from graphseq.config import load_config
-    from graphseq.stats import load_group
+    from graphseq.stats import compare, load_group
     from graphseq.training.run import resolve_graph
 
     named = [_named(r) for r in runs]
-    if len({n for n, _ in named}) < len(named):
+    if len({name for name, _ in named}) < len(named):
         raise DataError("two runs have one name", hint="name them: NAME=DIR")
-    loaded = {name: load_group(path, metric) for name, path in named}
-    first = next(iter(loaded.values())).paths[0]
+    groups = [load_group(path, metric) for _, path in named]
+    first = groups[0].paths[0]
     cfg = load_config(first / "config.yaml")
     graph = resolve_graph(first, cfg.graph, graph)
     quantiles = tuple(cfg.global_time_quantiles)
-    own = own_edge_users(graph, cfg.split, quantiles)
-    groups = {}
-    for n, g in loaded.items():
+    computed = None
+    for g, (name, _) in zip(groups, named):
+        g.name = name
         g.per_user.index = g.per_user.index.astype(str)
-        groups[n] = g.per_user
-    reference = named[0][0]
-    return {"graph": str(graph), "split": cfg.split, "metric": metric, "reference": reference,
-            "runs": dict(named), "segments": segment_table(groups, own, reference),
-            "own_items": own_item_stats(graph, cfg.split, quantiles)}  # fmt: skip
+        if g.segment is None:  # a run from before per-user segments
+            if computed is None:
+                computed = user_segments(graph, cfg.split, quantiles, cfg.exclude_seen)
+            g.segment = computed
+    return {"graph": str(graph), "split": cfg.split, "metric": metric, "reference": named[0][0],
+            "runs": dict(named), "compare": compare(groups, n),
+            "own_items": own_item_stats(graph, cfg.split, quantiles, cfg.exclude_seen)}  # fmt: skip
 
 
 def view_usage(run_dir: str | Path) -> dict:
@@ -212,6 +187,7 @@ def rescore(path: str | Path, valid_users: int = 0) -> dict:
     rundir.write_per_user(path, test.per_user, run.id_maps)
     before = {k: metrics[k] for k in ("valid", "test", *tuned) if k in metrics}
     metrics.update(valid=valid_result.metrics, test=test.metrics, before_rescore=before, **tuned)
+    metrics["segments"] = {"valid": valid_result.segments, "test": test.segments}
     metrics["protocol"]["valid_users"] = valid_result.num_users
     hist = run.model.scorer.history
     if hist is not None:
@@ -234,27 +210,13 @@ def _say(*lines: str) -> None:
         print(line, file=sys.stderr)
 
 
-def _show_segments(res: dict) -> None:
-    ref, metric = res["reference"], res["metric"]
-    for seg, t in res["segments"].items():
-        if not t["users"]:
-            _say(f"\n{seg}: no test user")
-            continue
-        _say(f"\n{seg}: {t['users']:,} test users ({t['share']:.1%})",
-             f"| model | seeds | test {metric} | {ref} − model [95% CI] |", "|---|---|---|---|")  # fmt: skip
-        for n, m in t["models"].items():
-            v = t["vs"].get(n)
-            ci = f"{v['diff']:+.4f} [{v['ci95'][0]:+.4f}, {v['ci95'][1]:+.4f}]" if v else "—"
-            _say(f"| {n} | {m['seeds']} | {m['mean']:.4f} ± {m['seed_sd']:.4f} | {ci} |")
-    _say("\nown-edge users' own items: " + json.dumps(res["own_items"]))
-
-
 def main(a: argparse.Namespace) -> int:
     """``graphseq inspect segments|views|rescore`` (the parser is in :mod:`graphseq.cli`)."""
     out: Any
     if a.what == "segments":
         out = segments(a.runs, a.graph, a.metric)
-        _show_segments(out)
+        print_compare(out["compare"], out["metric"])
+        _say("\nrepeat users' own items: " + json.dumps(out["own_items"]))
     elif a.what == "views":
         out = [view_usage(r) for r in a.runs]
         for r in out:

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from data_builders.errors import DataError
+from graphseq.segments import NO_USERS, SEGMENTS
 
 
 @dataclass
@@ -30,6 +31,7 @@ class RunGroup:
     per_user: pd.DataFrame  # rows: test users (raw ids), columns: seeds
     fingerprint: str | None
     protocol: dict
+    segment: pd.Series | None = None  # test user -> segment (graphseq.segments); None: older runs
 
     @property
     def seeds(self) -> int:
@@ -61,18 +63,20 @@ def load_group(path: str | Path, metric: str = "NDCG@10") -> RunGroup:
     protos = {json.dumps(_protocol(m), sort_keys=True) for m in metrics}
     if len(fps) > 1 or len(protos) > 1:
         raise DataError("runs of different graphs or protocols in one group", file=path)
-    cols = {}
+    cols, segment = {}, None
     for k, p in enumerate(paths):
         f = p / "per_user.parquet"
         if not f.exists():
             raise DataError("run has no per_user.parquet", file=p)
-        df = pd.read_parquet(f)
+        df = pd.read_parquet(f).set_index("user")
         if metric not in df:
             raise DataError(f"per_user.parquet has no metric {metric!r}", file=f)
-        cols[k] = df.set_index("user")[metric]
+        cols[k] = df[metric]
+        if k == 0 and "segment" in df:  # a function of the graph and protocol: seed 0's
+            segment = df["segment"].astype(str)
     per_user = pd.DataFrame(cols)
     name = Path(path).resolve().name  # the group directory, even when it holds one run
-    return RunGroup(name, paths, metrics, per_user, fps.pop(), _protocol(metrics[0]))
+    return RunGroup(name, paths, metrics, per_user, fps.pop(), _protocol(metrics[0]), segment)
 
 
 def _protocol(m: dict) -> dict:
@@ -137,9 +141,33 @@ def two_level_bootstrap(
 
 def compare(groups: list[RunGroup], n: int = 10_000, seed: int = 0) -> list[dict]:
     """One row per group: mean ± seed sd of the test metric, and the paired difference
-    against the first group (two-level bootstrap)."""
+    against the first group (two-level bootstrap); and under ``segments``, the same over
+    the users of each segment (:data:`graphseq.segments.SEGMENTS`, with ``users`` and
+    ``share``; an empty one has a ``note`` instead), when a group's ``per_user.parquet``
+    says who is in which (runs from before segments do not)."""
     check_comparable(groups)
     users = groups[0].per_user.index
+    rows = _rows(groups, users, n, seed)
+    seg = next((g.segment for g in groups if g.segment is not None), None)
+    if seg is None:
+        return rows
+    notes = groups[0].metrics[0].get("segments", {}).get("test") or {}
+    for name, parts in SEGMENTS.items():
+        sel = users[seg.reindex(users).isin(parts).to_numpy()]
+        if not len(sel):  # e.g. no repeat on a log with one behavior: said, not averaged
+            note = notes.get(name, {}).get("note", NO_USERS)
+            for r in rows:
+                r.setdefault("segments", {})[name] = {"users": 0, "share": 0.0, "note": note}
+            continue
+        for r, s in zip(rows, _rows(groups, sel, n, seed)):
+            del s["run"]
+            share = len(sel) / len(users)
+            r.setdefault("segments", {})[name] = {"users": len(sel), "share": share, **s}
+    return rows
+
+
+def _rows(groups: list[RunGroup], users: pd.Index, n: int, seed: int) -> list[dict]:
+    """:func:`compare`'s rows over ``users``."""
     base = groups[0].per_user.loc[users].to_numpy().T
     rows = []
     for g in groups:

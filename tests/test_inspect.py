@@ -1,5 +1,5 @@
-"""graphseq inspect: the own-edge segment is what a brute-force scan of each test user's
-earlier events says and the per-segment table averages the right users; the views' share
+"""graphseq inspect: the repeat segment is what a brute-force scan of each test user's
+earlier events says and the per-segment comparison is the run's own figures; the views' share
 of a trained run is what the item encoder's own forward adds; re-scoring a run keeps its
 previous figures and leaves it as it would score now; the CLI prints JSON on stdout only."""
 
@@ -17,14 +17,7 @@ from graphseq.cli import main
 from graphseq.config import TrainConfig
 from graphseq.graph.events import EventTable
 from graphseq.graph.splits import make_split
-from graphseq.inspect import (
-    own_edge_users,
-    own_item_stats,
-    rescore,
-    segment_table,
-    segments,
-    view_usage,
-)
+from graphseq.inspect import own_item_stats, rescore, segments, user_segments, view_usage
 from graphseq.recommend import load_run
 from graphseq.training.trainer import Trainer
 
@@ -46,10 +39,10 @@ def _shop_rows() -> list[tuple]:
     return rows
 
 
-def test_own_edge_users_match_the_carts_and_a_scan_of_earlier_events(tmp_path, event_graph):
+def test_repeat_users_match_the_carts_and_a_scan_of_earlier_events(tmp_path, event_graph):
     graph = event_graph(_shop_rows(), tmp_path / "g")
-    own = own_edge_users(graph, "leave_last_out", (0.8, 0.9))
-    assert own.to_dict() == {f"u{u}": u < 3 for u in range(6)}
+    repeat = user_segments(graph, "leave_last_out", (0.8, 0.9)) == "repeat"
+    assert repeat.to_dict() == {f"u{u}": u < 3 for u in range(6)}
     ev = EventTable.from_graph(read_graph(graph))
     split = make_split(ev, "leave_last_out")
     raw = load_id_maps(graph)["user"]
@@ -58,19 +51,7 @@ def test_own_edge_users_match_the_carts_and_a_scan_of_earlier_events(tmp_path, e
         u, i = int(ev.user[t]), int(ev.item[t])
         earlier = (ev.user[:t] == u) & split.graph_mask("test")[:t]
         scan[raw[u]] = bool((ev.item[:t][earlier] == i).any())
-    assert own.to_dict() == scan
-
-
-def test_segment_table_averages_each_segment():
-    users = pd.Index(["a", "b", "c", "d"], name="user")
-    own = pd.Series([True, False, False, True], index=users)
-    ref = pd.DataFrame({0: [1.0, 0.0, 0.2, 0.6], 1: [0.8, 0.2, 0.2, 0.6]}, index=users)
-    other = pd.DataFrame({0: [0.0, 0.5, 0.5, 0.0]}, index=users)
-    t = segment_table({"ref": ref, "other": other}, own, "ref")
-    assert t["own-edge"]["users"] == 2 and t["other"]["share"] == 0.5
-    assert np.isclose(t["own-edge"]["models"]["ref"]["mean"], (0.9 + 0.6) / 2)
-    assert np.isclose(t["other"]["models"]["other"]["mean"], 0.5)
-    assert np.isclose(t["all"]["vs"]["other"]["diff"], ref.to_numpy().mean() - 0.25)
+    assert repeat.to_dict() == scan
 
 
 def test_own_item_stats_rank_the_own_items_by_recency(tmp_path, event_graph):
@@ -119,17 +100,21 @@ def test_view_usage_matches_the_encoder_forward(graphseq_run):
 
 def test_segments_of_runs_split_the_test_users_as_their_own_edges_do(graphseq_run, small_graph_dir):
     """Two names for one run: the all-users row is the run's own test figure, the segments
-    are the own-edge users (the synthetic log carts every purchase first) and an empty rest."""
+    are the repeat users (the synthetic log carts every purchase first) and an empty rest."""
     res = segments([f"a={graphseq_run}", f"b={graphseq_run}"])
     m = json.loads((graphseq_run / "metrics.json").read_text())
-    seg = res["segments"]
-    own = own_edge_users(small_graph_dir, "leave_last_out", (0.8, 0.9))
-    assert (
-        seg["own-edge"]["users"] == own.sum() == seg["all"]["users"] == m["protocol"]["test_users"]
-    )
-    assert seg["other"] == {"users": 0, "share": 0.0, "models": {}, "vs": {}}
-    assert seg["all"]["models"]["a"]["mean"] == pytest.approx(m["test"]["NDCG@10"], abs=1e-6)
-    assert seg["all"]["vs"]["b"]["diff"] == 0.0 and res["reference"] == "a"
+    a, b = res["compare"]
+    seg = a["segments"]
+    repeat = user_segments(small_graph_dir, "leave_last_out", (0.8, 0.9)) == "repeat"
+    assert seg["repeat"]["users"] == repeat.sum() == m["protocol"]["test_users"]
+    assert seg["explore"] == {
+        "users": 0,
+        "share": 0.0,
+        "note": m["segments"]["test"]["explore"]["note"],
+    }
+    assert a["mean"] == pytest.approx(m["test"]["NDCG@10"], abs=1e-6)
+    assert seg["repeat"]["mean"] == pytest.approx(m["segments"]["test"]["repeat"]["NDCG@10"])
+    assert b["vs_first"]["diff"] == 0.0 and res["reference"] == "a"
 
 
 def test_rescore_keeps_the_old_figures_and_scores_as_the_run_now_does(small_graph_dir, tmp_path):

@@ -11,6 +11,7 @@ import pytest
 
 from data_builders.errors import DataError
 from graphseq.cli import main
+from graphseq.segments import NO_USERS
 from graphseq.stats import compare, load_group, two_level_bootstrap
 
 
@@ -28,11 +29,13 @@ def test_bootstrap_centres_on_the_difference_and_widens_with_seed_variance():
     assert one["users"] == 300 and one["ci95"][0] < one["diff"] < one["ci95"][1]
 
 
-def _fake_run(path, users, scores, fingerprint="abc", split="leave_last_out", **protocol):
+def _fake_run(path, users, scores, fingerprint="abc", split="leave_last_out", segment=None,
+              **protocol):  # fmt: skip
     path.mkdir(parents=True)
-    pd.DataFrame({"user": users, "target": "i", "rank": 1, "NDCG@10": scores}).to_parquet(
-        path / "per_user.parquet"
-    )
+    df = pd.DataFrame({"user": users, "target": "i", "rank": 1, "NDCG@10": scores})
+    if segment is not None:
+        df["segment"] = segment
+    df.to_parquet(path / "per_user.parquet")
     (path / "provenance.json").write_text(json.dumps({"graph_fingerprint": fingerprint}))
     m = {
         "test": {"NDCG@10": float(np.mean(scores))},
@@ -70,3 +73,24 @@ def test_compare_groups_seeds_and_refuses_other_graphs(tmp_path, capsys):
     shutil.rmtree(tmp_path / "gt")
     with pytest.raises(DataError, match="no finished run"):
         load_group(tmp_path / "gt")
+
+
+def test_compare_by_segment_averages_each_segments_users(tmp_path):
+    """By hand: users a and d repeat, b explores with own items, c without; nobody of a
+    segment: said, not averaged."""
+    users = ["a", "b", "c", "d"]
+    seg = ["repeat", "explore_with_own", "explore_without_own", "repeat"]
+    _fake_run(tmp_path / "ref" / "seed0", users, [1.0, 0.0, 0.2, 0.6], segment=seg)
+    _fake_run(tmp_path / "ref" / "seed1", users, [0.8, 0.2, 0.2, 0.6], segment=seg)
+    _fake_run(tmp_path / "other", users, [0.0, 0.5, 0.5, 0.0], segment=seg)
+    ref, other = compare([load_group(tmp_path / "ref"), load_group(tmp_path / "other")], n=200)
+    r, o = ref["segments"], other["segments"]
+    assert r["repeat"]["users"] == 2 and r["repeat"]["share"] == 0.5
+    assert r["repeat"]["mean"] == pytest.approx((0.9 + 0.6) / 2)
+    assert r["repeat"]["seed_sd"] == pytest.approx(np.std([0.8, 0.7], ddof=1))
+    assert r["explore"]["mean"] == pytest.approx((0.1 + 0.2) / 2) and o["explore"]["mean"] == 0.5
+    assert o["repeat"]["vs_first"]["diff"] == pytest.approx(0.0 - 0.75)
+    assert o["explore_without_own"]["vs_first"]["diff"] == pytest.approx(0.5 - 0.2)
+    _fake_run(tmp_path / "rep" / "seed0", users[::3], [1.0, 0.0], segment=["repeat"] * 2)
+    (empty,) = compare([load_group(tmp_path / "rep")])
+    assert empty["segments"]["explore"] == {"users": 0, "share": 0.0, "note": NO_USERS}

@@ -22,6 +22,7 @@ from graphseq.evaluate import EvalResult, evaluate_with
 from graphseq.graph.data import GraphData, open_graph
 from graphseq.models.base import Recommender
 from graphseq.models.resolve import build_model, resolve
+from graphseq.segments import SEGMENT_NAMES
 
 CHECKPOINT_VERSION = 2  # 2: composed models (graphseq 0.2); 1 is refused
 
@@ -137,8 +138,11 @@ def load_checkpoint(path: str | Path, fingerprint: str | None = None) -> dict[st
 def write_per_user(
     run: Path, per_user: dict[str, torch.Tensor], id_maps: dict[str, pd.Index]
 ) -> None:
-    """``per_user.parquet``: raw user and target ids, 1-based rank, per-user metrics."""
+    """``per_user.parquet``: raw user and target ids, 1-based rank, the user's segment (by
+    name, :mod:`graphseq.segments`), per-user metrics."""
     df = pd.DataFrame({k: v.cpu().numpy() for k, v in per_user.items()})
+    if "segment" in df:
+        df["segment"] = pd.Categorical.from_codes(df["segment"], SEGMENT_NAMES)
     df["user"] = id_maps["user"][df["user"].to_numpy()].astype(str)
     df["target"] = id_maps["item"][df["target"].to_numpy()].astype(str)
     with atomic_path(run / "per_user.parquet") as tmp:

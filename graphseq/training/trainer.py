@@ -334,6 +334,7 @@ class Trainer:
             "test": test.metrics if test else None,  # None: not scored (a tuning trial)
             "valid_cold": valid.cold,  # targets whose item has no event in the scoring graph
             "test_cold": test.cold if test else None,
+            "segments": {"valid": valid.segments, "test": test.segments if test else None},
             "epochs": epochs,
             "best_epoch": self.state["best_epoch"],
             "train_seconds": round(self.state["train_seconds"], 3),
