@@ -196,8 +196,8 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     s.add_argument("--port", type=port_number, default=8000, help="1..65535 (default 8000)")
 
-    c = command("compare", "test metrics of runs and paired differences against the first",
-                cmd_compare)  # fmt: skip
+    c = command("compare", "test metrics of runs and paired differences against the first, "
+                "overall and per repeat / explore segment", cmd_compare)  # fmt: skip
     c.add_argument("runs", nargs="+", help="run directories, or directories of seed runs")
     c.add_argument("--metric", default="NDCG@10", help="per-user metric (per_user.parquet)")
     c.add_argument("--resamples", type=int, default=10_000, help="bootstrap rounds")
@@ -206,9 +206,10 @@ def make_parser() -> argparse.ArgumentParser:
     n = command("inspect", "look into finished runs: segments, view usage, re-scoring",
                 cmd_inspect)  # fmt: skip
     what = n.add_subparsers(dest="what", required=True, metavar="WHAT")
-    seg = what.add_parser("segments", help="test scores by own-edge / other target users",
-                          description="Test scores of runs on the users whose target is among "
-                          "their own earlier edges and on the rest, each run against the first.")  # fmt: skip
+    seg = what.add_parser("segments", help="compare runs by repeat / explore users, older runs too",
+                          description="graphseq compare over the repeat and explore segments, "
+                          "computed from the graph for runs whose per_user.parquet predates "
+                          "them, plus the repeat users' own items.")  # fmt: skip
     seg.add_argument("runs", nargs="+", metavar="RUN", help="[NAME=]DIR: a run or a directory "
                      "of seed runs (the first is the reference)")  # fmt: skip
     seg.add_argument("--graph", metavar="DIR", help="graph directory (default: the first run's)")

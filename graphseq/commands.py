@@ -341,7 +341,7 @@ def print_compare(rows: list[dict], metric: str) -> None:
         return
     for name, seg in rows[0]["segments"].items():
         if not seg["users"]:
-            _say(f"\n{name}: no test user ({seg['note']})")
+            _say(f"\n{name}: no test user: {seg['note']}")
             continue
         _say(f"\n{name}: {seg['users']:,} test users ({seg['share']:.1%})")
         print_table([_compare_row({**r["segments"][name], "run": r["run"]}) for r in rows], header)

@@ -159,8 +159,7 @@ def evaluate(
     model.train(was_training)
     per_user = evaluator.per_user()
     per_user["segment"] = segment_codes(ev, inp, exclude_seen)[kept]
-    own_edges = bool((~ev.is_target[inp.graph_mask]).any())
-    segments = segment_summary(per_user, segment_k(evaluator.ks), own_edges)
+    segments = segment_summary(per_user, segment_k(evaluator.ks))
     cold_m = cold_item_metrics(per_user, cold)
     if cold_m["targets"]:
         only = cold_eval.result()

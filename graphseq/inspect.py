@@ -24,6 +24,7 @@ from data_builders.errors import DataError
 from graphseq.commands import print_compare
 
 METRIC = "NDCG@10"
+NO_REPEAT = "no repeat user"
 
 
 def _test_input(graph: str | Path, split: str, quantiles: tuple[float, float]):
@@ -74,6 +75,8 @@ def own_item_stats(
     tgt = pd.DataFrame({"row": np.arange(len(inp.target_idx)),
                         "item": ev.item[inp.target_idx].numpy()})  # fmt: skip
     hit = h.merge(tgt, on=["row", "item"])
+    if hit.empty:  # no repeat user: said, not averaged
+        return {"users": 0, "note": NO_REPEAT}
     n_own = h.groupby("row").size().loc[hit["row"]]
     r = hit["rank"].to_numpy()
     ndcg = np.where(r < 10, 1.0 / np.log2(r + 2.0), 0.0)

@@ -37,7 +37,7 @@ SEGMENTS: dict[str, tuple[str, ...]] = {
 }
 SEGMENT_METRICS = ("NDCG", "Hit", "MRR")  # reported per segment, at SEGMENT_K
 SEGMENT_K = 10  # the cut-off of the segment metrics (the smallest evaluated one if absent)
-NO_OWN_EDGES = "no non-target edges in the scoring graph (a log with one behavior)"
+NO_OWN_EDGES = "no scored user has own non-target edges, as on a log with one behavior"
 NO_USERS = "no scored user in this segment"
 
 
@@ -83,26 +83,29 @@ def segment_k(ks: tuple[int, ...]) -> int:
     return SEGMENT_K if SEGMENT_K in ks else min(ks)
 
 
-def segment_summary(
-    per_user: dict[str, Tensor], k: int = SEGMENT_K, own_edges: bool = True
-) -> dict[str, dict]:
+def empty_note(name: str, users: dict[str, int]) -> str:
+    """Why segment ``name`` is empty, given the users of each of :data:`SEGMENT_NAMES`."""
+    nobody_owns = not (users.get("repeat", 0) or users.get("explore_with_own", 0))
+    return NO_OWN_EDGES if nobody_owns and name in ("repeat", "explore_with_own") else NO_USERS
+
+
+def segment_summary(per_user: dict[str, Tensor], k: int = SEGMENT_K) -> dict[str, dict]:
     """``{segment: {"users", "share", "NDCG@k", "Hit@k", "MRR@k"}}`` for every segment of
     :data:`SEGMENTS`: the mean per-user metrics over its users (``per_user["segment"]``
-    holds the codes). An empty segment has ``users`` 0, ``share`` 0 and a ``note`` instead
-    of metrics; ``own_edges=False`` (the scoring graph has no non-target edge) words it.
+    holds the codes). An empty segment has ``users`` 0, ``share`` 0 and a ``note``
+    (:func:`empty_note`) instead of metrics.
     Shapes: per_user values (N,)."""
     import torch
 
     codes = per_user["segment"].long()
     total = len(codes)
+    counts = dict(zip(SEGMENT_NAMES, torch.bincount(codes, minlength=3).tolist()))
     out = {}
     for name, parts in SEGMENTS.items():
         rows = torch.isin(codes, torch.tensor([SEGMENT_NAMES.index(p) for p in parts]))
         users = int(rows.sum())
         if not users:
-            own_edge_segment = name in ("repeat", "explore_with_own")
-            note = NO_OWN_EDGES if own_edge_segment and not own_edges else NO_USERS
-            out[name] = {"users": 0, "share": 0.0, "note": note}
+            out[name] = {"users": 0, "share": 0.0, "note": empty_note(name, counts)}
             continue
         out[name] = {"users": users, "share": users / total}
         for m in SEGMENT_METRICS:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from data_builders.errors import DataError
-from graphseq.segments import NO_USERS, SEGMENTS
+from graphseq.segments import SEGMENTS, empty_note
 
 
 @dataclass
@@ -151,11 +151,12 @@ def compare(groups: list[RunGroup], n: int = 10_000, seed: int = 0) -> list[dict
     seg = next((g.segment for g in groups if g.segment is not None), None)
     if seg is None:
         return rows
-    notes = groups[0].metrics[0].get("segments", {}).get("test") or {}
+    seg = seg.reindex(users)
+    counts = seg.value_counts().to_dict()
     for name, parts in SEGMENTS.items():
-        sel = users[seg.reindex(users).isin(parts).to_numpy()]
+        sel = users[seg.isin(parts).to_numpy()]
         if not len(sel):  # e.g. no repeat on a log with one behavior: said, not averaged
-            note = notes.get(name, {}).get("note", NO_USERS)
+            note = empty_note(name, counts)
             for r in rows:
                 r.setdefault("segments", {})[name] = {"users": 0, "share": 0.0, "note": note}
             continue

@@ -19,7 +19,7 @@ from graphseq.cli import main
 from graphseq.config import TrainConfig
 from graphseq.graph.events import EventTable
 from graphseq.graph.splits import make_split, scoring_input
-from graphseq.inspect import segments, user_segments
+from graphseq.inspect import NO_REPEAT, segments, user_segments
 from graphseq.segments import NO_OWN_EDGES, SEGMENT_NAMES, SEGMENTS, segment_codes
 from graphseq.training.trainer import Trainer
 
@@ -133,7 +133,9 @@ def test_membership_reads_nothing_at_or_after_the_target(tmp_path, event_graph):
     assert user_segments(graph, "leave_last_out", (0.8, 0.9)).to_dict() == got
 
 
-def test_a_log_with_one_behavior_has_an_empty_repeat_segment_that_says_so(small_log, tmp_path):
+def test_a_log_with_one_behavior_has_an_empty_repeat_segment_that_says_so(
+    small_log, tmp_path, capsys
+):
     ev = small_log.events
     log = dataclasses.replace(small_log, events=ev[ev["behavior"] == "buy"], items=None)
     m = _fit(_save(log, tmp_path / "g"), tmp_path / "run", model="pop")
@@ -142,7 +144,12 @@ def test_a_log_with_one_behavior_has_an_empty_repeat_segment_that_says_so(small_
     assert seg["explore_with_own"] == {"users": 0, "share": 0.0, "note": NO_OWN_EDGES}
     assert seg["explore"]["users"] == m["protocol"]["test_users"]
     assert seg["explore"]["NDCG@10"] == pytest.approx(m["test"]["NDCG@10"])
-    main(["compare", str(tmp_path / "run"), "--resamples", "50"])  # says so, prints no NaN
+    assert main(["compare", str(tmp_path / "run"), "--resamples", "50"]) == 0
+    err = capsys.readouterr().err
+    assert f"repeat: no test user: {NO_OWN_EDGES}\n" in err and "nan" not in err.lower()
+    res = segments([str(tmp_path / "run")], n=50)
+    assert res["compare"][0]["segments"]["repeat"]["note"] == NO_OWN_EDGES
+    assert res["own_items"] == {"users": 0, "note": NO_REPEAT}
 
 
 def test_compare_shows_every_segment_with_its_interval(runs, capsys):
