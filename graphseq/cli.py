@@ -267,7 +267,8 @@ def _main(argv: list[str] | None) -> int:
         msg = _error_line(e, args.verbose)
         if msg is None:
             raise
-        print(f"graphseq: error: {msg}", file=sys.stderr)
+        for line in msg.splitlines() or [msg]:  # several only for a run's damaged files
+            print(f"graphseq: error: {line}", file=sys.stderr)
         return 2
 
 
