@@ -37,12 +37,8 @@ from graphseq.training.trainer import Trainer  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory, small_graph_dir):
-    torch.set_num_threads(2)
-    out = tmp_path_factory.mktemp("serve") / "gs"
-    cfg = TrainConfig(graph=str(small_graph_dir), model="graphseq", epochs=1, max_seq_len=30)
-    Trainer(cfg, out, progress=False).fit()
-    return out
+def run_dir(serve_run_dir):
+    return serve_run_dir
 
 
 @pytest.fixture(scope="module")
@@ -248,11 +244,14 @@ def test_cli_serve(monkeypatch, capsys, run_dir):
 
 
 def test_cli_serve_port_in_use(monkeypatch, capsys, run_dir):
+    """A taken port is one line before the run is loaded (no seconds lost on the model)."""
     import uvicorn
 
+    import graphseq.serve.app
     from graphseq.cli import main
 
     monkeypatch.setattr(uvicorn.Server, "run", lambda *a, **kw: pytest.fail("must not serve"))
+    monkeypatch.setattr(graphseq.serve.app, "create_app", lambda *a, **kw: pytest.fail("loaded"))
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
