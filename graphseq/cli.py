@@ -115,7 +115,9 @@ def _serve_limits(s: argparse.ArgumentParser) -> None:
         ("--timeout-s", float, d.timeout_s, "S", "per-request deadline; later answers are 504"),
         ("--max-concurrency", int, d.max_concurrency, "N",
          "requests in flight; more get 429 with Retry-After"),
+        ("--max-echo", int, d.max_echo, "N", "unknown ids listed in an answer"),
         ("--score-threads", int, d.score_threads, "N", "threads running the model"),
+        ("--chunk-users", int, d.chunk_users, "N", "rows of every model call"),
     ]  # fmt: skip
     for flag, kind, default, metavar, help in flags:
         g.add_argument(flag, type=_positive(kind, flag[2:]), default=default, metavar=metavar,

@@ -277,8 +277,9 @@ def cmd_serve(a: argparse.Namespace) -> int:
 
     from graphseq.serve.limits import Limits
 
-    limits = Limits(a.max_body_bytes, a.max_history, a.max_batch_users, a.max_batch_items,
-                    a.timeout_s, a.max_concurrency, score_threads=a.score_threads)  # fmt: skip
+    names = ("max_body_bytes", "max_history", "max_batch_users", "max_batch_items", "timeout_s",
+             "max_concurrency", "max_echo", "score_threads", "chunk_users")  # fmt: skip
+    limits = Limits(**{n: getattr(a, n) for n in names})
     metrics_dir = None
     if a.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # the workers' metrics go to files there, summed by /metrics; set before the import

@@ -39,12 +39,15 @@ from graphseq.training.runfiles import run_file_paths
 
 K = Annotated[int, Query(ge=1, le=MAX_K, description=f"number of items to return (1..{MAX_K})")]
 JSON = "application/json"
+ID_CHARS = 100  # characters of an unknown id named in a 404
 
 
 def _unknown(kind: str, ids: list[str], hint: str = "") -> HTTPException:
+    """A 404 naming the first few ``ids``, each cut to ``ID_CHARS`` (no long echo)."""
     count = f" ({len(ids):,} in all)" if len(ids) > 5 else ""
+    short = [i if len(i) <= ID_CHARS else i[:ID_CHARS] + "…" for i in ids[:6]]
     return HTTPException(
-        404, f"unknown {kind} id{'s' if len(ids) > 1 else ''}: {show_ids(ids)}{count}{hint}"
+        404, f"unknown {kind} id{'s' if len(ids) > 1 else ''}: {show_ids(short)}{count}{hint}"
     )
 
 

@@ -17,9 +17,7 @@ class Limits:
     """What one request may ask for, and how much work one process takes on at once."""
 
     max_body_bytes: int = 1_048_576  # 1 MiB: a 1,000-user batch of 40-character ids is ~45 KB
-    max_history: int = (
-        10_000  # items in one anonymous history (the model reads its last max_seq_len)
-    )
+    max_history: int = 10_000  # items in one anonymous history (the model reads the last ones)
     max_batch_users: int = 1_000  # users in one /recommend/batch
     max_batch_items: int = 100_000  # users × k in one /recommend/batch (1,000 users at k = 100)
     timeout_s: float = 10.0  # per-request deadline: a request not answered by then gets a 504
@@ -27,7 +25,7 @@ class Limits:
     retry_after_s: int = 1  # the Retry-After (seconds) of a 429
     max_echo: int = 20  # unknown ids listed in an answer (unknown_count counts them all)
     score_threads: int = 1  # threads that run the model (torch parallelises inside each call)
-    chunk_users: int = 32  # users per model call: batches go in chunks, single users join them
+    chunk_users: int = 16  # rows of every model call: batches go in chunks, singles join them
 
     def __post_init__(self) -> None:
         from data_builders.errors import DataError  # here: data_builders imports pandas

@@ -8,9 +8,13 @@ chunk at a time and waits for it before the next, so a single user that arrives 
 1,000-user batch is scored within a chunk or two, not after the batch; and concurrent single
 requests share model calls, which is most of the throughput at concurrency 8.
 
-A user's scores do not depend on the request they came in, up to float32 rounding: the rows
-that share a model call change the matrix products' blocking, by at most ~1e-6 on a score
-(measured on MovieLens-100K; the tests allow 1e-5).
+A user's scores do not depend on the request they came in, bit for bit: every model call
+has the same shape, ``chunk`` rows (a short chunk is padded with the user of the longest
+history, whose answer is dropped) and so the same padded history length, and the matrix
+products then round each row the same way wherever it sits and whoever shares the call.
+``/recommend`` and ``/recommend/batch`` give one user the same floats; the Python API
+(:meth:`graphseq.recommend.Run.recommend_dict`, one call of whatever size) agrees with them
+up to float32 rounding (~1e-7).
 
 A waiting request gives up at its deadline (504) or when its client disconnects (its users
 not yet scored are dropped from the queue); a model call already running finishes, and
@@ -127,7 +131,9 @@ class Scorer:
         # each item's id as JSON, once: answers are written without a dict per item
         self._item_json = [json.dumps(str(i)) for i in run.id_maps["item"]]
         self._popular: dict[int, str] = {}
-        run._user_csr()  # the lazy per-user index, built here rather than by two threads
+        ptr, _ = run._user_csr()  # the lazy per-user index, built here, not by two threads
+        # the user of the longest history pads short chunks: every call has one shape
+        self._filler = int(torch.argmax(ptr[1:] - ptr[:-1])) if len(ptr) > 1 else 0
 
     # ---- the pool ------------------------------------------------------------------------
     @property
@@ -191,8 +197,9 @@ class Scorer:
             return
         try:
             self.on_call(len(take))
+            rows = [w.row for w in take] + [self._filler] * (self.chunk - len(take))
             with torch.inference_mode():
-                scores = self.run.user_scores(torch.tensor([w.row for w in take]))
+                scores = self.run.user_scores(torch.tensor(rows))[: len(take)]  # (B, I)
                 answers = self.lists(scores, [w.k for w in take])
             for w, a in zip(take, answers):
                 w.loop.call_soon_threadsafe(_deliver, w.future, a, None)
