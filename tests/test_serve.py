@@ -87,6 +87,10 @@ def test_recommend_equals_run(client, run, user):
     assert len(scores) == 10 and scores == sorted(scores, reverse=True)
 
 
+def test_an_id_that_is_not_text_is_unknown(run):
+    assert list(run.positions("item", ["\ud800", "\u00e9\ud800", "i1"]))[:2] == [-1, -1]
+
+
 def test_recommend_excludes_history(client, run):
     user = "u3"
     bought = _bought(run, user)

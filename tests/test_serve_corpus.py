@@ -41,6 +41,7 @@ CASES: list[tuple[str, str, str, object, dict, int]] = [
     ("infinity", "POST", B, '{"users":[Infinity]}', {}, 422),
     ("surrogate", "POST", H, '{"items":["\\ud800"]}', {}, 422),
     ("surrogate", "POST", B, '{"users":["u1","\\udfff"]}', {}, 422),
+    ("surrogate", "POST", H, '{"items":["\\u00e9\\ud800"]}', {}, 422),  # echo not ASCII
     ("surrogate", "POST", B, _raw('{"users":["\ud800"]}'), {}, 422),  # raw bytes: not UTF-8
     ("not utf-8", "POST", B, b'{"users":["\xff\xfe"]}', {}, 422),
     ("strict int", "POST", B, '{"users":["u1"],"k":true}', {}, 422),

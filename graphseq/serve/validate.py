@@ -77,7 +77,7 @@ def safe_text(value: object) -> str:
     try:
         s.encode("utf-8")
     except UnicodeEncodeError:
-        return s.encode("utf-8", "backslashreplace").decode("ascii")
+        return s.encode("utf-8", "backslashreplace").decode("utf-8")
     return s
 
 
