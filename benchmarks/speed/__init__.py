@@ -5,7 +5,7 @@ and serving load. Each variant writes ``results/speed/<variant>[-<tag>].json``.
     python -m benchmarks speed --variants propagation sampler --threads 2
     python -m benchmarks speed --variants lightgcn --ml100k DIR/ml-100k --recbole-python PY
     OMP_NUM_THREADS=1 python -m benchmarks speed --variants cli serve --run RUN --user 196
-    OMP_NUM_THREADS=1 python -m benchmarks speed --variants serve --run RUN --previous DIR
+    OMP_NUM_THREADS=1 python -m benchmarks speed --variants serve --previous COMMIT_OR_DIR
 
 ``cli`` and ``serve`` without ``--run`` use a graphseq run of the quickstart's synthetic data,
 trained once into ``--work``.
@@ -64,8 +64,8 @@ def main(argv: list[str] | None = None) -> int:
                    "(0: torch default)")  # fmt: skip
     g.add_argument("--startup-timeout", type=float, default=300.0, help="seconds")
     g.add_argument("--hol-batch", type=int, default=1000, help="entries of the head-of-line batch")
-    g.add_argument("--previous", metavar="DIR", help="a checkout of the previous commit, served "
-                   "in the same run (git worktree add DIR COMMIT)")  # fmt: skip
+    g.add_argument("--previous", metavar="REF", help="the previous implementation, served in "
+                   "the same run: a checkout directory, or a git commit (git archive)")  # fmt: skip
     g.add_argument("--serve-rounds", type=int, default=1, help="(previous, current) rounds")
     a = p.parse_args(argv)
     if a.list:

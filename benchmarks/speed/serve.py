@@ -1,10 +1,14 @@
 """Serve load: requests/s and latency of ``graphseq serve``, and its head-of-line figure,
-optionally against a checkout of the previous commit in the same run.
+optionally against the previous implementation in the same run.
 
 Starts ``python -m graphseq serve --run RUN`` on 127.0.0.1 (a free port) in a subprocess,
-with ``PYTHONPATH`` at this checkout (``current``) and, with ``previous=DIR``, at that
-checkout too (``previous``), one server after the other, ``rounds`` times (previous first in
-each round), so both see the machine as it was. For each server it waits for ``/health``
+with ``PYTHONPATH`` at this checkout (``current``) and, with ``previous`` (a checkout
+directory, or a git commit of this repository, exported with ``git archive`` into a
+temporary directory), at that one too (``previous``), one server after the other, ``rounds``
+times (previous first in each round), so both see the machine as it was. ``ratios`` gives
+current / previous for each figure (requests/s, p50 and p99 latency, head-of-line latency),
+and ``targets`` the issue's bounds: >= 300 requests/s with p99 < 50 ms at concurrency 8, a
+one-user request during the 1,000-user batch answered in < 200 ms (its slowest probe). For each server it waits for ``/health``
 (reported as ``startup_s``, model loading included), then measures:
 
 * ``recommend``: ``GET /recommend?user=<random known user>&k=K``, ``requests`` timed
@@ -66,7 +70,7 @@ class Load:
     seed: int = 0  # of the drawn users and items
     server_threads: int = 0  # servers' OMP_NUM_THREADS (0: the environment's)
     startup_timeout: float = 300.0  # seconds
-    previous: str | None = None  # a checkout of the previous commit, served in the same run
+    previous: str | None = None  # a checkout directory or a git commit, served in the same run
     rounds: int = 1  # (previous, current) rounds
 
 
@@ -273,13 +277,63 @@ def _print(name: str, r: dict) -> None:
           f"load average {r['loadavg_1m_before']} before")  # fmt: skip
 
 
+def _checkout(previous: str, tmp: Path) -> tuple[Path, str]:
+    """``previous`` as a directory to serve from, and what it was (a path, or a commit)."""
+    if Path(previous).is_dir():
+        return Path(previous).resolve(), str(Path(previous).resolve())
+    commit = subprocess.run(["git", "rev-parse", "--verify", f"{previous}^{{commit}}"], cwd=ROOT,
+                            check=True, capture_output=True, text=True).stdout.strip()  # fmt: skip
+    archive = subprocess.run(["git", "archive", commit], cwd=ROOT, check=True,
+                             capture_output=True).stdout  # fmt: skip
+    subprocess.run(["tar", "-x", "-C", str(tmp)], input=archive, check=True)
+    return tmp, commit
+
+
+def _fig(r: dict) -> dict[str, float]:
+    """The figures of one server that ``ratios`` and ``targets`` compare."""
+    out: dict[str, float] = {}
+    for endpoint in ("recommend", "batch", "similar", "history"):
+        for x in r.get(endpoint, []):
+            c, lm = x["concurrency"], x["latency_ms"]
+            out[f"{endpoint}_c{c}_requests_per_s"] = x["requests_per_s"]
+            out[f"{endpoint}_c{c}_p50_ms"], out[f"{endpoint}_c{c}_p99_ms"] = lm["p50"], lm["p99"]
+    h = r.get("head_of_line")
+    if h and h["probe_latency_ms"]:
+        out["head_of_line_p50_ms"] = h["probe_latency_ms"]["p50"]
+        out["head_of_line_max_ms"] = h["probe_latency_ms"]["max"]
+        out["head_of_line_batch_s"] = h["batch_seconds"]
+    return out
+
+
+def _median(rounds: list[dict], name: str) -> dict[str, float]:
+    figs = [_fig(r[name]) for r in rounds]
+    return {k: statistics.median(f[k] for f in figs) for k in figs[0]}
+
+
+def _targets(fig: dict[str, float]) -> dict[str, bool | None]:
+    """The issue's bounds on one server's (median) figures; None where not measured."""
+    rps, p99 = fig.get("recommend_c8_requests_per_s"), fig.get("recommend_c8_p99_ms")
+    hol = fig.get("head_of_line_max_ms")
+    return {"c8_at_least_300_per_s": None if rps is None else rps >= 300,
+            "c8_p99_under_50_ms": None if p99 is None else p99 < 50,
+            "head_of_line_under_200_ms": None if hol is None else hol < 200}  # fmt: skip
+
+
 def measure(run_dir: Path, load: Load = Load()) -> dict:
     """Serve ``run_dir`` with this checkout (and ``load.previous``) under ``load``; the payload."""
+    with tempfile.TemporaryDirectory(prefix="graphseq-previous-") as tmp:
+        previous = _checkout(load.previous, Path(tmp)) if load.previous else None
+        out = _measure(run_dir, load, previous[0] if previous else None)
+    out["previous"] = previous[1] if previous else None
+    return out
+
+
+def _measure(run_dir: Path, load: Load, previous: Path | None) -> dict:
     run = run_dir.resolve()
     users, items = _known_ids(run)
     servers = {"current": ROOT}
-    if load.previous:
-        servers = {"previous": Path(load.previous).resolve(), "current": ROOT}
+    if previous is not None:
+        servers = {"previous": previous, "current": ROOT}
     rounds = []
     for i in range(load.rounds):
         got = {name: _one_server(run, path, load, users, items) for name, path in servers.items()}
@@ -294,4 +348,14 @@ def measure(run_dir: Path, load: Load = Load()) -> dict:
     for r in rounds:
         for x in r.values():
             x.pop("lists")
-    return {"run": str(run), "load": asdict(load), "rounds": rounds, "agreement": agree}
+    current = _median(rounds, "current")
+    ratios = None
+    if "previous" in servers:
+        before = _median(rounds, "previous")
+        ratios = {k: round(v / before[k], 3) for k, v in current.items() if before.get(k)}
+        for k, v in ratios.items():
+            print(f"current / previous {k}: {v:.3g} ({current[k]:g} vs {before[k]:g})")
+    targets = _targets(current)
+    print("targets (current):", ", ".join(f"{k} {v}" for k, v in targets.items()))
+    return {"run": str(run), "load": asdict(load), "rounds": rounds, "agreement": agree,
+            "median": current, "ratios": ratios, "targets": targets}  # fmt: skip

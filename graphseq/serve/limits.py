@@ -25,7 +25,7 @@ class Limits:
     retry_after_s: int = 1  # the Retry-After (seconds) of a 429
     max_echo: int = 20  # unknown ids listed in an answer (unknown_count counts them all)
     score_threads: int = 1  # threads that run the model (torch parallelises inside each call)
-    chunk_users: int = 16  # rows of every model call: batches go in chunks, singles join them
+    chunk_users: int = 8  # rows of every model call: batches go in chunks, singles join them
 
     def __post_init__(self) -> None:
         from data_builders.errors import DataError  # here: data_builders imports pandas

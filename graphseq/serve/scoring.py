@@ -119,7 +119,7 @@ class Scorer:
         self,
         run: Run,
         threads: int = 1,
-        chunk: int = 32,
+        chunk: int = 8,
         on_call: Callable[[int], None] | None = None,
     ) -> None:
         self.run, self.threads, self.chunk = run, threads, chunk
