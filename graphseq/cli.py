@@ -104,7 +104,7 @@ def _serve_limits(s: argparse.ArgumentParser) -> None:
     """The bounds of ``graphseq serve`` (defaults: graphseq.serve.limits.Limits)."""
     from graphseq.serve.limits import Limits
 
-    d = Limits()
+    d = Limits  # the class: its defaults, without validating (which imports pandas)
     g = s.add_argument_group("workers and bounds (the bounds hold in each worker)")
     flags = [
         ("--workers", int, 1, "N", "worker processes, forked after the run is loaded"),
