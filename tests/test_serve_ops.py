@@ -147,6 +147,7 @@ def test_two_workers_serve_one_run(graphseq_server, serve_run_dir):
         deadline = time.monotonic() + 10  # the workers' figures are summed
         while _counter(c.get("/metrics").text, "/recommend", 200) < 20:
             assert time.monotonic() < deadline
+            time.sleep(0.1)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(20) == 0
     assert "Traceback" not in log.read_text()
