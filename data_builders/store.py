@@ -178,7 +178,10 @@ def read_graph(path: str | Path) -> StoredGraph:
     except DataError:
         raise
     except Exception as e:  # corrupted or truncated files
-        raise DataError(f"cannot read graph directory: {e}", file=path, hint="rebuild it") from None
+        why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__  # EOFError
+        raise DataError(
+            f"cannot read graph directory: {why}", file=path, hint="rebuild it"
+        ) from None
     if payload.get("format_version") != FORMAT_VERSION:
         raise DataError(
             f"graph format {payload.get('format_version')} is not {FORMAT_VERSION}",

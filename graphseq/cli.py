@@ -86,6 +86,44 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _positive(kind: type, what: str):
+    def parse(text: str) -> int | float:
+        try:
+            n = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not n > 0 or n == float("inf"):
+            raise argparse.ArgumentTypeError(f"{what} must be a positive number, got {text}")
+        return n
+
+    parse.__name__ = what
+    return parse
+
+
+def _serve_limits(s: argparse.ArgumentParser) -> None:
+    """The bounds of ``graphseq serve`` (defaults: graphseq.serve.limits.Limits)."""
+    from graphseq.serve.limits import Limits
+
+    d = Limits  # the class: its defaults, without validating (which imports pandas)
+    g = s.add_argument_group("workers and bounds (the bounds hold in each worker)")
+    flags = [
+        ("--workers", int, 1, "N", "worker processes, forked after the run is loaded"),
+        ("--max-body-bytes", int, d.max_body_bytes, "B", "larger request bodies get 413"),
+        ("--max-history", int, d.max_history, "N", "items in one /recommend/history"),
+        ("--max-batch-users", int, d.max_batch_users, "N", "users in one /recommend/batch"),
+        ("--max-batch-items", int, d.max_batch_items, "N", "users × k in one /recommend/batch"),
+        ("--timeout-s", float, d.timeout_s, "S", "per-request deadline; later answers are 504"),
+        ("--max-concurrency", int, d.max_concurrency, "N",
+         "requests in flight; more get 429 with Retry-After"),
+        ("--max-echo", int, d.max_echo, "N", "unknown ids listed in an answer"),
+        ("--score-threads", int, d.score_threads, "N", "threads running the model"),
+        ("--chunk-users", int, d.chunk_users, "N", "rows of every model call"),
+    ]  # fmt: skip
+    for flag, kind, default, metavar, help in flags:
+        g.add_argument(flag, type=_positive(kind, flag[2:]), default=default, metavar=metavar,
+                       help=f"{help} (default {default:,})")  # fmt: skip
+
+
 def make_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="graphseq", description=DESCRIPTION, epilog=EPILOG)
     p.add_argument("--version", action="version", version=f"graphseq {__version__}")
@@ -195,6 +233,7 @@ def make_parser() -> argparse.ArgumentParser:
     _run_args(s)
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     s.add_argument("--port", type=port_number, default=8000, help="1..65535 (default 8000)")
+    _serve_limits(s)
 
     c = command("compare", "test metrics of runs and paired differences against the first, "
                 "overall and per repeat / explore segment", cmd_compare)  # fmt: skip
@@ -268,7 +307,8 @@ def _main(argv: list[str] | None) -> int:
         msg = _error_line(e, args.verbose)
         if msg is None:
             raise
-        print(f"graphseq: error: {msg}", file=sys.stderr)
+        for line in msg.splitlines() or [msg]:  # several only for a run's damaged files
+            print(f"graphseq: error: {line}", file=sys.stderr)
         return 2
 
 

@@ -19,7 +19,7 @@ from graphseq.rules import show_ids, table_suffix
 
 log = logging.getLogger("graphseq")
 
-SERVE_MODULES = {"fastapi", "pydantic", "starlette", "uvicorn"}  # what the [serve] extra adds
+SERVE_MODULES = {"fastapi", "prometheus_client", "pydantic", "starlette", "uvicorn"}  # [serve]
 
 METRIC_HEADER = [
     "model",
@@ -271,10 +271,24 @@ def _listen(host: str, port: int) -> socket.socket:
 
 
 def cmd_serve(a: argparse.Namespace) -> int:
-    try:
-        import uvicorn
+    import importlib
+    import os
+    import tempfile
 
-        from graphseq.serve import create_app
+    from graphseq.serve.limits import Limits
+
+    names = ("max_body_bytes", "max_history", "max_batch_users", "max_batch_items", "timeout_s",
+             "max_concurrency", "max_echo", "score_threads", "chunk_users")  # fmt: skip
+    limits = Limits(**{n: getattr(a, n) for n in names})
+    metrics_dir = None
+    if a.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # the workers' metrics go to files there, summed by /metrics; set before the import
+        metrics_dir = tempfile.TemporaryDirectory(prefix="graphseq-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir.name
+    try:
+        for name in sorted(SERVE_MODULES):
+            importlib.import_module(name)
+        from graphseq.serve import configure_logging, create_app, serve
     except ImportError as e:
         if (e.name or "").split(".")[0] not in SERVE_MODULES:
             raise
@@ -282,16 +296,22 @@ def cmd_serve(a: argparse.Namespace) -> int:
             f"graphseq serve needs the [serve] extra (module {e.name!r} is missing)",
             hint='pip install -e ".[serve]" in a checkout, or pip install "graphseq[serve]"',
         ) from None
-    app = create_app(a.run, allow_incomplete=a.allow_incomplete, graph=a.graph)
-    sock = _listen(a.host, a.port)
-    host = f"[{a.host}]" if ":" in a.host else a.host
-    url = f"http://{host}:{sock.getsockname()[1]}"
-    _say(f"serving {a.run} at {url} (API docs: {url}/docs); Ctrl-C stops")
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    sock = _listen(a.host, a.port)  # before loading: a taken port fails at once
     try:
-        server.run(sockets=[sock])
+        app = create_app(a.run, allow_incomplete=a.allow_incomplete, graph=a.graph, limits=limits)
+        host = f"[{a.host}]" if ":" in a.host else a.host
+        url = f"http://{host}:{sock.getsockname()[1]}"
+        workers = f", {a.workers} workers" if a.workers > 1 else ""
+        _say(f"serving {a.run} at {url} (API docs: {url}/docs{workers}); Ctrl-C stops")
+        handler = configure_logging(debug=a.verbose)
+        try:
+            serve(app, sock, a.workers)
+        finally:
+            logging.getLogger("graphseq.serve").removeHandler(handler)
     finally:
         sock.close()
+        if metrics_dir is not None:
+            metrics_dir.cleanup()
     return 0
 
 

@@ -40,7 +40,7 @@ def _text(raw: Any) -> str:
     try:
         s.encode("utf-8")
     except UnicodeEncodeError:
-        return s.encode("utf-8", "backslashreplace").decode("ascii") + "\x00"
+        return s.encode("utf-8", "backslashreplace").decode("utf-8") + "\x00"
     return s
 
 

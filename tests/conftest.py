@@ -79,3 +79,95 @@ def ml100k_dir(tmp_path_factory) -> Path:
     if res.returncode != 0:
         pytest.skip(f"MovieLens-100K unavailable: {res.stderr.strip()[-200:]}")
     return dest / "ml-100k"
+
+
+@pytest.fixture(scope="session")
+def serve_run_dir(tmp_path_factory, small_graph_dir) -> Path:
+    """A small trained graphseq run, shared by the server's tests (read, never changed)."""
+    from graphseq.config import TrainConfig
+    from graphseq.training.trainer import Trainer
+
+    out = tmp_path_factory.mktemp("serve") / "gs"
+    cfg = TrainConfig(graph=str(small_graph_dir), model="graphseq", epochs=1, max_seq_len=30)
+    Trainer(cfg, out, progress=False).fit()
+    return out
+
+
+@pytest.fixture(scope="session")
+def live_server():
+    """``live_server(app) -> "http://127.0.0.1:PORT"``: uvicorn serving ``app`` on a free
+    loopback port in a thread (lifespan included), until the session ends."""
+    import socket
+    import threading
+    import time
+
+    uvicorn = pytest.importorskip("uvicorn")
+    running = []
+
+    def start(app) -> str:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(128)
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not server.started and thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert server.started, "the test server did not start"
+        running.append((server, thread, sock))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+    yield start
+    for server, thread, sock in running:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+@pytest.fixture(scope="session")
+def graphseq_server(tmp_path_factory):
+    """``graphseq_server(run, *args) -> (url, process, log)``: ``python -m graphseq serve``
+    of this checkout on a free loopback port, in a subprocess that writes its log to the file
+    ``log``, answering ``/health`` before it returns; stopped (SIGTERM) when the session ends."""
+    import os
+    import signal
+    import socket
+    import time
+    import urllib.request
+
+    started = []
+
+    def start(run: Path, *args: str, timeout: float = 120.0):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        log = tmp_path_factory.mktemp("server") / "server.log"
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+        cmd = [sys.executable, "-m", "graphseq", "serve", "--run", str(run),
+               "--port", str(port), *args]  # fmt: skip
+        with open(log, "wb") as f:
+            proc = subprocess.Popen(cmd, env=env, stdout=f, stderr=subprocess.STDOUT)
+        started.append(proc)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                pytest.fail(f"graphseq serve exited {proc.returncode}: {log.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=1) as r:
+                    if r.status == 200:
+                        return url, proc, log
+            except OSError:
+                time.sleep(0.1)
+        pytest.fail(f"graphseq serve did not answer /health: {log.read_text()[-2000:]}")
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

@@ -5,6 +5,7 @@ and serving load. Each variant writes ``results/speed/<variant>[-<tag>].json``.
     python -m benchmarks speed --variants propagation sampler --threads 2
     python -m benchmarks speed --variants lightgcn --ml100k DIR/ml-100k --recbole-python PY
     OMP_NUM_THREADS=1 python -m benchmarks speed --variants cli serve --run RUN --user 196
+    OMP_NUM_THREADS=1 python -m benchmarks speed --variants serve --previous COMMIT_OR_DIR
 
 ``cli`` and ``serve`` without ``--run`` use a graphseq run of the quickstart's synthetic data,
 trained once into ``--work``.
@@ -50,10 +51,11 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--repeats", type=int, default=5, help="cli: processes per command")
     g.add_argument("--train-epochs", type=int, default=2, help="epochs of the synthetic run")
     g = p.add_argument_group("serve")
-    g.add_argument("--endpoint", nargs="+", default=["recommend", "batch"],
-                   choices=["recommend", "batch", "similar", "history"])  # fmt: skip
+    g.add_argument("--endpoint", nargs="+", default=["recommend", "batch", "head_of_line"],
+                   choices=["recommend", "batch", "similar", "history", "head_of_line"])  # fmt: skip
     g.add_argument("--requests", type=int, default=2000, help="timed requests per endpoint")
-    g.add_argument("--concurrency", type=int, default=8, help="client threads")
+    g.add_argument("--concurrency", type=int, nargs="+", default=[1, 8],
+                   help="client threads (each in turn; batch: the largest)")  # fmt: skip
     g.add_argument("--serve-warmup", type=int, default=50, help="untimed requests first")
     g.add_argument("-k", type=int, default=10)
     g.add_argument("--batch-users", type=int, default=100, help="users per batch request")
@@ -61,6 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--server-threads", type=int, default=0, help="server OMP_NUM_THREADS "
                    "(0: torch default)")  # fmt: skip
     g.add_argument("--startup-timeout", type=float, default=300.0, help="seconds")
+    g.add_argument("--hol-batch", type=int, default=1000, help="entries of the head-of-line batch")
+    g.add_argument("--previous", metavar="REF", help="the previous implementation, served in "
+                   "the same run: a checkout directory, or a git commit (git archive)")  # fmt: skip
+    g.add_argument("--serve-rounds", type=int, default=1, help="(previous, current) rounds")
     a = p.parse_args(argv)
     if a.list:
         print_list(VARIANTS.items())
@@ -77,8 +83,16 @@ def main(argv: list[str] | None = None) -> int:
         data, threads = _measure(name, a)
         save(SUITE, result_name(name, a.tag), data, argv, a.results, threads)
         if name == "serve":  # a request that failed fails the run (the result is still kept)
-            failed |= any(data["results"][e]["errors"] for e in a.endpoint)
+            failed |= any(_errors(x) for r in data["rounds"] for x in r.values())
     return 1 if failed else 0
+
+
+def _errors(server: dict) -> int:
+    """Failed requests of one server's serve figures."""
+    n = sum(x["errors"] for e in ("recommend", "batch", "similar", "history")
+            for x in server.get(e, []))  # fmt: skip
+    hol = server.get("head_of_line")
+    return n + (hol["errors"] + (hol["batch_status"] != 200) if hol else 0)
 
 
 def _measure(name: str, a) -> tuple[dict, int | None]:
@@ -103,6 +117,7 @@ def _measure(name: str, a) -> tuple[dict, int | None]:
     from benchmarks.speed.cli import synthetic_run
     from benchmarks.speed.serve import Load, measure
 
-    load = Load(tuple(a.endpoint), a.requests, a.concurrency, a.serve_warmup, a.k,
-                a.batch_users, a.batch_requests, 0, a.server_threads, a.startup_timeout)  # fmt: skip
+    load = Load(tuple(a.endpoint), a.requests, tuple(a.concurrency), a.serve_warmup, a.k,
+                a.batch_users, a.batch_requests, a.hol_batch, server_threads=a.server_threads,
+                startup_timeout=a.startup_timeout, previous=a.previous, rounds=a.serve_rounds)  # fmt: skip
     return measure(a.run or synthetic_run(a.work, a.train_epochs), load), a.server_threads or None

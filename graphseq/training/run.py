@@ -23,6 +23,7 @@ from graphseq.graph.data import GraphData, open_graph
 from graphseq.models.base import Recommender
 from graphseq.models.resolve import build_model, resolve
 from graphseq.segments import SEGMENT_NAMES
+from graphseq.training.runfiles import check_run_files
 
 CHECKPOINT_VERSION = 2  # 2: composed models (graphseq 0.2); 1 is refused
 
@@ -73,7 +74,11 @@ def resolve_graph(run: str | Path, graph: str, override: str | Path | None = Non
         return Path(override).resolve()
     tried = [Path(graph) if Path(graph).is_absolute() else run / graph]
     prov = run / "provenance.json"
-    rel = json.loads(prov.read_text()).get("graph_relative") if prov.exists() else None
+    try:
+        rel = json.loads(prov.read_text()).get("graph_relative") if prov.exists() else None
+    except (OSError, ValueError, AttributeError) as e:  # not JSON, or not an object
+        raise DataError(f"not a valid provenance file ({e})", file=prov, hint="retrain the run, "
+                        "or restore the file from a copy") from None  # fmt: skip
     if rel:
         tried.append(run / rel)
     for p in tried:
@@ -119,8 +124,9 @@ def load_checkpoint(path: str | Path, fingerprint: str | None = None) -> dict[st
     try:
         ckpt = torch.load(path, weights_only=True, map_location="cpu")
     except Exception as e:  # UnpicklingError for pickled payloads, RuntimeError for corruption
+        why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__  # EOFError
         raise DataError(
-            f"refusing to load checkpoint: {str(e).splitlines()[0]}",
+            f"refusing to load checkpoint: {why}",
             file=path,
             hint="graphseq checkpoints hold tensors and plain values only; this file is corrupt or not graphseq's",
         ) from None
@@ -206,8 +212,11 @@ def load_model(
     best ``checkpoint.pt`` (``weights_only=True``; the graph's fingerprint must match).
 
     A run without ``metrics.json`` (still training, or interrupted) is refused unless
-    ``allow_incomplete``, which loads its best checkpoint so far."""
+    ``allow_incomplete``, which loads its best checkpoint so far. Every file of the run and
+    its graph is checked first (:func:`graphseq.training.runfiles.check_run_files`): damaged
+    ones are all reported together, one line each."""
     path = Path(path)
+    check_run_files(path, allow_incomplete, graph)
     if not (path / "config.yaml").exists():
         raise DataError("not a run directory (no config.yaml)", file=path)
     if not allow_incomplete and not (path / "metrics.json").exists():
