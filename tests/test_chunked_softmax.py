@@ -48,6 +48,9 @@ def test_earlier_targets_by_columns_equals_the_definition(seed):
     assert torch.equal(earlier_targets(inp, use, label, n), want)
     for lo, hi in [(0, n), (0, 1), (3, 10), (10, n), (22, 23)]:
         assert torch.equal(lazy.columns(lo, hi), want[:, lo:hi])
+    N = len(label)
+    for lo, hi in [(0, N), (0, 1), (2, 5), (N - 1, N)]:
+        assert torch.equal(lazy.rows(lo, hi), want[lo:hi])
     cols = torch.tensor([4, 4, 0, 22, 7, 19, 4])  # repeats, any order
     got = lazy.select(cols)
     # select may keep a row's own label True (sampled losses drop accidental hits anyway)

@@ -54,3 +54,32 @@ def test_a_weight_starts_at_zero_and_learns_to_point_at_carted_items():
         opt.step()
     w = m.weights().detach()
     assert float(w[1]) > 1.0 and float(w[0]) == 0.0  # cart learned, buy untouched
+
+
+def test_training_terms_equal_the_definition_on_random_batches():
+    """Every used position against every earlier-or-equal event, one at a time: the same
+    terms in the same order (row, then position), with and without the targets."""
+    g = torch.Generator().manual_seed(0)
+    B, L = 6, 11
+    length = torch.randint(0, L + 1, (B,), generator=g)
+    mask = torch.arange(L)[None] < length[:, None]
+    item = torch.where(mask, torch.randint(9, (B, L), generator=g), 9)
+    beh = torch.where(mask, torch.randint(3, (B, L), generator=g), 3)
+    tgt = mask & (beh == 0)
+    inp = SeqBatch(item, beh, torch.zeros_like(item), tgt, mask)
+    use = mask & (torch.rand(B, L, generator=g) < 0.6)
+    for skip in (True, False):
+        m = OwnHistory(3, decay=3.0, skip_targets=skip)
+        with torch.no_grad():
+            m.weight.copy_(torch.tensor([0.5, 1.0, 3.0, 9.0]) / STEP)
+        want = []
+        for n, (b, t) in enumerate(zip(*use.nonzero(as_tuple=True))):
+            for s in range(int(t) + 1):
+                if mask[b, s] and not (skip and tgt[b, s]):
+                    want.append((n, int(item[b, s]), int(beh[b, s]), int(t) - s))
+        rows, items, vals = m.train_terms(inp, use)
+        assert rows.tolist() == [w[0] for w in want] and items.tolist() == [w[1] for w in want]
+        ref = [float(m.weights()[w[2]] * math.exp(-w[3] / 3.0)) for w in want]
+        torch.testing.assert_close(vals, torch.tensor(ref))
+    none = SeqBatch(item, beh, torch.zeros_like(item), mask, mask)  # every event a target
+    assert OwnHistory(3).train_terms(none, use)[0].numel() == 0

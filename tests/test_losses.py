@@ -65,12 +65,49 @@ def test_full_softmax_ce_matches_masked_cross_entropy(masked):
     if seen is not None:  # masked items get no gradient from the rows that mask them
         only = seen.all(0)
         assert torch.all(i2.grad[only] == 0)
-    # backward consumes its saved logits (the softmax is formed in place): a second
-    # backward through the same graph is refused, never silently wrong
-    loss = full_softmax_ce(h.clone().requires_grad_(), items, target, seen)
+    # the gradients are formed in the forward pass: a second backward through the same
+    # graph gives them again
+    h3 = h.clone().requires_grad_()
+    loss = full_softmax_ce(h3, items, target, seen)
     loss.backward(retain_graph=True)
-    with pytest.raises(RuntimeError, match="inplace"):
-        loss.backward()
+    first = h3.grad.clone()
+    loss.backward()
+    torch.testing.assert_close(h3.grad, 2 * first)
+
+
+@pytest.mark.parametrize("row_chunk", [1, 2, 4, 9, 100])
+def test_full_softmax_ce_in_row_chunks_matches_the_reference(row_chunk):
+    """Any row chunk, the mask as a tensor or by rows, sparse bias terms (repeats, one on a
+    target, one on a masked item): the textbook value and gradients, ``values`` included."""
+    g = torch.Generator().manual_seed(5)
+    h = torch.randn(9, 4, dtype=torch.float64, generator=g, requires_grad=True)
+    items = torch.randn(13, 4, dtype=torch.float64, generator=g, requires_grad=True)
+    target = torch.randint(13, (9,), generator=g)
+    seen = torch.rand(9, 13, generator=g) < 0.5
+    seen[0] = True  # a row with only its target left
+    seen[torch.arange(9), target] = False
+    rows, cols = torch.tensor([8, 0, 0, 4, 2, 1, 8]), torch.tensor([3, 3, 3, 2, 5, 1, 0])
+    cols[5] = target[1]  # a term on a row's target
+    seen[4, 2] = True  # a term on a masked item: stays out
+    vals = torch.randn(7, dtype=torch.float64, generator=g, requires_grad=True)
+    dense = torch.zeros(9, 13, dtype=torch.float64).index_put((rows, cols), vals, accumulate=True)
+    want = F.cross_entropy((h @ items.T + dense).masked_fill(seen, float("-inf")), target)
+    ref = torch.autograd.grad(want, (h, items, vals))
+    calls = []
+
+    def by_rows(lo: int, hi: int):
+        calls.append((lo, hi))
+        return seen[lo:hi]
+
+    for mask in (seen, by_rows):
+        got = full_softmax_ce(h, items, target, mask, (rows, cols, vals), row_chunk=row_chunk)
+        torch.testing.assert_close(got, want)
+        for a, b in zip(torch.autograd.grad(3 * got, (h, items, vals)), ref):
+            torch.testing.assert_close(a, 3 * b)
+    assert calls == [(lo, min(lo + row_chunk, 9)) for lo in range(0, 9, row_chunk)]
+    with torch.no_grad():  # no gradient wanted: the loss alone
+        got = full_softmax_ce(h, items, target, seen, (rows, cols, vals), row_chunk=2)
+    torch.testing.assert_close(got, want.detach())
 
 
 def test_full_softmax_ce_sparse_bias_matches_dense_reference():

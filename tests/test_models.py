@@ -148,8 +148,17 @@ def test_full_graph_views_leave_the_batch_users_own_edges_out(setup, monkeypatch
                         snapshot_scale=False)  # fmt: skip
     ctx = GraphContext(ev, split.graph_mask("train"), side)
     built = []
-    real = prop.union_adjacency
-    monkeypatch.setattr(prop, "union_adjacency", lambda b, n: built.append(b[0]) or real(b, n))
+
+    class Recorded(prop.EdgeSubsets):  # the edges of each adjacency a step builds
+        def __init__(self, a, b, n):
+            super().__init__(a, b, n)
+            self.ab = (a, b)
+
+        def __call__(self, keep):
+            built.append((self.ab[0][keep], self.ab[1][keep]))
+            return super().__call__(keep)
+
+    monkeypatch.setattr(prop, "EdgeSubsets", Recorded)
     batch = torch.arange(0, ev.num_users, 5)
     model.train()
     model.loss(ctx, _train_batch(ctx, model, cfg, batch))

@@ -65,7 +65,8 @@ def test_each_position_leaves_its_earlier_targets_out_of_its_softmax(
             assert seen is None
             continue
         if loss == "ce":  # (N, I) over global item ids: exactly the earlier targets
-            seen = seen(0, ev.num_items)  # the mask comes chunk by chunk: all columns at once
+            lazy, seen = seen, seen.columns(0, ev.num_items)  # all columns at once
+            assert torch.equal(lazy.rows(0, len(want)), seen)  # and all rows at once
             assert seen.shape == (len(want), ev.num_items)
             for row, (label, earlier, _) in zip(seen, want):
                 assert set(torch.nonzero(row).flatten().tolist()) == earlier - {label}

@@ -6,6 +6,7 @@ and serving load. Each variant writes ``results/speed/<variant>[-<tag>].json``.
     python -m benchmarks speed --variants lightgcn --ml100k DIR/ml-100k --recbole-python PY
     OMP_NUM_THREADS=1 python -m benchmarks speed --variants cli serve --run RUN --user 196
     OMP_NUM_THREADS=1 python -m benchmarks speed --variants serve --previous COMMIT_OR_DIR
+    python -m benchmarks speed --variants epoch --graph G --base BASE_TREE --threads 2
 
 ``cli`` and ``serve`` without ``--run`` use a graphseq run of the quickstart's synthetic data,
 trained once into ``--work``.
@@ -25,6 +26,8 @@ VARIANTS = {
     "lightgcn": "in-package LightGCN epoch vs RecBole 1.2.1's (needs --ml100k)",
     "cli": "graphseq --help / --version / recommend latency, fresh processes",
     "serve": "graphseq serve: requests/s and latency per endpoint",
+    "epoch": "training-epoch time of models on --graph, against a --base tree in the same "
+    "run; FLOP rate against the matmul peak",
 }
 
 
@@ -43,8 +46,15 @@ def main(argv: list[str] | None = None) -> int:
     g = p.add_argument_group("lightgcn")
     g.add_argument("--ml100k", type=Path, help="DIR/ml-100k of get_ml100k.sh")
     g.add_argument("--recbole-python", help="a Python with recbole==1.2.1 (the same-run reference)")
-    g.add_argument("--rounds", type=int, default=3, help="alternating rounds (ours, RecBole)")
+    g.add_argument("--rounds", type=int, default=3, help="alternating rounds (ours, RecBole; "
+                   "epoch: new, base)")  # fmt: skip
     g.add_argument("--epochs", type=int, default=3, help="our epochs per round")
+    g = p.add_argument_group("epoch")
+    g.add_argument("--graph", type=Path, help="graph directory")
+    g.add_argument("--models", nargs="+", default=["sasrec", "graphseq"])
+    g.add_argument("--base", type=Path, help="a tree to compare with (e.g. a git worktree)")
+    g.add_argument("--steps", type=int, default=0, help="batches per timed epoch (0: all)")
+    g.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config keys")
     g = p.add_argument_group("cli and serve")
     g.add_argument("--run", type=Path, help="run directory (default: the synthetic run)")
     g.add_argument("--user", help="raw user id for cli (default: a synthetic run's user)")
@@ -72,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         print_list(VARIANTS.items())
         return 0
     names = pick(p, VARIANTS, a.variants)
+    if "epoch" in names and a.graph is None:
+        p.error("epoch needs --graph G (or pick other --variants)")
     if "lightgcn" in names and a.ml100k is None:
         p.error("lightgcn needs --ml100k DIR/ml-100k (or pick other --variants)")
     if a.user and a.run is None:
@@ -109,6 +121,11 @@ def _measure(name: str, a) -> tuple[dict, int | None]:
         from benchmarks.speed.lightgcn import measure
 
         out = measure(a.ml100k, a.work, a.threads, a.rounds, a.epochs, a.recbole_python)
+        return out, a.threads
+    if name == "epoch":
+        from benchmarks.speed.epoch import measure
+
+        out = measure(a.graph, a.models, a.base, a.threads, a.rounds, a.steps, a.set)
         return out, a.threads
     if name == "cli":
         from benchmarks.speed.cli import measure

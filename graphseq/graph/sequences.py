@@ -107,20 +107,22 @@ def earlier_targets(
 class EarlierTargets:
     """The :func:`earlier_targets` mask, computed on demand for a range or a set of item
     columns, so a full-softmax step over a large catalogue never holds the (N, I) mask: a
-    chunk of ``w`` columns costs a (B, w) int16 table and the (N, w) mask itself.
+    chunk of ``w`` columns costs a (B, w) int16 table and the (N, w) mask itself; a chunk of
+    rows, one (B, I) table for the batch and the chunk's mask.
 
     Shapes: ``inp`` fields and ``use`` (B, L); ``label`` (N,) → ``columns(lo, hi)`` (N, hi-lo),
-    ``select(cols)`` (N, S) bool.
+    ``rows(lo, hi)`` (hi-lo, I), ``select(cols)`` (N, S) bool.
     """
 
     def __init__(self, inp: SeqBatch, use: Tensor, label: Tensor, num_items: int) -> None:
         B, L = inp.item.shape
         self.B, self.L, self.num_items, self.label = B, L, num_items, label
-        self.rows, t = use.nonzero(as_tuple=True)  # (N,), (N,) row and position of each use
+        self.seq_row, t = use.nonzero(as_tuple=True)  # (N,), (N,) row and position of each use
         self.t = t.to(torch.int16)[:, None]
         tgt = inp.is_target & inp.mask
         self.ev_row, pos = tgt.nonzero(as_tuple=True)  # every target event in the batch
         self.ev_pos, self.ev_item = pos.to(torch.int16), inp.item[tgt]
+        self._first: Tensor | None = None  # (B, I) for rows(), built on first use
 
     def _mask(self, col: Tensor, keep: Tensor, width: int) -> Tensor:
         """(N, width): the earlier targets whose local column is ``col`` (where ``keep``)."""
@@ -128,7 +130,7 @@ class EarlierTargets:
         first = torch.full((self.B * (width + 1),), self.L, dtype=torch.int16, device=dev)
         flat = self.ev_row * (width + 1) + torch.where(keep, col, width)  # outside → spare
         first.scatter_reduce_(0, flat, self.ev_pos, "amin")  # first position of each item
-        return first.view(self.B, width + 1)[self.rows, :width] <= self.t
+        return first.view(self.B, width + 1)[self.seq_row, :width] <= self.t
 
     def columns(self, lo: int, hi: int) -> Tensor:
         """(N, hi - lo) the mask's columns of items ``lo..hi-1``; a row's label is never True."""
@@ -137,6 +139,20 @@ class EarlierTargets:
         lab = self.label - lo
         hit = torch.nonzero((lab >= 0) & (lab < hi - lo)).flatten()
         seen[hit, lab[hit]] = False
+        return seen
+
+    def rows(self, lo: int, hi: int) -> Tensor:
+        """(hi - lo, I) the mask's rows ``lo..hi-1`` over every item; a row's label is never
+        True. The first position of each (sequence, item) is found once, a (B, I) int16
+        table, and every call compares a slice of it with its rows' positions."""
+        if self._first is None:
+            first = torch.full((self.B * self.num_items,), self.L, dtype=torch.int16,
+                               device=self.ev_item.device)  # fmt: skip
+            first.scatter_reduce_(0, self.ev_row * self.num_items + self.ev_item, self.ev_pos,
+                                  "amin")  # fmt: skip
+            self._first = first.view(self.B, self.num_items)
+        seen = self._first[self.seq_row[lo:hi]] <= self.t[lo:hi]  # (hi - lo, I)
+        seen[torch.arange(hi - lo, device=seen.device), self.label[lo:hi]] = False
         return seen
 
     def select(self, cols: Tensor) -> Tensor:
@@ -148,10 +164,12 @@ class EarlierTargets:
         key = self.ev_row * span + self.ev_item  # (E,) one key per (sequence, item)
         uniq, inv = torch.unique(key, return_inverse=True)
         if not uniq.numel():
-            return torch.zeros(len(self.rows), cols.size(1), dtype=torch.bool, device=cols.device)
+            return torch.zeros(
+                len(self.seq_row), cols.size(1), dtype=torch.bool, device=cols.device
+            )
         first = torch.full((uniq.numel(),), self.L, dtype=torch.int16, device=key.device)
         first.scatter_reduce_(0, inv, self.ev_pos, "amin")  # first position of each key
         want = torch.arange(self.B, device=cols.device)[:, None] * span + cols  # (B, S)
         at = torch.searchsorted(uniq, want).clamp(max=uniq.numel() - 1)
         pos = torch.where(uniq[at] == want, first[at], self.L)  # (B, S)
-        return pos[self.rows] <= self.t
+        return pos[self.seq_row] <= self.t

@@ -33,9 +33,10 @@ class ObjectiveKeys:
 
     loss: Loss = key("ce", "ce: full softmax | sampled: sampled softmax (logQ-corrected for "
                      "popularity negatives) | bpr")  # fmt: skip
-    ce_max_logits: int = key(2**27, "ce: the most logits (positions × items) one step holds at "
-                             "once (512 MiB in float32); above it the softmax runs in item "
-                             "chunks, same loss and gradient; 0 = always one buffer", low=0)  # fmt: skip
+    ce_max_logits: int = key(2**27, "ce: above this many logits (positions × items, 512 MiB in "
+                             "float32) a step runs the softmax in item chunks (one matmul "
+                             "more, same loss and gradient); below it, in row chunks; 0 = "
+                             "always row chunks", low=0)  # fmt: skip
     num_negatives: int = key(256, "negatives per sequence (sampled) or per position (bpr)",
                              low=1)  # fmt: skip
     share_negatives: bool = key(False, "sampled: one negative set for the whole batch (fewer "
@@ -54,9 +55,9 @@ class SequenceObjective(nn.Module):
             logQ-corrected when they follow popularity, Yi et al. 2019) | ``bpr``
             (per-position negatives).
         train_exclude_seen: drop each position's earlier targets from its softmax (False).
-        ce_max_logits: ``ce``: the most logits (positions × items) held at once; a larger
-            step runs in item chunks (:func:`~graphseq.nn.softmax.chunked_softmax_ce`, same
-            loss and gradient); 0: always one (N, I) buffer.
+        ce_max_logits: ``ce``: a step with more logits (positions × items) runs in item
+            chunks (:func:`~graphseq.nn.softmax.chunked_softmax_ce`, same loss and
+            gradient), a smaller one in row chunks (one pass); 0: always row chunks.
     Shapes: ``forward`` h (N, d), items (n, d), target (N,) local ids; inp/use (B, L);
         neg (B, S) per sequence or (S,) shared (sampled), (N, k) per position (bpr);
         log_q (n,); bias: sparse logit terms (rows, cols, values) for ``ce`` and
@@ -104,9 +105,7 @@ class SequenceObjective(nn.Module):
         seen = EarlierTargets(inp, use, target, n) if self.train_exclude_seen else None
         if self.loss == "ce":
             chunk = softmax_chunk(h.size(0), n, self.ce_max_logits)
-            return chunked_softmax_ce(
-                h, items, target, None if seen is None else seen.columns, chunk, bias
-            )
+            return chunked_softmax_ce(h, items, target, seen, chunk, bias)
         if bias is not None and self.loss != "sampled":
             raise ValueError(f"own_history needs loss=ce or sampled, not {self.loss!r}")
         if neg is None:

@@ -1,8 +1,9 @@
 """The two ways a view propagates item representations: over the whole graph, or sampled.
 
 - :class:`FullGraph`: one normalised CSR per view (LightGCN SpMM chain) over the whole
-  scoring graph. Training rebuilds it with edge
-  dropout and without the batch users' own edges; scoring uses one cached adjacency.
+  scoring graph. Training rebuilds it with edge dropout and without the batch users' own
+  edges (from the view's directed edges, sorted once per context:
+  :class:`~graphseq.nn.adjacency.EdgeSubsets`); scoring uses one cached adjacency.
 - :class:`Sampled` (mini-batch mode): time-respecting sampled trees
   (:func:`graphseq.graph.sampler.sample_subgraph`) and a LightGCN estimate on them
   (:func:`graphseq.nn.sampled.tree_lightgcn`); a step never touches the whole graph.
@@ -24,7 +25,7 @@ from graphseq.graph.context import GraphContext, PerContext
 from graphseq.graph.sampler import TemporalCSR, sample_subgraph
 from graphseq.keys import key, rng
 from graphseq.models.views import View, ViewEdges, view_edges
-from graphseq.nn.adjacency import union_adjacency
+from graphseq.nn.adjacency import EdgeSubsets, union_adjacency
 from graphseq.nn.sampled import tree_lightgcn
 from graphseq.nn.views import LightGCNView
 
@@ -56,8 +57,12 @@ class PropagationKeys:
 def kept_edges(owner: Tensor | None, n: int, drop: float, batch_users: Tensor | None) -> Tensor:
     """(n,) bool: edge dropout, and no edge made by a user of the batch being trained on."""
     keep = torch.rand(n) >= drop
-    if owner is not None and batch_users is not None:
-        keep &= ~torch.isin(owner, batch_users.cpu())
+    if owner is not None and batch_users is not None and owner.numel():
+        users = batch_users.cpu()
+        size = max(int(owner.max()), int(users.max()) if users.numel() else 0) + 1
+        in_batch = torch.zeros(size, dtype=torch.bool)
+        in_batch[users] = True  # a lookup table: ~10x faster than isin on 1M edges
+        keep &= ~in_batch[owner]
     return keep
 
 
@@ -75,6 +80,7 @@ class FullGraph(nn.Module):
         self.prop = LightGCNView(num_layers)
         self._edges: PerContext[dict[str, ViewEdges]] = PerContext()  # per view name
         self._adj: PerContext[dict[str, Tensor]] = PerContext()  # scoring adjacencies
+        self._subsets: PerContext[dict[str, EdgeSubsets]] = PerContext()  # training ones
 
     def edges(self, ctx: GraphContext, view: View) -> ViewEdges:
         """The view's edges in ``ctx`` (derived from events: built once per context)."""
@@ -91,21 +97,18 @@ class FullGraph(nn.Module):
         batch_users: Tensor | None = None,
     ) -> Tensor:
         e = self.edges(ctx, view)
-        a, b = e.a, e.b
-        if self.training:
-            keep = kept_edges(e.owner, a.numel(), self.edge_dropout, batch_users)
-            a, b = a[keep], b[keep]
-        return self.prop(x, self._adjacency(ctx, view, e, a, b, x.device), symmetric=True)
-
-    def _adjacency(
-        self, ctx: GraphContext, view: View, e: ViewEdges, a: Tensor, b: Tensor, dev: torch.device
-    ) -> Tensor:
-        if self.training:
-            return union_adjacency([(a, b)], e.num_nodes).to(dev)
-        per = self._adj.get(ctx, dict)  # scoring: one adjacency per context and view
-        if view.name not in per:
-            per[view.name] = union_adjacency([(a, b)], e.num_nodes).to(dev)
-        return per[view.name]
+        if self.training:  # the kept edges' adjacency, from edges sorted once per context
+            keep = kept_edges(e.owner, e.a.numel(), self.edge_dropout, batch_users)
+            subsets = self._subsets.get(ctx, dict)
+            if view.name not in subsets:
+                subsets[view.name] = EdgeSubsets(e.a, e.b, e.num_nodes)
+            adj = subsets[view.name](keep).to(x.device)
+        else:
+            per = self._adj.get(ctx, dict)  # scoring: one adjacency per context and view
+            if view.name not in per:
+                per[view.name] = union_adjacency([(e.a, e.b)], e.num_nodes).to(x.device)
+            adj = per[view.name]
+        return self.prop(x, adj, symmetric=True)
 
     def __repr__(self) -> str:
         return f"FullGraph(layers={self.num_layers})"

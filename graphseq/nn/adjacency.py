@@ -20,6 +20,7 @@ from torch import Tensor
 __all__ = [
     "bipartite_adjacency",
     "bipartite_blocks",
+    "EdgeSubsets",
     "sparse_rows",
     "union_adjacency",
     "drop_edges",
@@ -37,14 +38,22 @@ def _check_edges(src: Tensor, dst: Tensor, num_src: int, num_dst: int) -> None:
         raise ValueError(f"dst indices must lie in [0, {num_dst})")
 
 
+def _edge_keys(row: Tensor, col: Tensor, shape: tuple[int, int]) -> Tensor:
+    """``row * n_cols + col``: row-major order once sorted (int32 when it fits: it sorts ~2x
+    faster on CPU)."""
+    key = row * shape[1] + col
+    return key.int() if shape[0] * shape[1] < 2**31 else key
+
+
 def _pack_csr(row: Tensor, col: Tensor, val: Tensor, shape: tuple[int, int]) -> Tensor:
     """Directed edges ``row -> col`` as a CSR tensor of ``shape``, duplicates summed."""
+    key, perm = torch.sort(_edge_keys(row, col, shape))  # duplicates adjacent
+    return _pack_sorted(key, val[perm], shape)
+
+
+def _pack_sorted(key: Tensor, val: Tensor, shape: tuple[int, int]) -> Tensor:
+    """Edges given by their sorted keys (:func:`_edge_keys`) as CSR, duplicates summed."""
     n_rows, n_cols = shape
-    key = row * n_cols + col  # row-major order after sorting, duplicates adjacent
-    if n_rows * n_cols < 2**31:
-        key = key.int()  # int32 sorts ~2x faster on CPU
-    key, perm = torch.sort(key)
-    val = val[perm]
     is_new = torch.ones_like(key, dtype=torch.bool)
     is_new[1:] = key[1:] != key[:-1]
     if not bool(is_new.all()):  # sum duplicate (row, col) pairs
@@ -176,6 +185,42 @@ def union_adjacency(
         empty = torch.zeros(0, dtype=torch.long)
         return _normalised_csr(empty, empty, torch.zeros(0), num_nodes)
     return _normalised_csr(torch.cat(rows), torch.cat(cols), torch.cat(vals), num_nodes)
+
+
+class EdgeSubsets:
+    """Normalised adjacencies of subsets of one undirected edge list (edge dropout, edges
+    left out per batch): ``subsets(keep)`` equals ``union_adjacency([(a[keep], b[keep])],
+    num_nodes)`` exactly (same indices, same values), but the directed edges are sorted once
+    here, so a subset costs a selection and a ``bincount`` instead of a sort (on ML-1M's
+    co-occurrence view, ~1.9M directed edges, most of a training step's item side).
+
+    Shapes: a, b (E,) in ``[0, num_nodes)``; ``keep`` (E,) bool → sparse CSR float32
+    (num_nodes, num_nodes).
+    """
+
+    def __init__(self, a: Tensor, b: Tensor, num_nodes: int) -> None:
+        _check_edges(a, b, num_nodes, num_nodes)
+        a, b = a.long(), b.long()
+        off = a != b  # mirror everything except self-loops, as union_adjacency does
+        edge = torch.arange(a.numel(), device=a.device)
+        row, col = torch.cat([a, b[off]]), torch.cat([b, a[off]])
+        shape = (num_nodes, num_nodes)
+        self.key, perm = torch.sort(_edge_keys(row, col, shape))
+        self.row, self.col, self.edge = row[perm], col[perm], torch.cat([edge, edge[off]])[perm]
+        self.num_nodes, self.num_edges = num_nodes, a.numel()
+
+    def __call__(self, keep: Tensor) -> Tensor:
+        if keep.shape != (self.num_edges,):
+            raise ValueError(f"keep must be ({self.num_edges},), got {tuple(keep.shape)}")
+        sel = keep.to(self.edge.device)[self.edge]  # (2E,) the kept directed edges, in order
+        row, col = self.row[sel], self.col[sel]
+        w = torch.ones(row.numel(), device=row.device)
+        dinv = _inv_sqrt_degree(row, w, self.num_nodes)
+        shape = (self.num_nodes, self.num_nodes)
+        return _pack_sorted(self.key[sel], dinv[row] * w * dinv[col], shape)
+
+    def __repr__(self) -> str:
+        return f"EdgeSubsets({self.num_nodes} nodes, {self.num_edges} edges)"
 
 
 def drop_edges(

@@ -92,22 +92,25 @@ class OwnHistory(nn.Module):
     def train_terms(self, inp: SeqBatch, use: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """``(rows, items, values)``: for each used position (row of the loss, in ``use``
         order), every earlier-or-equal event of its sequence; target-behavior events are left
-        out when ``skip_targets`` (the training softmax masks them)."""
-        b, t = use.nonzero(as_tuple=True)  # (N,)
-        counts = t + 1
-        total = int(counts.sum())
-        row = torch.repeat_interleave(
-            torch.arange(len(t), device=t.device), counts, output_size=total
-        )
-        start = torch.cumsum(counts, 0) - counts
-        pos = torch.arange(total, device=t.device) - torch.repeat_interleave(
-            start, counts, output_size=total
-        )
-        rb = b[row]
-        keep = inp.mask[rb, pos]
-        if self.skip_targets:
-            keep &= ~inp.is_target[rb, pos]
-        row, rb, pos = row[keep], rb[keep], pos[keep]
+        out when ``skip_targets`` (the training softmax masks them). Ordered by row, then by
+        position. Built from the events that can score (none on a log whose every event is
+        a target), each paired with the used positions at or after it.
+        Shapes: ``inp`` fields and ``use`` (B, L) → three (M,) tensors."""
+        L = inp.item.size(1)
+        b, t = use.nonzero(as_tuple=True)  # (N,) row-major: by row, then position
+        able = inp.mask & ~inp.is_target if self.skip_targets else inp.mask
+        eb, ep = able.nonzero(as_tuple=True)  # (E,) the events that can score
+        slot = b * L + t  # (N,) sorted
+        lo = torch.searchsorted(slot, eb * L + ep)  # first used position at or after it
+        hi = torch.searchsorted(slot, eb * L + L)  # past its row's last used position
+        count = hi - lo
+        total = int(count.sum())
+        ev = torch.repeat_interleave(torch.arange(len(eb), device=t.device), count,
+                                     output_size=total)  # fmt: skip
+        start = torch.cumsum(count, 0) - count
+        row = lo[ev] + torch.arange(total, device=t.device) - start[ev]
+        order = torch.argsort(row * L + ep[ev])  # by row, then by position (keys are unique)
+        row, rb, pos = row[order], eb[ev[order]], ep[ev[order]]
         age = (t[row] - pos).to(self.weight.dtype)
         return row, inp.item[rb, pos], self._value(inp.behavior[rb, pos], age)
 

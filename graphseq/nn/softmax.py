@@ -1,7 +1,8 @@
-"""Full-softmax cross-entropy in item chunks: memory bounded by ``N × chunk``, not ``N × I``.
+"""Full-softmax cross-entropy in item chunks, for catalogues too large for row chunks.
 
-The fused :func:`~graphseq.nn.losses.full_softmax_ce` keeps one (N, I) buffer from forward
-to backward; at a million items and a batch of 128 sequences that is tens of GB. Here the
+The one-pass :func:`~graphseq.nn.losses.full_softmax_ce` runs in row chunks and holds each
+chunk's logits over the whole catalogue; with a million items even a chunk of 64 rows is
+256 MB, and a chunk of a few rows is a matrix-vector product per row. Here the
 forward pass keeps only each row's running log-sum-exp (online softmax, Milakov & Gimelshein
 2018, https://arxiv.org/abs/1805.02867), and the backward pass recomputes every chunk's
 logits once more: one extra ``(N, d) × (d, chunk)`` matmul per chunk buys memory that no
@@ -12,6 +13,7 @@ longer grows with the catalogue. The seen mask comes chunk by chunk too
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 import torch
 from torch import Tensor
@@ -21,11 +23,18 @@ from graphseq.nn.losses import full_softmax_ce
 SeenChunk = Callable[[int, int], Tensor]  # (lo, hi) -> (N, hi - lo) bool mask of those items
 
 
+class SeenMask(Protocol):
+    """A seen mask given by parts (:class:`~graphseq.graph.sequences.EarlierTargets`)."""
+
+    def columns(self, lo: int, hi: int) -> Tensor: ...  # (N, hi - lo): items lo..hi-1
+    def rows(self, lo: int, hi: int) -> Tensor: ...  # (hi - lo, I): rows lo..hi-1
+
+
 def chunked_softmax_ce(
     h: Tensor,
     items: Tensor,
     target: Tensor,
-    seen: Tensor | SeenChunk | None = None,
+    seen: Tensor | SeenChunk | SeenMask | None = None,
     chunk: int = 0,
     bias: tuple[Tensor, Tensor, Tensor] | None = None,
 ) -> Tensor:
@@ -33,26 +42,32 @@ def chunked_softmax_ce(
     https://arxiv.org/abs/2308.07192), the items where ``seen`` is True left out of each row.
 
     Equals :func:`~graphseq.nn.losses.full_softmax_ce` in value and gradient. ``chunk`` 0 or
-    at least the catalogue size: that fused one-buffer path itself (the fastest while its
-    (N, I) buffer fits). ``seen``: an (N, I) bool tensor, or a function ``(lo, hi) → (N,
-    hi - lo)`` giving the mask of items ``lo..hi-1`` (called twice per chunk: forward and
-    backward). Under CUDA autocast it runs in float32, as the fused path does. ``bias``
-    (rows, cols, values): sparse logit terms with their gradient, added chunk by chunk, as in
-    the fused path.
+    at least the catalogue size: that one-pass path itself (the fastest: row chunks, three
+    matmuls each; here every item chunk costs a fourth, the logits again in backward).
+    ``seen``: an (N, I) bool tensor, a function ``(lo, hi) → (N, hi - lo)`` giving the mask
+    of items ``lo..hi-1`` (called twice per chunk: forward and backward), or a
+    :class:`SeenMask` (its ``rows`` on the one-pass path, its ``columns`` here). Under CUDA
+    autocast it runs in float32, as the one-pass path does. ``bias`` (rows, cols, values):
+    sparse logit terms with their gradient, added chunk by chunk, as in the one-pass path.
 
     Shapes: ``h`` (N, d), ``items`` (I, d), ``target`` (N,) → scalar.
     """
     num_items = items.size(0)
     if chunk <= 0 or chunk >= num_items:
+        if hasattr(seen, "rows"):
+            return full_softmax_ce(h, items, target, seen.rows, bias)
         full = seen(0, num_items) if callable(seen) else seen
         return full_softmax_ce(h, items, target, full, bias)
+    if hasattr(seen, "columns"):
+        seen = seen.columns
     rows, cols, vals = bias if bias is not None else (None, None, None)
     return _ChunkedCE.apply(h, items, target, seen, chunk, rows, cols, vals)
 
 
 def softmax_chunk(rows: int, num_items: int, max_logits: int) -> int:
     """Items per chunk so that a step holds at most ``max_logits`` logits (rows × items) at
-    once: 0 (one fused buffer) when the whole (rows, I) matrix fits or ``max_logits`` is 0."""
+    once: 0 (the one-pass path, row chunks of at most that many logits) when the whole
+    (rows, I) matrix fits or ``max_logits`` is 0."""
     if max_logits <= 0 or rows * num_items <= max_logits:
         return 0
     return max(1, max_logits // max(rows, 1))
