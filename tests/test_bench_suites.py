@@ -29,7 +29,7 @@ def test_entry_point_lists_suites_and_variants():
     listed = _bench("speed", "--list")
     assert listed.returncode == 0
     names = [line.split()[0] for line in listed.stdout.splitlines()]
-    assert names == ["propagation", "sampler", "lightgcn", "cli", "serve"]
+    assert names == ["propagation", "sampler", "lightgcn", "cli", "serve", "epoch"]
     pick = _bench("scale", "--variants", "scaling", "nope")
     assert pick.returncode == 2 and "unknown variants ['nope']" in pick.stderr
 
