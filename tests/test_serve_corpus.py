@@ -107,7 +107,11 @@ def _send(conn: http.client.HTTPConnection, method: str, target: str, body, head
     if isinstance(body, str):
         body = body.encode("utf-8")
     chunked = body is not None and not isinstance(body, bytes)
-    conn.request(method, target, body=body, headers=headers, encode_chunked=chunked)
+    try:
+        conn.request(method, target, body=body, headers=headers, encode_chunked=chunked)
+    except (BrokenPipeError, ConnectionResetError):
+        if not chunked:  # a streamed body may be cut off by its 413, which is still read
+            raise
     r = conn.getresponse()
     return r, r.read()
 
